@@ -1,0 +1,1 @@
+"""File drops to raw tables: source contracts, landing, quarantine."""

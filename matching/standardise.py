@@ -1,0 +1,177 @@
+"""Standardisation: raw source rows into `staging.person_records` and the facts tables.
+
+Everything is set-based SQL in DuckDB (files under sql/staging/): the only per-source
+part is the mapping of source columns onto canonical fields, rendered from the
+contracts. Staging is rebuilt from `raw` as of a night, so rerunning or backfilling
+a night gives the same tables.
+
+Example::
+
+    build_staging(con, home, contracts, date(2026, 3, 1))
+    con.sql("select source, count(*) from staging.person_records group by all")
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import duckdb
+from anyascii import anyascii
+
+from ingest.contracts import CANONICAL_FIELDS, Contract
+from ingest.country import Country, load_country
+from ingest.fields import precision_sql, typed_sql
+from ingest.landing import ensure_schema
+from ingest.sqlutil import qualified, read_sql, render_sql
+
+FACT_MODELS = ("enrolment", "civil_event", "tax_income", "disability_assessment")
+
+
+@dataclass(frozen=True)
+class StagingSummary:
+    person_records: int
+    by_source: dict[str, int]
+    facts: dict[str, int]
+
+
+def register_functions(con: duckdb.DuckDBPyConnection) -> None:
+    """Register the Python transliteration function and the SQL macros on a connection."""
+    registered = con.execute(
+        "select 1 from duckdb_functions() where function_name = 'ibr_translit'"
+    ).fetchall()
+    if not registered:
+        con.create_function("ibr_translit", _translit, [duckdb.sqltypes.VARCHAR], duckdb.sqltypes.VARCHAR)
+    con.execute(read_sql("staging/macros.sql"))
+
+
+def _translit(value: str | None) -> str | None:
+    return None if value is None else anyascii(value)
+
+
+def _landed_sources(con: duckdb.DuckDBPyConnection) -> set[str]:
+    rows = con.execute(
+        "select table_name from information_schema.tables where table_schema = 'raw'"
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
+def _source_view(contract: Contract, parquet: bool) -> dict[str, object]:
+    fields: dict[str, str] = {}
+    for canonical in CANONICAL_FIELDS:
+        column = contract.column_for(canonical)
+        fields[canonical] = (
+            typed_sql(contract, canonical, column, parquet) if column else "cast(null as varchar)"
+        )
+        if column is None and CANONICAL_FIELDS[canonical] in ("date", "month"):
+            fields[canonical] = "cast(null as date)"
+        elif column is None and CANONICAL_FIELDS[canonical] in ("number",):
+            fields[canonical] = "cast(null as decimal(18, 2))"
+        elif column is None and CANONICAL_FIELDS[canonical] == "integer":
+            fields[canonical] = "cast(null as integer)"
+    dob = contract.column_for("date_of_birth")
+    return {
+        "name": contract.name,
+        "kind": contract.kind,
+        "drop_mode": contract.drop_mode,
+        "programme_id": contract.programme_id,
+        "record_id": contract.record_id,
+        "fields": fields,
+        "dob_precision": precision_sql(contract, dob, parquet) if dob else "cast(null as varchar)",
+    }
+
+
+def _load_reference(con: duckdb.DuckDBPyConnection, home: Path, contracts: dict[str, Contract]) -> None:
+    """Admin-area lookups from reference/admin_areas.csv, and per-source settings."""
+    areas = home / "reference" / "admin_areas.csv"
+    if areas.exists():
+        con.execute(
+            "create or replace temp table _areas as select * from read_csv($p, all_varchar = true, header = true)",
+            {"p": str(areas)},
+        )
+    else:
+        con.execute(
+            "create or replace temp table _areas (admin1_code varchar, admin1_name varchar, "
+            "admin2_code varchar, admin2_name varchar)"
+        )
+    con.execute(
+        """
+        create or replace table staging.admin1_lookup as
+        select distinct area_key, admin1_code from (
+            select ibr_area_key(admin1_code) as area_key, admin1_code from _areas
+            union all
+            select ibr_area_key(admin1_name), admin1_code from _areas
+        ) where area_key is not null;
+
+        create or replace table staging.admin2_lookup as
+        select distinct area_key, admin2_code, admin1_code, by_code from (
+            select ibr_area_key(admin2_code) as area_key, admin2_code, admin1_code, true as by_code from _areas
+            union all
+            select ibr_area_key(admin2_name), admin2_code, admin1_code, false from _areas
+        ) where area_key is not null;
+
+        create or replace table staging.source_settings (source varchar, full_name_order varchar);
+        """
+    )
+    con.executemany(
+        "insert into staging.source_settings values ($1, $2)",
+        [[c.name, c.full_name_order] for c in contracts.values()],
+    )
+
+
+def _set_country(con: duckdb.DuckDBPyConnection, country: Country) -> None:
+    con.execute("set variable national_id_pattern = $1", [country.national_id_pattern])
+    con.execute("set variable national_id_check_digit = $1", [country.national_id_check_digit])
+    con.execute("set variable phone_national_digits = $1", [country.phone_national_digits])
+
+
+def build_staging(
+    con: duckdb.DuckDBPyConnection, home: Path, contracts: dict[str, Contract], night: date
+) -> StagingSummary:
+    """Rebuild every staging table from raw, as of `night` (drops of that night and before)."""
+    ensure_schema(con)
+    register_functions(con)
+    _set_country(con, load_country(home))
+    _load_reference(con, home, contracts)
+
+    landed = _landed_sources(con)
+    sources = [
+        _source_view(c, parquet=c.file.format == "parquet")
+        for name, c in sorted(contracts.items())
+        if name in landed
+    ]
+    if sources:
+        con.execute(render_sql("staging/record_versions.sql.j2", sources=sources), {"night": night})
+    else:
+        _empty_record_versions(con)
+    con.execute(read_sql("staging/person_records.sql"))
+    facts = {}
+    for model in FACT_MODELS:
+        con.execute(read_sql(f"staging/{model}.sql"))
+        facts[model] = con.execute(f"select count(*) from {qualified('staging', model)}").fetchall()[0][0]
+    by_source = dict(
+        con.execute(
+            "select source, count(*) from staging.person_records group by source order by source"
+        ).fetchall()
+    )
+    return StagingSummary(sum(by_source.values()), by_source, facts)
+
+
+def _empty_record_versions(con: duckdb.DuckDBPyConnection) -> None:
+    """No source has landed yet: an empty table of the right shape keeps every model runnable."""
+    typed = {"date": "date", "month": "date", "number": "decimal(18, 2)", "integer": "integer"}
+    columns = [
+        "source varchar",
+        "source_kind varchar",
+        "drop_mode varchar",
+        "programme_id varchar",
+        "source_record_id varchar",
+        *(f'"{field}" {typed.get(kind, "varchar")}' for field, kind in CANONICAL_FIELDS.items()),
+        "dob_precision varchar",
+        "_night date",
+        "_file varchar",
+        "_row_number bigint",
+        "_file_sha256 varchar",
+    ]
+    con.execute(f"create or replace table staging.record_versions ({', '.join(columns)})")

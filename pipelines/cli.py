@@ -1,0 +1,187 @@
+"""The `ibr` command: generate a synthetic country, run nights headless, run the demo.
+
+Every night runs the `nightly` job of `pipelines.definitions`, the same definitions
+`dg dev` loads, so what the CLI does is what the UI shows.
+
+    ibr demo                          # synthetic country into ./data, 3 nights, summary
+    ibr generate --people 100000 --nights 3 --seed 7
+    ibr run --date 2026-03-01         # one night over the drops present
+    ibr validate-sources              # check every contract in <home>/sources
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+from pipelines.settings import Settings, drop_nights, settings_from_env
+
+DAGSTER_YAML = """# written by ibr: local instance for headless runs
+telemetry:
+  enabled: false
+"""
+
+
+def _prepare_dagster_home(settings: Settings) -> None:
+    """Headless runs keep their history under <home>/dagster unless DAGSTER_HOME says otherwise."""
+    if "DAGSTER_HOME" not in os.environ:
+        os.environ["DAGSTER_HOME"] = str(settings.dagster_home)
+    home = Path(os.environ["DAGSTER_HOME"])
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        config.write_text(DAGSTER_YAML, encoding="utf-8")
+
+
+def run_night(settings: Settings, night: date, quiet: bool = True) -> bool:
+    """Run the nightly job for one drop date; True when every step and blocking check passed."""
+    import dagster as dg
+
+    from pipelines.definitions import NIGHTLY_JOB, build_defs
+
+    _prepare_dagster_home(settings)
+    defs = build_defs(settings)
+    job = defs.resolve_job_def(NIGHTLY_JOB)
+    run_config = {"loggers": {"console": {"config": {"log_level": "WARNING" if quiet else "INFO"}}}}
+    with dg.DagsterInstance.get() as instance:
+        result = job.execute_in_process(
+            partition_key=night.isoformat(), instance=instance, run_config=run_config, raise_on_error=False
+        )
+    failed_checks = [e for e in result.get_asset_check_evaluations() if not e.passed]
+    for evaluation in failed_checks:
+        print(
+            f"  check failed: {evaluation.asset_key.to_user_string()} {evaluation.check_name}",
+            file=sys.stderr,
+        )
+    for event in result.all_events:
+        if event.is_step_failure:
+            error = event.step_failure_data.error
+            message = error.message.strip() if error else "unknown error"
+            print(f"  step failed: {event.step_key}: {message}", file=sys.stderr)
+    return bool(result.success) and not failed_checks
+
+
+def night_summary(settings: Settings, night: date) -> str:
+    """A few lines on what the night landed; counts and paths only, no personal data."""
+    import duckdb
+
+    if not settings.warehouse_db.exists():
+        return "  (nothing published yet)"
+    with duckdb.connect(str(settings.warehouse_db), read_only=True) as con:
+        files = con.execute(
+            "select count(*), coalesce(sum(rows_in), 0), coalesce(sum(rows_accepted), 0), "
+            "coalesce(sum(rows_rejected), 0), count(*) filter (where status = 'rejected') "
+            "from audit.files where night = $1",
+            [night],
+        ).fetchall()[0]
+        records = con.execute("select count(*) from staging.person_records").fetchall()[0][0]
+        sources = con.execute("select count(distinct source) from staging.person_records").fetchall()[0][0]
+    return (
+        f"  files {files[0]} ({files[4]} rejected), rows in {files[1]:,}, accepted {files[2]:,}, "
+        f"quarantined {files[3]:,}; staged person records {records:,} from {sources} sources"
+    )
+
+
+def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
+    from synthetic import generate
+
+    started = time.perf_counter()
+    summary = generate(
+        settings.home, people=args.people, nights=args.nights, seed=args.seed, noise=args.noise
+    )
+    print(
+        f"generated {args.people:,} people, {args.nights} nights into {settings.home} ({time.perf_counter() - started:.1f}s)"
+    )
+    records = summary.get("records_per_source", {})
+    for source, count in sorted(records.items()):
+        print(f"  {source}: {count:,} records")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    if args.date:
+        night = date.fromisoformat(args.date)
+    else:
+        nights = drop_nights(settings)
+        if not nights:
+            print(f"no drops under {settings.drops_dir}: nothing to run", file=sys.stderr)
+            return 2
+        night = nights[-1]
+    started = time.perf_counter()
+    ok = run_night(settings, night, quiet=not args.verbose)
+    print(f"night {night}: {'ok' if ok else 'FAILED'} in {time.perf_counter() - started:.1f}s")
+    print(night_summary(settings, night))
+    return 0 if ok else 1
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    cmd_generate(args, settings)
+    ok = True
+    for night in drop_nights(settings):
+        started = time.perf_counter()
+        night_ok = run_night(settings, night)
+        ok = ok and night_ok
+        print(f"night {night}: {'ok' if night_ok else 'FAILED'} in {time.perf_counter() - started:.1f}s")
+        print(night_summary(settings, night))
+    print()
+    print(f"warehouse (restricted, personal data): {settings.warehouse_db}")
+    print(f"quarantined files:                     {settings.home / 'quarantine'}")
+    print(f"open it:  duckdb -readonly {settings.warehouse_db}")
+    print(f"or in the UI:  IBR_HOME={settings.home} .venv/bin/dg dev")
+    return 0 if ok else 1
+
+
+def cmd_validate_sources(args: argparse.Namespace, settings: Settings) -> int:
+    from ingest.contracts import ContractError, load_contracts
+
+    try:
+        contracts = load_contracts(settings.sources_dir)
+    except ContractError as exc:
+        print(f"invalid: {exc}", file=sys.stderr)
+        return 1
+    for name, contract in sorted(contracts.items()):
+        drops = sorted(p.name for p in (settings.drops_dir / name).glob("*") if p.is_dir())
+        print(
+            f"{name}: {contract.kind}, {contract.file.format}, {len(contract.columns)} fields, {len(drops)} drop(s)"
+        )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="ibr", description="Integrated beneficiary registry warehouse")
+    parser.add_argument("--home", help="deployment folder (default: $IBR_HOME or ./data)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add_generate_options(p: argparse.ArgumentParser, people: int) -> None:
+        p.add_argument("--people", type=int, default=people)
+        p.add_argument("--nights", type=int, default=3)
+        p.add_argument("--seed", type=int, default=42)
+        p.add_argument("--noise", choices=["default", "hard"], default="default")
+
+    add_generate_options(sub.add_parser("generate", help="write a synthetic country into <home>"), 20_000)
+    add_generate_options(
+        sub.add_parser("demo", help="generate a synthetic country and run its nights"), 20_000
+    )
+    run = sub.add_parser("run", help="run one night headless")
+    run.add_argument("--date", help="drop date YYYY-MM-DD (default: the latest drop present)")
+    run.add_argument("--verbose", action="store_true", help="show Dagster's step log")
+    sub.add_parser("validate-sources", help="check the source contracts and list the drops present")
+
+    args = parser.parse_args(argv)
+    settings = settings_from_env(args.home)
+    os.environ["IBR_HOME"] = str(settings.home)
+    commands = {
+        "generate": cmd_generate,
+        "demo": cmd_demo,
+        "run": cmd_run,
+        "validate-sources": cmd_validate_sources,
+    }
+    return commands[args.command](args, settings)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

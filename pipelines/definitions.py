@@ -1,0 +1,65 @@
+"""The one `Definitions` of the project: `dg dev`, `ibr run` and `ibr demo` all load this.
+
+Assets are built from the source contracts found in `<IBR_HOME>/sources/` when the
+code location loads: adding a contract and reloading adds its `raw/<source>` asset.
+Every step runs in one process, one after another: DuckDB allows a single writer per
+file, and DuckDB itself already uses every core inside a step.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import dagster as dg
+
+from assets.ingestion import build_raw_asset, build_unrecognised_asset
+from assets.publish import build_publish_asset
+from assets.staging import FACT_MODELS, PERSON_RECORDS, build_staging_asset
+from ingest.contracts import Contract, load_contracts
+from pipelines.resources import IbrHome, WorkDatabase
+from pipelines.settings import Settings, settings_from_env
+
+NIGHTLY_JOB = "nightly"
+
+
+def load_source_contracts(settings: Settings) -> dict[str, Contract]:
+    if not settings.sources_dir.is_dir():
+        warnings.warn(
+            f"{settings.sources_dir} does not exist: no sources yet (run `ibr generate` or add contracts)",
+            stacklevel=2,
+        )
+        return {}
+    return load_contracts(settings.sources_dir)
+
+
+def build_defs(settings: Settings | None = None) -> dg.Definitions:
+    settings = settings or settings_from_env()
+    contracts = load_source_contracts(settings)
+    partitions = dg.DailyPartitionsDefinition(start_date=settings.first_night.isoformat(), end_offset=1)
+
+    raw_assets = [build_raw_asset(c, partitions) for c in contracts.values()]
+    raw_keys = [dg.AssetKey(["raw", name]) for name in contracts]
+    unrecognised = build_unrecognised_asset(set(contracts), partitions)
+    staging = build_staging_asset(contracts, raw_keys, partitions)
+    staging_keys = [PERSON_RECORDS, *(dg.AssetKey(["staging", m]) for m in FACT_MODELS)]
+    publish = build_publish_asset([*staging_keys, dg.AssetKey(["raw", "unrecognised_drops"])], partitions)
+
+    nightly = dg.define_asset_job(
+        NIGHTLY_JOB,
+        selection=dg.AssetSelection.all(),
+        partitions_def=partitions,
+        description="One night: land every source's drops, standardise, check, publish.",
+    )
+    settings.work_db.parent.mkdir(parents=True, exist_ok=True)
+    return dg.Definitions(
+        assets=[*raw_assets, unrecognised, staging, publish],
+        jobs=[nightly],
+        resources={
+            "work_db": WorkDatabase(database=str(settings.work_db)),
+            "ibr_home": IbrHome(path=str(settings.home)),
+        },
+        executor=dg.in_process_executor,
+    )
+
+
+defs = build_defs()

@@ -1,0 +1,129 @@
+"""Reconciliation checks: nothing is lost between the drop files and the tables.
+
+Plain functions over a DuckDB connection, returning a `CheckOutcome` that any
+orchestrator can report. Failing samples carry keys only (file paths, source and
+record ids), never personal fields.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+import duckdb
+
+from ingest.sqlutil import literal, qualified, quote_ident
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    name: str
+    passed: bool
+    observed: float
+    threshold: float
+    description: str
+    failing_keys: list[str] = field(default_factory=list)
+
+
+def files_reconcile(con: duckdb.DuckDBPyConnection, source: str, night: date) -> CheckOutcome:
+    """For every file of the night: rows_in = accepted + rejected, accepted = rows in raw, rejected = quarantined."""
+    raw_exists = bool(
+        con.execute(
+            "select 1 from information_schema.tables where table_schema = 'raw' and table_name = $1", [source]
+        ).fetchall()
+    )
+    raw_counts = (
+        f"select _file, count(*) as n from {qualified('raw', source)} where _night = $night group by _file"
+        if raw_exists
+        else "select cast(null as varchar) as _file, 0 as n where false"
+    )
+    rows = con.execute(
+        f"""
+        with raw_counts as ({raw_counts}),
+        quarantined as (
+            select file_path, count(*) as n from audit.quarantine
+            where source = $source and night = $night group by file_path
+        )
+        select f.file_path
+        from audit.files f
+        left join raw_counts r on r._file = f.file_path
+        left join quarantined q on q.file_path = f.file_path
+        where f.source = $source and f.night = $night and (
+            f.rows_in <> f.rows_accepted + f.rows_rejected
+            or f.rows_accepted <> coalesce(r.n, 0)
+            or (f.status in ('accepted', 'partial', 'empty') and f.rows_rejected <> coalesce(q.n, 0))
+        )
+        order by f.file_path
+        """,
+        {"source": source, "night": night},
+    ).fetchall()
+    totals = con.execute(
+        "select count(*), coalesce(sum(rows_in), 0) from audit.files where source = $1 and night = $2",
+        [source, night],
+    ).fetchall()[0]
+    bad = [r[0] for r in rows]
+    return CheckOutcome(
+        name="rows_reconcile",
+        passed=not bad,
+        observed=float(len(bad)),
+        threshold=0.0,
+        description=(
+            f"{totals[0]} file(s), {totals[1]} row(s) in: every row is in raw or quarantine"
+            if not bad
+            else f"{len(bad)} file(s) whose rows do not reconcile"
+        ),
+        failing_keys=bad[:20],
+    )
+
+
+def staging_complete(con: duckdb.DuckDBPyConnection, night: date, record_ids: dict[str, str]) -> CheckOutcome:
+    """Every distinct (source, record id) in raw up to the night has exactly one staging.person_records row.
+
+    `record_ids` maps each source to its record-id column (from its contract); raw is read
+    directly, so a bug in staging cannot hide its own losses.
+    """
+    landed = {
+        r[0]
+        for r in con.execute(
+            "select table_name from information_schema.tables where table_schema = 'raw'"
+        ).fetchall()
+    }
+    parts = [
+        f"select distinct {literal(source)} as source, nullif(trim({quote_ident(column)}), '') as source_record_id "
+        f"from {qualified('raw', source)} where _night <= $night"
+        for source, column in sorted(record_ids.items())
+        if source in landed
+    ]
+    raw_keys = (
+        " union all ".join(parts)
+        if parts
+        else "select null::varchar as source, null::varchar as source_record_id where false"
+    )
+    keys = [
+        r[0]
+        for r in con.execute(
+            f"""
+            with raw_keys as ({raw_keys}),
+            staged as (select source, source_record_id, count(*) as n from staging.person_records group by all)
+            select coalesce(r.source, s.source) || ':' || coalesce(r.source_record_id, s.source_record_id, '<null>')
+            from raw_keys r full join staged s using (source, source_record_id)
+            where s.n is null or r.source is null or s.n > 1
+            order by 1
+            limit 20
+            """,
+            {"night": night},
+        ).fetchall()
+    ]
+    total = con.execute("select count(*) from staging.person_records").fetchall()[0][0]
+    return CheckOutcome(
+        name="one_row_per_source_record",
+        passed=not keys,
+        observed=float(len(keys)),
+        threshold=0.0,
+        description=(
+            f"{total} staged records: each landed source record exactly once"
+            if not keys
+            else "staging lost, doubled or invented source records"
+        ),
+        failing_keys=keys,
+    )

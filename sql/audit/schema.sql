@@ -1,0 +1,53 @@
+-- audit: what came in, what was kept, what was set aside and why. Kept across nights.
+create schema if not exists audit;
+create schema if not exists raw;
+create schema if not exists staging;
+
+create table if not exists audit.files (
+    night date not null,
+    source varchar not null,
+    file_path varchar not null,
+    file_sha256 varchar,
+    file_bytes bigint,
+    status varchar not null,
+    reason varchar,
+    rows_in bigint not null,
+    rows_accepted bigint not null,
+    rows_rejected bigint not null,
+    landed_at timestamp not null,
+    primary key (source, file_path)
+);
+comment on table audit.files is 'One row per drop file seen, with its fate. rows_in = rows_accepted + rows_rejected always holds.';
+comment on column audit.files.night is 'Drop date (the night) the file belongs to: the folder name under drops/<source>/.';
+comment on column audit.files.source is 'Source name: the drop folder, which should name a contract in sources/.';
+comment on column audit.files.file_path is 'Path of the file relative to <home>/drops.';
+comment on column audit.files.file_sha256 is 'SHA-256 of the file bytes; a file already landed with the same hash is not landed again.';
+comment on column audit.files.file_bytes is 'Size of the file in bytes.';
+comment on column audit.files.status is 'accepted (all rows kept), partial (some rows quarantined), rejected (whole file set aside), duplicate (same bytes as a file already landed), empty (no data rows).';
+comment on column audit.files.reason is 'Why a file was rejected or partial; names the row and field, never a value.';
+comment on column audit.files.rows_in is 'Data rows in the file (header excluded).';
+comment on column audit.files.rows_accepted is 'Rows kept in raw.<source>.';
+comment on column audit.files.rows_rejected is 'Rows set aside: in audit.quarantine, or the whole file in <home>/quarantine/.';
+comment on column audit.files.landed_at is 'When the file was landed (UTC).';
+
+create table if not exists audit.quarantine (
+    night date not null,
+    source varchar not null,
+    file_path varchar not null,
+    row_number bigint not null,
+    source_record_id varchar,
+    field varchar,
+    reason varchar not null,
+    raw_record varchar,
+    landed_at timestamp not null
+);
+comment on table audit.quarantine is 'One row per rejected row of an otherwise readable file. Restricted: raw_record holds the row as landed.';
+comment on column audit.quarantine.night is 'Drop date of the file.';
+comment on column audit.quarantine.source is 'Source name.';
+comment on column audit.quarantine.file_path is 'Path of the file relative to <home>/drops.';
+comment on column audit.quarantine.row_number is 'Line number in the file (the header is line 1) for CSV; 1-based row for Parquet.';
+comment on column audit.quarantine.source_record_id is 'The row''s record id when it could be read.';
+comment on column audit.quarantine.field is 'Canonical field (and source column) at fault, when one field is.';
+comment on column audit.quarantine.reason is 'What is wrong, naming the field and what was expected; never the value.';
+comment on column audit.quarantine.raw_record is 'The row as landed (CSV line or JSON of the values): personal data, restricted warehouse only.';
+comment on column audit.quarantine.landed_at is 'When the row was set aside (UTC).';

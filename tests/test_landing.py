@@ -1,0 +1,251 @@
+"""Landing: every row of every drop ends in raw or in quarantine, counted, with a clear reason.
+
+One test per bad-input class a data team meets in real drops. Each asserts the
+reason names the file, row and field, and that `rows_in = accepted + rejected`.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from conftest import NIGHT, PENSION_HEADER, pension_csv
+
+from ingest.contracts import load_contracts
+from ingest.landing import FileResult, Lander
+
+GOOD = "B1;José;Durán;01/02/1950;1;;Nórte;2026-01;100"
+
+
+def land(con: duckdb.DuckDBPyConnection, home: Path, night: str = NIGHT) -> list[FileResult]:
+    contracts = load_contracts(home / "sources")
+    lander = Lander(con, home, date.fromisoformat(night))
+    results = [r for c in contracts.values() for r in lander.land_source(c)]
+    return results + lander.land_unknown(set(contracts))
+
+
+def files(con: duckdb.DuckDBPyConnection) -> list[tuple]:
+    return con.execute(
+        "select file_path, status, rows_in, rows_accepted, rows_rejected, reason from audit.files order by file_path"
+    ).fetchall()
+
+
+def assert_reconciles(con: duckdb.DuckDBPyConnection) -> None:
+    bad = con.execute(
+        "select file_path from audit.files where rows_in <> rows_accepted + rows_rejected"
+    ).fetchall()
+    assert bad == []
+
+
+def test_clean_cp1252_file_lands_every_row_with_lineage(con, home, drop):
+    """A clean file lands whole; each raw row knows its file, line and the file's hash."""
+    drop("pension", "pay.csv", pension_csv(GOOD, "B2;Ann;Lee;1950;2;;P02;2026-01;100.50"))
+    [result] = land(con, home)
+    assert (result.status, result.rows_in, result.rows_accepted, result.rows_rejected) == (
+        "accepted",
+        2,
+        2,
+        0,
+    )
+    rows = con.execute(
+        'select "BENEF_NO", "FIRST", _file, _row_number, length(_file_sha256) from raw.pension'
+    ).fetchall()
+    assert rows == [
+        ("B1", "José", "pension/2026-02-01/pay.csv", 2, 64),
+        ("B2", "Ann", "pension/2026-02-01/pay.csv", 3, 64),
+    ]
+
+
+def test_bad_rows_go_to_quarantine_naming_row_and_field_but_not_the_value(con, home, drop):
+    """Unparseable date, empty required field, wrong type, unknown code, short row: quarantined, rest kept."""
+    drop(
+        "pension",
+        "pay.csv",
+        pension_csv(
+            GOOD,
+            "B2;Ann;;01/02/1950;2;;P01;2026-01;100",  # empty required surname
+            "B3;Ann;Lee;31/02/1950;2;;P01;2026-01;100",  # impossible date
+            "B4;Ann;Lee;01/02/1950;7;;P01;2026-01;lots",  # unknown sex code and non-numeric amount
+            "B5;Bo;Ng",  # truncated row
+            ";Cy;Wu;01/02/1950;2;;P01;2026-01;90",  # no record id
+            "B7;Di;Ko;03/03/1951;2;;P01;2026-01;90",
+        ),
+    )
+    [result] = land(con, home)
+    assert (result.status, result.rows_in, result.rows_accepted, result.rows_rejected) == ("partial", 7, 2, 5)
+    quarantine = dict(
+        (
+            (row, reason)
+            for row, reason in con.execute("select row_number, reason from audit.quarantine").fetchall()
+        )
+    )
+    assert quarantine[3].startswith("last_name (column SURNAME): empty")
+    assert quarantine[4] == "date_of_birth (column DOB): not a date in %d/%m/%Y or %Y"
+    assert "sex (column GENDER): not one of the codes 1, 2" in quarantine[5]
+    assert "benefit_amount (column AMOUNT): not a number" in quarantine[5]
+    assert "MISSING COLUMNS" in quarantine[6]
+    assert quarantine[7].startswith("record_id (column BENEF_NO): empty")
+    assert set(quarantine) == {3, 4, 5, 6, 7}
+    # the value itself never reaches a reason (reasons go to logs); the row is kept whole in raw_record
+    assert not any("31/02/1950" in r or "lots" in r for r in quarantine.values())
+    kept = con.execute("select raw_record from audit.quarantine where row_number = 4").fetchall()[0][0]
+    assert "31/02/1950" in kept
+    assert con.execute("select _row_number from raw.pension order by 1").fetchall() == [(2,), (8,)]
+    assert_reconciles(con)
+
+
+def test_file_in_wrong_encoding_is_rejected_with_the_line(con, home, drop):
+    """A UTF-8 file where the contract says cp1252 would land garbled: rejected, set aside, counted."""
+    drop("pension", "pay.csv", pension_csv(GOOD, GOOD.replace("B1", "B2"), encoding="utf-8"))
+    [result] = land(con, home)
+    assert result.status == "rejected"
+    assert "declared cp1252" in (result.reason or "") and "UTF-8" in (result.reason or "")
+    assert (result.rows_in, result.rows_rejected) == (2, 2)
+    assert (home / "quarantine" / NIGHT / "pension" / "pay.csv").exists()
+
+
+def test_invalid_utf8_is_rejected_naming_the_line(con, home, drop):
+    """Bytes that are not UTF-8 in a UTF-8 source: rejected, naming the line of the first bad byte."""
+    contract = (home / "sources" / "pension.yaml").read_text().replace("cp1252", "utf-8")
+    (home / "sources" / "pension.yaml").write_text(contract)
+    drop("pension", "pay.csv", pension_csv("B0;Al;Bo;01/02/1950;1;;P01;2026-01;1", GOOD, encoding="cp1252"))
+    [result] = land(con, home)
+    assert result.status == "rejected"
+    assert "not valid utf-8" in (result.reason or "") and "line 3" in (result.reason or "")
+    assert result.rows_in == result.rows_rejected == 2
+
+
+def test_missing_column_rejects_the_file_naming_column_and_field(con, home, drop):
+    """A drop without a mapped column cannot be read as the contract says: rejected with a clear reason."""
+    header = PENSION_HEADER.replace("DOB", "BIRTH")
+    drop("pension", "pay.csv", pension_csv(GOOD, header=header))
+    [result] = land(con, home)
+    assert result.status == "rejected"
+    assert "missing column(s) 'DOB' (date_of_birth)" in (result.reason or "")
+    assert result.rows_in == result.rows_rejected == 1
+
+
+def test_empty_and_header_only_files(con, home, drop):
+    """A zero-byte file is rejected; a header-only file is recorded as empty; neither loses anything."""
+    drop("pension", "a_empty.csv", b"")
+    drop("pension", "b_header.csv", (PENSION_HEADER + "\n").encode())
+    results = {r.file_path.rsplit("/", 1)[1]: r for r in land(con, home)}
+    assert results["a_empty.csv"].status == "rejected" and "empty file" in (
+        results["a_empty.csv"].reason or ""
+    )
+    assert results["b_header.csv"].status == "empty" and results["b_header.csv"].rows_in == 0
+    assert_reconciles(con)
+
+
+def test_truncated_csv_quarantines_the_cut_row(con, home, drop):
+    """A CSV cut off mid-row (transfer died): the complete rows land, the cut one is quarantined."""
+    content = pension_csv(GOOD, "B2;Ann;Lee;01/02/1950;2;;P01;2026-01;100")
+    drop("pension", "pay.csv", content[: len(content) - 20])
+    [result] = land(con, home)
+    assert (result.rows_in, result.rows_accepted, result.rows_rejected) == (2, 1, 1)
+    assert con.execute("select row_number from audit.quarantine").fetchall() == [(3,)]
+
+
+def test_truncated_parquet_is_rejected(con, home, drop, tmp_path):
+    """A Parquet file cut short is unreadable: rejected as a file, copied to quarantine/."""
+    table = pa.table(
+        {
+            "reg_no": ["R1"],
+            "name": ["Ann Lee"],
+            "born": ["1950-01-01"],
+            "sex": ["F"],
+            "nid": [None],
+            "province": ["P01"],
+            "event": ["birth"],
+            "died": [None],
+        }
+    )
+    whole = tmp_path / "whole.parquet"
+    pq.write_table(table, whole)
+    drop("registry", "reg.parquet", whole.read_bytes()[:-40])
+    [result] = land(con, home)
+    assert result.status == "rejected" and "Parquet" in (result.reason or "")
+    assert (home / "quarantine" / NIGHT / "registry" / "reg.parquet").exists()
+
+
+def test_folder_of_unknown_source_is_set_aside(con, home, drop):
+    """Drops in a folder that names no contract are recorded and kept, never silently ignored."""
+    drop("mystery", "list.csv", b"a,b\n1,2\n3,4\n")
+    [result] = land(con, home)
+    assert (result.source, result.status, result.rows_in, result.rows_rejected) == (
+        "mystery",
+        "rejected",
+        2,
+        2,
+    )
+    assert "names no known source" in (result.reason or "")
+    assert (home / "quarantine" / NIGHT / "mystery" / "list.csv").exists()
+
+
+def test_wrong_file_type_is_rejected(con, home, drop):
+    """A Parquet file in a CSV source's drop is rejected with the contract's expected format."""
+    drop("pension", "pay.parquet", b"PAR1not really")
+    [result] = land(con, home)
+    assert result.status == "rejected" and "file.format is csv" in (result.reason or "")
+
+
+def test_hostile_column_names_stay_names(con, home, drop):
+    """Column names from contracts and headers are quoted: an injection attempt is just a column."""
+    hostile = 'AMOUNT"; drop table audit.files; --'
+    contract = (
+        (home / "sources" / "pension.yaml")
+        .read_text()
+        .replace("benefit_amount: AMOUNT", f"benefit_amount: '{hostile}'")
+    )
+    (home / "sources" / "pension.yaml").write_text(contract)
+    header = PENSION_HEADER.replace(";AMOUNT", ';"' + hostile.replace('"', '""') + '"')
+    drop("pension", "pay.csv", pension_csv(GOOD, header=header))
+    [result] = land(con, home)
+    assert result.status == "accepted"
+    assert con.execute(f'select "{hostile.replace(chr(34), chr(34) * 2)}" from raw.pension').fetchall() == [
+        ("100",)
+    ]
+    assert con.execute("select count(*) from audit.files").fetchall() == [(1,)]
+
+
+def test_rerun_is_idempotent_and_identical_bytes_are_not_landed_twice(con, home, drop):
+    """Landing the same night twice adds nothing; the same file under another name is a counted duplicate."""
+    content = pension_csv(GOOD)
+    drop("pension", "pay.csv", content)
+    land(con, home)
+    land(con, home)
+    assert con.execute("select count(*) from raw.pension").fetchall() == [(1,)]
+    assert len(files(con)) == 1
+    drop("pension", "pay_copy.csv", content)
+    land(con, home)
+    statuses = [(f[0].rsplit("/", 1)[1], f[1], f[2]) for f in files(con)]
+    assert statuses == [("pay.csv", "accepted", 1), ("pay_copy.csv", "duplicate", 0)]
+    assert con.execute("select count(*) from raw.pension").fetchall() == [(1,)]
+
+
+def test_file_replaced_in_place_is_landed_afresh(con, home, drop):
+    """A corrected file dropped over the old one replaces its rows: nothing doubled, nothing stale."""
+    path = drop("pension", "pay.csv", pension_csv(GOOD, "B2;Ann;;x;2;;P01;2026-01;100"))
+    land(con, home)
+    path.write_bytes(pension_csv(GOOD, "B2;Ann;Lee;01/01/1950;2;;P01;2026-01;100"))
+    land(con, home)
+    assert con.execute("select count(*) from raw.pension").fetchall() == [(2,)]
+    assert con.execute("select count(*) from audit.quarantine").fetchall() == [(0,)]
+    assert [f[1] for f in files(con)] == ["accepted"]
+
+
+@pytest.mark.parametrize("rows", [0, 1, 57])
+def test_counts_reconcile_for_any_mix(con, home, drop, rows):
+    """rows_in always equals the data lines sent, and accepted + rejected."""
+    lines = [(GOOD.replace("B1", f"B{i}") if i % 3 else f"B{i};x;;bad;9;;;2026-01;z") for i in range(rows)]
+    drop("pension", "pay.csv", pension_csv(*lines))
+    [result] = land(con, home)
+    assert result.rows_in == rows
+    assert_reconciles(con)
+    raw = con.execute("select count(*) from raw.pension").fetchall()[0][0] if result.rows_accepted else 0
+    quarantined = con.execute("select count(*) from audit.quarantine").fetchall()[0][0]
+    assert raw + quarantined == rows

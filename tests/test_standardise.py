@@ -1,0 +1,139 @@
+"""Standardisation: the canonical person record that linkage and the registry rely on."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from conftest import NIGHT, pension_csv
+
+from ingest.contracts import load_contracts
+from ingest.landing import Lander
+from matching.standardise import build_staging
+
+
+def luhn(digits: str) -> str:
+    """Append the Luhn check digit."""
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch) * (2 if i % 2 == 0 else 1)
+        total += d // 10 + d % 10
+    return digits + str((10 - total % 10) % 10)
+
+
+def run_nights(con, home, *nights: str):
+    contracts = load_contracts(home / "sources")
+    for night in nights:
+        lander = Lander(con, home, date.fromisoformat(night))
+        for contract in contracts.values():
+            lander.land_source(contract)
+    return build_staging(con, home, contracts, date.fromisoformat(nights[-1]))
+
+
+def records(con, source: str) -> dict[str, dict]:
+    rel = con.sql(f"select * from staging.person_records where source = '{source}'")
+    return {
+        row[rel.columns.index("source_record_id")]: dict(zip(rel.columns, row, strict=True))
+        for row in rel.fetchall()
+    }
+
+
+def test_names_dates_codes_ids_and_areas_are_standardised(con, home, drop):
+    valid = luhn("123456789")
+    mistyped = valid[:-1] + str((int(valid[-1]) + 1) % 10)
+    drop(
+        "pension",
+        "pay.csv",
+        pension_csv(
+            f"B1;  José-Luis ;O'Dúrán;01/02/1950;1;{valid[:4]}-{valid[4:]};NÓRTE;2026-01;100",
+            f"B2;Ørjan;Šuster;1961;2;{mistyped};p02;2026-01;100",
+        ),
+    )
+    run_nights(con, home, NIGHT)
+    pension = records(con, "pension")
+    assert (pension["B1"]["first_name"], pension["B1"]["last_name"]) == ("jose luis", "oduran")
+    assert pension["B1"]["date_of_birth"] == date(1950, 2, 1) and pension["B1"]["dob_precision"] == "day"
+    assert pension["B2"]["date_of_birth"] == date(1961, 1, 1) and pension["B2"]["dob_precision"] == "year"
+    assert (pension["B1"]["sex"], pension["B2"]["sex"]) == ("M", "F")
+    assert (pension["B1"]["national_id"], pension["B1"]["national_id_valid"]) == (valid, True)
+    assert (pension["B2"]["national_id"], pension["B2"]["national_id_valid"]) == (mistyped, False)
+    assert (pension["B1"]["admin1"], pension["B2"]["admin1"]) == ("P01", "P02")
+    assert (pension["B2"]["first_name"], pension["B2"]["last_name"]) == ("orjan", "suster")
+
+
+def test_full_name_is_split_and_parquet_dates_read(con, home, drop, tmp_path):
+    table = pa.table(
+        {
+            "reg_no": ["R1", "R2", "R3"],
+            "name": ["Ann Mary Lee", "KOFI, Ama Serwa", "Solo"],
+            "born": pa.array([date(1950, 1, 2), date(1960, 3, 4), None]),
+            "sex": ["F", "f", None],
+            "nid": [None, None, None],
+            "province": ["Sul", "sul", None],
+            "event": ["birth", "death", "birth"],
+            "died": pa.array([None, date(2026, 1, 5), None], type=pa.date32()),
+        }
+    )
+    path = drop("registry", "reg.parquet")
+    pq.write_table(table, path)
+    run_nights(con, home, NIGHT)
+    reg = records(con, "registry")
+    assert (reg["R1"]["first_name"], reg["R1"]["middle_name"], reg["R1"]["last_name"]) == (
+        "ann",
+        "mary",
+        "lee",
+    )
+    assert (reg["R2"]["first_name"], reg["R2"]["middle_name"], reg["R2"]["last_name"]) == (
+        "ama",
+        "serwa",
+        "kofi",
+    )
+    assert (reg["R3"]["first_name"], reg["R3"]["last_name"]) == ("solo", None)
+    assert reg["R1"]["date_of_birth"] == date(1950, 1, 2) and reg["R2"]["sex"] == "F"
+    death = con.execute(
+        "select date_of_death from staging.civil_event where source_record_id = 'R2'"
+    ).fetchall()
+    assert death == [(date(2026, 1, 5),)]
+
+
+def test_snapshot_keeps_every_record_seen_and_marks_the_current_ones(con, home, drop):
+    """A beneficiary who left the payroll keeps a staged record (their past payments link to it), not current."""
+    drop(
+        "pension",
+        "jan.csv",
+        pension_csv("B1;A;Lee;1950;1;;P01;2026-01;100", "B2;B;Ng;1950;2;;P01;2026-01;100"),
+    )
+    drop("pension", "feb.csv", pension_csv("B1;A;Lee;1950;1;;P01;2026-02;110"), night="2026-03-01")
+    summary = run_nights(con, home, NIGHT, "2026-03-01")
+    pension = records(con, "pension")
+    assert summary.person_records == 2
+    assert (pension["B1"]["is_current"], pension["B2"]["is_current"]) == (True, False)
+    enrolments = con.execute(
+        "select source_record_id, period_month, benefit_amount_monthly from staging.enrolment order by 1, 2"
+    ).fetchall()
+    assert [(r[0], r[1].isoformat(), float(r[2])) for r in enrolments] == [
+        ("B1", "2026-01-01", 100.0),
+        ("B1", "2026-02-01", 110.0),
+        ("B2", "2026-01-01", 100.0),
+    ]
+
+
+def test_staging_as_of_an_earlier_night_ignores_later_drops(con, home, drop):
+    """Backfilling a past night rebuilds staging from the drops up to that night only."""
+    drop("pension", "jan.csv", pension_csv("B1;A;Lee;1950;1;;P01;2026-01;100"))
+    drop("pension", "feb.csv", pension_csv("B9;Z;Ko;1950;1;;P01;2026-02;100"), night="2026-03-01")
+    run_nights(con, home, NIGHT, "2026-03-01")
+    summary = build_staging(con, home, load_contracts(home / "sources"), date.fromisoformat(NIGHT))
+    assert summary.by_source == {"pension": 1}
+
+
+def test_other_scripts_are_transliterated(con):
+    """Names typed in another script or with letters strip_accents keeps (ł, ß) still compare as ASCII."""
+    from matching.standardise import register_functions
+
+    register_functions(con)
+    got = con.execute(
+        "select ibr_clean_name('Łukasz'), ibr_clean_name('Дмитрий'), ibr_clean_name('Strauß')"
+    ).fetchall()
+    assert got == [("lukasz", "dmitrii", "strauss")]
