@@ -1,0 +1,87 @@
+"""Linkage accuracy against a known truth: pairwise precision/recall/F1 and B-cubed.
+
+Both are computed from cluster assignments, in DuckDB, by counting pairs per
+(predicted cluster, true cluster) cell, so a million records need no pair list.
+
+Pairwise: a pair of records is predicted linked when they share a predicted cluster,
+truly linked when they share a true person. B-cubed scores each record by the overlap
+of its predicted and true clusters, so one giant false merge is not hidden by many
+correct singletons.
+
+Example::
+
+    metrics = evaluate_clusters(con, "select record_key, predicted, truth from assignments")
+    metrics.pairwise_precision
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import duckdb
+
+
+@dataclass(frozen=True)
+class LinkageMetrics:
+    records: int
+    true_pairs: int
+    predicted_pairs: int
+    true_positive_pairs: int
+    pairwise_precision: float
+    pairwise_recall: float
+    pairwise_f1: float
+    bcubed_precision: float
+    bcubed_recall: float
+    bcubed_f1: float
+
+    def as_dict(self) -> dict[str, float | int]:
+        return asdict(self)
+
+
+def _f1(precision: float, recall: float) -> float:
+    return 0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall)
+
+
+def evaluate_clusters(con: duckdb.DuckDBPyConnection, assignments_sql: str) -> LinkageMetrics:
+    """Score a query returning (record_key, predicted, truth): one row per record, both cluster labels."""
+    row = con.execute(
+        f"""
+        with assignments as (select * from ({assignments_sql}) as a(record_key, predicted, truth)),
+        cells as (select predicted, truth, count(*) as n from assignments group by all),
+        predicted_sizes as (select predicted, sum(n) as n from cells group by all),
+        true_sizes as (select truth, sum(n) as n from cells group by all),
+        bcubed as (
+            select
+                sum(c.n * c.n / p.n) as precision_mass,
+                sum(c.n * c.n / t.n) as recall_mass
+            from cells c
+            join predicted_sizes p using (predicted)
+            join true_sizes t using (truth)
+        )
+        select
+            (select sum(n) from cells),
+            (select sum(n * (n - 1) / 2) from true_sizes),
+            (select sum(n * (n - 1) / 2) from predicted_sizes),
+            (select sum(n * (n - 1) / 2) from cells),
+            (select precision_mass from bcubed),
+            (select recall_mass from bcubed)
+        """
+    ).fetchall()[0]
+    records = int(row[0] or 0)
+    true_pairs, predicted_pairs, true_positive = (int(v or 0) for v in row[1:4])
+    precision = true_positive / predicted_pairs if predicted_pairs else 1.0
+    recall = true_positive / true_pairs if true_pairs else 1.0
+    b_precision = float(row[4] or 0) / records if records else 1.0
+    b_recall = float(row[5] or 0) / records if records else 1.0
+    return LinkageMetrics(
+        records=records,
+        true_pairs=true_pairs,
+        predicted_pairs=predicted_pairs,
+        true_positive_pairs=true_positive,
+        pairwise_precision=precision,
+        pairwise_recall=recall,
+        pairwise_f1=_f1(precision, recall),
+        bcubed_precision=b_precision,
+        bcubed_recall=b_recall,
+        bcubed_f1=_f1(b_precision, b_recall),
+    )
