@@ -39,7 +39,12 @@ def format_person_id(number: int) -> str:
 
 
 def assign_stable_ids(
-    con: duckdb.DuckDBPyConnection, clusters: str, previous: str, highest_issued: int, output: str, history: str
+    con: duckdb.DuckDBPyConnection,
+    clusters: str,
+    previous: str,
+    highest_issued: int,
+    output: str,
+    history: str,
 ) -> IdAssignment:
     """Write `output(record_key, person_id)` and `history(old_person_id, new_person_id, kind)`.
 
@@ -104,5 +109,7 @@ def assign_stable_ids(
             (select count(*) from {history} where kind = 'split')
         """
     ).fetchall()[0]
-    con.execute("drop table _votes; drop table _winners; drop table _kept; drop table _new; drop table _cluster_ids")
+    con.execute(
+        "drop table _votes; drop table _winners; drop table _kept; drop table _new; drop table _cluster_ids"
+    )
     return IdAssignment(*(int(v) for v in counts))

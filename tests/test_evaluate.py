@@ -16,9 +16,23 @@ def score(con, rows: list[tuple[str, str, str]]):
 CASES = [
     # description, rows (record, predicted, truth), pairwise P, R, B-cubed P, R
     ("perfect", [("a", "1", "x"), ("b", "1", "x"), ("c", "2", "y")], 1.0, 1.0, 1.0, 1.0),
-    ("all singletons, one true pair missed", [("a", "1", "x"), ("b", "2", "x"), ("c", "3", "y")], 1.0, 0.0, 1.0, 2 / 3),
+    (
+        "all singletons, one true pair missed",
+        [("a", "1", "x"), ("b", "2", "x"), ("c", "3", "y")],
+        1.0,
+        0.0,
+        1.0,
+        2 / 3,
+    ),
     # one cluster of 3 where truth is {a,b},{c}: predicted pairs ab ac bc, only ab true
-    ("false merge", [("a", "1", "x"), ("b", "1", "x"), ("c", "1", "y")], 1 / 3, 1.0, (2 / 3 * 2 + 1 / 3) / 3, 1.0),
+    (
+        "false merge",
+        [("a", "1", "x"), ("b", "1", "x"), ("c", "1", "y")],
+        1 / 3,
+        1.0,
+        (2 / 3 * 2 + 1 / 3) / 3,
+        1.0,
+    ),
     # truth {a,b,c,d}, predicted {a,b},{c,d}: 2 of 6 true pairs; B-cubed recall 1/2 each
     ("split", [("a", "1", "x"), ("b", "1", "x"), ("c", "2", "x"), ("d", "2", "x")], 1.0, 2 / 6, 1.0, 0.5),
 ]

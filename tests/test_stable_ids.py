@@ -52,7 +52,9 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("description", "tonight", "last", "expected", "history"), CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(
+    ("description", "tonight", "last", "expected", "history"), CASES, ids=[c[0] for c in CASES]
+)
 def test_assignment(con, description, tonight, last, expected, history):
     ids, got_history, _ = assign(con, tonight, last, highest=9 if last else 0)
     assert ids == expected, description
@@ -70,6 +72,8 @@ def test_rerun_issues_the_same_ids(con):
 
 def test_retired_ids_are_never_reissued(con):
     """A new person after a merge gets a fresh number above every id ever issued."""
-    ids, _, summary = assign(con, {"a": "k", "b": "k", "n": "z"}, {"a": "P0000000001", "b": "P0000000002"}, highest=2)
+    ids, _, summary = assign(
+        con, {"a": "k", "b": "k", "n": "z"}, {"a": "P0000000001", "b": "P0000000002"}, highest=2
+    )
     assert ids["n"] == "P0000000003"
     assert (summary.persons, summary.kept, summary.new, summary.merged) == (2, 1, 1, 1)
