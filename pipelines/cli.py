@@ -37,7 +37,7 @@ def _prepare_dagster_home(settings: Settings) -> None:
         config.write_text(DAGSTER_YAML, encoding="utf-8")
 
 
-def run_night(settings: Settings, night: date, quiet: bool = True) -> bool:
+def run_night(settings: Settings, night: date, quiet: bool = True, retrain: bool = False) -> bool:
     """Run the nightly job for one drop date; True when every step and blocking check passed."""
     import dagster as dg
 
@@ -46,7 +46,10 @@ def run_night(settings: Settings, night: date, quiet: bool = True) -> bool:
     _prepare_dagster_home(settings)
     defs = build_defs(settings)
     job = defs.resolve_job_def(NIGHTLY_JOB)
-    run_config = {"loggers": {"console": {"config": {"log_level": "WARNING" if quiet else "INFO"}}}}
+    run_config: dict[str, object] = {
+        "loggers": {"console": {"config": {"log_level": "WARNING" if quiet else "INFO"}}},
+        "ops": {"record_linkage": {"config": {"retrain": retrain}}},
+    }
     with dg.DagsterInstance.get() as instance:
         result = job.execute_in_process(
             partition_key=night.isoformat(), instance=instance, run_config=run_config, raise_on_error=False
@@ -80,10 +83,36 @@ def night_summary(settings: Settings, night: date) -> str:
         ).fetchall()[0]
         records = con.execute("select count(*) from staging.person_records").fetchall()[0][0]
         sources = con.execute("select count(distinct source) from staging.person_records").fetchall()[0][0]
-    return (
+        linkage = con.execute(
+            "select persons, comparisons, review_queue, flagged_clusters from audit.linkage_runs where night = $1",
+            [night],
+        ).fetchall()
+        metrics = dict(
+            con.execute(
+                "select metric, value from audit.linkage_metrics where night = $1", [night]
+            ).fetchall()
+        )
+    lines = [
         f"  files {files[0]} ({files[4]} rejected), rows in {files[1]:,}, accepted {files[2]:,}, "
         f"quarantined {files[3]:,}; staged person records {records:,} from {sources} sources"
-    )
+    ]
+    if linkage:
+        persons, comparisons, review, flagged = linkage[0]
+        lines.append(
+            f"  linkage: {persons:,} persons, {comparisons:,} comparisons, {review:,} pairs to review, "
+            f"{flagged} clusters split and flagged"
+        )
+    if "pairwise_precision" in metrics:
+        lines.append(
+            f"  accuracy vs truth: pairwise precision {metrics['pairwise_precision']:.4f}, "
+            f"recall {metrics['pairwise_recall']:.4f}, F1 {metrics['pairwise_f1']:.4f}; "
+            f"B-cubed F1 {metrics['bcubed_f1']:.4f}"
+        )
+    if "persons_keeping_id" in metrics:
+        lines.append(
+            f"  person ids kept from the previous night: {metrics['persons_keeping_id']:.2%} of persons"
+        )
+    return "\n".join(lines)
 
 
 def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
@@ -112,7 +141,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
             return 2
         night = nights[-1]
     started = time.perf_counter()
-    ok = run_night(settings, night, quiet=not args.verbose)
+    ok = run_night(settings, night, quiet=not args.verbose, retrain=args.retrain)
     print(f"night {night}: {'ok' if ok else 'FAILED'} in {time.perf_counter() - started:.1f}s")
     print(night_summary(settings, night))
     return 0 if ok else 1
@@ -169,6 +198,9 @@ def main(argv: list[str] | None = None) -> int:
     run = sub.add_parser("run", help="run one night headless")
     run.add_argument("--date", help="drop date YYYY-MM-DD (default: the latest drop present)")
     run.add_argument("--verbose", action="store_true", help="show Dagster's step log")
+    run.add_argument(
+        "--retrain", action="store_true", help="retrain the linkage model instead of reusing the saved one"
+    )
     sub.add_parser("validate-sources", help="check the source contracts and list the drops present")
 
     args = parser.parse_args(argv)

@@ -13,6 +13,7 @@ import warnings
 import dagster as dg
 
 from assets.ingestion import build_raw_asset, build_unrecognised_asset
+from assets.linkage import LINKAGE_KEYS, build_linkage_asset
 from assets.publish import build_publish_asset
 from assets.staging import FACT_MODELS, PERSON_RECORDS, build_staging_asset
 from ingest.contracts import Contract, load_contracts
@@ -42,17 +43,20 @@ def build_defs(settings: Settings | None = None) -> dg.Definitions:
     unrecognised = build_unrecognised_asset(set(contracts), partitions)
     staging = build_staging_asset(contracts, raw_keys, partitions)
     staging_keys = [PERSON_RECORDS, *(dg.AssetKey(["staging", m]) for m in FACT_MODELS)]
-    publish = build_publish_asset([*staging_keys, dg.AssetKey(["raw", "unrecognised_drops"])], partitions)
+    linkage = build_linkage_asset(partitions)
+    publish = build_publish_asset(
+        [*staging_keys, *LINKAGE_KEYS, dg.AssetKey(["raw", "unrecognised_drops"])], partitions
+    )
 
     nightly = dg.define_asset_job(
         NIGHTLY_JOB,
         selection=dg.AssetSelection.all(),
         partitions_def=partitions,
-        description="One night: land every source's drops, standardise, check, publish.",
+        description="One night: land every source's drops, standardise, link, check, publish.",
     )
     settings.work_db.parent.mkdir(parents=True, exist_ok=True)
     return dg.Definitions(
-        assets=[*raw_assets, unrecognised, staging, publish],
+        assets=[*raw_assets, unrecognised, staging, linkage, publish],
         jobs=[nightly],
         resources={
             "work_db": WorkDatabase(database=str(settings.work_db)),

@@ -127,3 +127,38 @@ def staging_complete(con: duckdb.DuckDBPyConnection, night: date, record_ids: di
         ),
         failing_keys=keys,
     )
+
+
+def every_record_linked_once(con: duckdb.DuckDBPyConnection) -> CheckOutcome:
+    """Every staged source record has exactly one person in registry.person_source_link, and no link is orphaned."""
+    keys = [
+        r[0]
+        for r in con.execute(
+            """
+            with links as (
+                select source, source_record_id, count(*) as n from registry.person_source_link group by all
+            )
+            select coalesce(s.source, l.source) || ':' || coalesce(s.source_record_id, l.source_record_id)
+            from staging.person_records s
+            full join links l using (source, source_record_id)
+            where l.n is null or l.n > 1 or s.source is null
+            order by 1
+            limit 20
+            """
+        ).fetchall()
+    ]
+    persons = con.execute("select count(distinct person_id) from registry.person_source_link").fetchall()[0][
+        0
+    ]
+    return CheckOutcome(
+        name="every_record_linked_once",
+        passed=not keys,
+        observed=float(len(keys)),
+        threshold=0.0,
+        description=(
+            f"every staged record maps to exactly one of {persons} persons"
+            if not keys
+            else "records unlinked, linked twice, or links to records not staged"
+        ),
+        failing_keys=keys,
+    )

@@ -34,6 +34,7 @@ def test_nightly_job_lands_checks_and_publishes(home, drop):
         ("raw/pension", "rows_reconcile"): True,
         ("raw/registry", "rows_reconcile"): True,
         ("staging/person_records", "one_row_per_source_record"): True,
+        ("registry/person_source_link", "every_record_linked_once"): True,
     }
     warehouse = home / "warehouse" / "ibr.duckdb"
     assert oct(warehouse.stat().st_mode & 0o777) == "0o600"

@@ -1,0 +1,117 @@
+"""Linkage assets: who is who across every source, with stable person ids."""
+
+from pathlib import Path
+
+import dagster as dg
+from dagster import AssetExecutionContext
+
+from assets.common import check_result, night_of
+from assets.staging import PERSON_RECORDS
+from matching.linkage import LinkageConfig, link_night
+from pipelines.resources import IbrHome, WorkDatabase
+from quality.reconcile import every_record_linked_once
+
+PERSON_SOURCE_LINK = dg.AssetKey(["registry", "person_source_link"])
+PERSON_ID_HISTORY = dg.AssetKey(["registry", "person_id_history"])
+REVIEW_QUEUE = dg.AssetKey(["linkage", "review_queue"])
+LINKAGE_METRICS = dg.AssetKey(["audit", "linkage_metrics"])
+LINKAGE_KEYS = [PERSON_SOURCE_LINK, PERSON_ID_HISTORY, REVIEW_QUEUE, LINKAGE_METRICS]
+
+
+class LinkageRunConfig(dg.Config):
+    """Per-run choices: retrain the Splink model instead of reusing the newest saved one."""
+
+    retrain: bool = False
+
+
+def build_linkage_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    specs = [
+        dg.AssetSpec(
+            PERSON_SOURCE_LINK,
+            deps=[PERSON_RECORDS],
+            group_name="linkage",
+            kinds={"duckdb", "splink"},
+            description="One row per source record: the stable person it belongs to.",
+        ),
+        dg.AssetSpec(
+            PERSON_ID_HISTORY,
+            deps=[PERSON_RECORDS],
+            group_name="linkage",
+            kinds={"duckdb"},
+            description="Person id merges and splits, per night.",
+        ),
+        dg.AssetSpec(
+            REVIEW_QUEUE,
+            deps=[PERSON_RECORDS],
+            group_name="linkage",
+            kinds={"duckdb"},
+            description="Record pairs for clerical review (restricted): uncertain scores and split clusters.",
+        ),
+        dg.AssetSpec(
+            LINKAGE_METRICS,
+            deps=[PERSON_RECORDS],
+            group_name="linkage",
+            kinds={"duckdb"},
+            description="Linkage accuracy against the truth, where a truth exists.",
+        ),
+    ]
+
+    @dg.multi_asset(
+        name="record_linkage",
+        specs=specs,
+        partitions_def=partitions,
+        check_specs=[
+            dg.AssetCheckSpec(
+                "every_record_linked_once",
+                asset=PERSON_SOURCE_LINK,
+                blocking=True,
+                description="every staged source record maps to exactly one person",
+            )
+        ],
+    )
+    def record_linkage(
+        context: AssetExecutionContext, config: LinkageRunConfig, work_db: WorkDatabase, ibr_home: IbrHome
+    ):  # type: ignore[no-untyped-def]
+        home = Path(ibr_home.path)
+        settings = LinkageConfig.load(home)
+        if config.retrain:
+            settings = LinkageConfig(**{**settings.__dict__, "retrain": True})
+        with work_db.connect() as con:
+            summary = link_night(con, home, night_of(context), settings, run_id=context.run_id)
+            outcome = every_record_linked_once(con)
+        metrics = summary.metrics.as_dict() if summary.metrics else {}
+        context.log.info(
+            f"linked {summary.records:,} records into {summary.persons:,} persons; "
+            f"{summary.comparisons:,} comparisons; review queue {summary.review_queue:,}"
+        )
+        yield dg.MaterializeResult(
+            asset_key=PERSON_SOURCE_LINK,
+            metadata={
+                "records": summary.records,
+                "persons": summary.persons,
+                "comparisons": summary.comparisons,
+                "deterministic_pairs": summary.deterministic_pairs,
+                "insufficient_identifiers": summary.insufficient_identifiers,
+                "flagged_clusters": summary.flagged_clusters,
+                "model": dg.MetadataValue.path(summary.model_path),
+                "model_trained_tonight": summary.trained,
+                "seconds": dg.MetadataValue.json(summary.seconds),
+                "blocking_rules": dg.MetadataValue.json(summary.blocking),
+            },
+        )
+        yield dg.MaterializeResult(
+            asset_key=PERSON_ID_HISTORY,
+            metadata={
+                "kept": summary.ids.kept,
+                "new": summary.ids.new,
+                "merged": summary.ids.merged,
+                "split": summary.ids.split,
+            },
+        )
+        yield dg.MaterializeResult(asset_key=REVIEW_QUEUE, metadata={"pairs": summary.review_queue})
+        yield dg.MaterializeResult(
+            asset_key=LINKAGE_METRICS, metadata={k: float(v) for k, v in metrics.items()}
+        )
+        yield check_result(outcome, PERSON_SOURCE_LINK, blocking=True)
+
+    return record_linkage

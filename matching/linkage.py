@@ -1,0 +1,635 @@
+"""Record linkage of one night: who is who across every source.
+
+Steps, all on DuckDB:
+1. input: `staging.person_records`, one row per source record; records without enough
+   identifying fields (fewer than two of names, date of birth, national id, phone) are
+   kept out of the model and stay singletons, flagged `insufficient_identifiers`;
+2. a deterministic pre-link where valid national ids agree (and birth year and an
+   initial do not contradict them): never the id alone;
+3. Splink `link_and_dedupe` on the rest of the evidence: blocking rules counted first
+   against a budget, u by seeded random sampling, m by EM on two or more rules, the
+   prior from the deterministic rule. The trained model is saved per night with its
+   charts; later nights reuse the newest saved model unless asked to retrain;
+4. clustering at the match threshold over model edges, deterministic edges and
+   reviewers' must-links, without their cannot-links; a cluster over the size limit or
+   holding two different valid national ids is re-clustered on strong edges only and
+   its records are flagged for review, never silently merged;
+5. stable person ids carried over from the previous night (matching.stable_ids);
+6. the review queue (pairs in the uncertain band, and pairs inside flagged clusters);
+7. accuracy against the truth where it exists (matching.evaluate).
+
+Splink works in its own in-memory DuckDB connection so that its scratch tables never
+reach the warehouse; records travel between the two as Arrow.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import yaml
+
+from matching import model as model_lib
+from matching.evaluate import LinkageMetrics, evaluate_clusters
+from matching.review import load_decisions
+from matching.stable_ids import IdAssignment, assign_stable_ids
+
+log = logging.getLogger(__name__)
+# Splink narrates every training step at INFO; a nightly log wants its warnings only
+SPLINK_LOG_LEVEL = logging.WARNING
+
+LINK_FIELDS = (
+    "first_name",
+    "middle_name",
+    "last_name",
+    "date_of_birth",
+    "dob_precision",
+    "birth_year",
+    "sex",
+    "national_id",
+    "national_id_valid",
+    "civil_registration_number",
+    "phone",
+    "admin1",
+    "admin2",
+    "locality",
+)
+
+
+@dataclass(frozen=True)
+class LinkageConfig:
+    """Settings of `<home>/linkage.yaml` (every key optional)."""
+
+    match_threshold: float = 0.95
+    review_lower: float = 0.5
+    strong_threshold: float = 0.999
+    max_cluster_size: int = 25
+    max_comparisons_per_rule: int = 200_000_000
+    min_records_to_train: int = 1000
+    u_max_pairs: float = 5e6
+    seed: int = 42
+    retrain: bool = False
+
+    @classmethod
+    def load(cls, home: Path) -> LinkageConfig:
+        path = home / "linkage.yaml"
+        if not path.exists():
+            return cls()
+        with path.open(encoding="utf-8") as handle:
+            raw = yaml.safe_load(handle) or {}
+        allowed = set(cls.__dataclass_fields__)
+        unknown = sorted(set(raw) - allowed)
+        if unknown:
+            raise ValueError(f"{path}: '{unknown[0]}': unknown key; allowed: {', '.join(sorted(allowed))}")
+        config = cls(**raw)
+        if not 0 < config.review_lower <= config.match_threshold <= config.strong_threshold <= 1:
+            raise ValueError(f"{path}: need 0 < review_lower <= match_threshold <= strong_threshold <= 1")
+        return config
+
+
+@dataclass
+class LinkageSummary:
+    night: str
+    records: int
+    modelled_records: int
+    insufficient_identifiers: int
+    deterministic_pairs: int
+    comparisons: int
+    predicted_pairs: int
+    persons: int
+    flagged_clusters: int
+    review_queue: int
+    ids: IdAssignment
+    model_path: str
+    trained: bool
+    seconds: dict[str, float] = field(default_factory=dict)
+    blocking: list[dict[str, Any]] = field(default_factory=list)
+    metrics: LinkageMetrics | None = None
+    id_stability: float | None = None
+
+
+def model_dir(home: Path, night: date) -> Path:
+    return home / "models" / night.isoformat()
+
+
+def latest_model(home: Path, night: date) -> Path | None:
+    """The newest saved model of a night up to this one."""
+    root = home / "models"
+    if not root.is_dir():
+        return None
+    candidates = sorted(p for p in root.glob("*/model.json") if p.parent.name <= night.isoformat())
+    return candidates[-1] if candidates else None
+
+
+def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
+    from ingest.sqlutil import read_sql
+
+    con.execute(read_sql("registry/schema.sql"))
+
+
+def _prepare_input(con: duckdb.DuckDBPyConnection) -> None:
+    columns = ", ".join(LINK_FIELDS)
+    con.execute(
+        f"""
+        create or replace temp table _link_input as
+        select
+            source as source_dataset,
+            source_record_id as unique_id,
+            source || ':' || source_record_id as record_key,
+            {columns},
+            nullif(concat_ws(' ', first_name, last_name), '') as name_concat,
+            (first_name is not null or last_name is not null)::int + (date_of_birth is not null)::int
+              + (national_id is not null)::int + (phone is not null)::int >= 2 as usable
+        from staging.person_records
+        """
+    )
+
+
+def _copy(
+    source: duckdb.DuckDBPyConnection,
+    query: str,
+    target: duckdb.DuckDBPyConnection,
+    table: str,
+    temp: bool = False,
+) -> None:
+    """Move a query's result into a table of another connection, as Arrow."""
+    arrow = source.sql(query).to_arrow_table()
+    target.register("_arrow_transfer", arrow)
+    try:
+        target.execute(
+            f"create or replace {'temp ' if temp else ''}table {table} as select * from _arrow_transfer"
+        )
+    finally:
+        target.unregister("_arrow_transfer")
+
+
+class _Timer:
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._start = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.seconds[name] = round(now - self._start, 2)
+        self._start = now
+
+
+def link_night(
+    con: duckdb.DuckDBPyConnection,
+    home: Path,
+    night: date,
+    config: LinkageConfig | None = None,
+    run_id: str = "",
+) -> LinkageSummary:
+    """Link every staged record of the night and write the registry's link tables."""
+    from splink import DuckDBAPI, Linker, SettingsCreator
+
+    config = config or LinkageConfig.load(home)
+    timer = _Timer()
+    ensure_schema(con)
+    _prepare_input(con)
+    scratch = duckdb.connect()
+    scratch.execute("set preserve_insertion_order = false")
+    _copy(con, "select * from _link_input where usable", scratch, "link_input")
+    counts = con.execute("select count(*), count(*) filter (where not usable) from _link_input").fetchall()[0]
+    total_records, unusable = int(counts[0]), int(counts[1])
+    modelled = total_records - unusable
+    timer.lap("prepare")
+
+    fields = model_lib.shared_fields(scratch, "link_input")
+    db = DuckDBAPI(connection=scratch)
+    sdf = db.register("link_input")
+    sample = 1.0 if modelled < 200_000 else 0.1
+    candidates = model_lib.blocking_candidates(fields)
+    blocking = model_lib.count_blocking(sdf, candidates, config.max_comparisons_per_rule, sample)
+    timer.lap("blocking_analysis")
+
+    saved = None if config.retrain else latest_model(home, night)
+    out_dir = model_dir(home, night)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model_path: Path | None = out_dir / "model.json"
+    trained = False
+    if saved is None and modelled < config.min_records_to_train:
+        # too few records to estimate anything: deterministic links only, said plainly in the run record
+        log.warning(
+            "only %d linkable records and no saved model: linking on agreeing valid national ids only",
+            modelled,
+        )
+        scratch.execute(
+            "create or replace table edges (record_key_l varchar, record_key_r varchar, "
+            "match_probability double, match_weight double, match_key varchar)"
+        )
+        model_path = None
+    else:
+        if saved is None:
+            settings = SettingsCreator(
+                link_type="link_and_dedupe",
+                unique_id_column_name="unique_id",
+                comparisons=model_lib.comparisons(fields),
+                blocking_rules_to_generate_predictions=[sql for _, sql in candidates],  # type: ignore[misc]
+                retain_intermediate_calculation_columns=False,
+                retain_matching_columns=False,
+            )
+            linker = Linker(sdf, settings, SPLINK_LOG_LEVEL)
+            _train(linker, scratch, fields, config)
+            linker.misc.save_model_to_json(str(out_dir / "model.json"), overwrite=True)
+            _save_charts(linker, out_dir)
+            trained = True
+        else:
+            with saved.open(encoding="utf-8") as handle:
+                settings_dict = json.load(handle)
+            linker = Linker(sdf, settings_dict, SPLINK_LOG_LEVEL)
+            if saved.parent != out_dir:
+                (out_dir / "model.json").write_text(saved.read_text(encoding="utf-8"), encoding="utf-8")
+                (out_dir / "reused_from.txt").write_text(saved.parent.name + "\n", encoding="utf-8")
+        timer.lap("train" if trained else "load_model")
+        predictions = linker.inference.predict(
+            threshold_match_probability=config.review_lower, warning_mode="never"
+        )
+        scratch.execute(
+            f"""
+            create or replace table edges as
+            select source_dataset_l || ':' || unique_id_l as record_key_l,
+                   source_dataset_r || ':' || unique_id_r as record_key_r,
+                   match_probability, match_weight, match_key
+            from {predictions.physical_name}
+            """
+        )
+    comparisons_scored = sum(b.comparisons for b in blocking)
+    timer.lap("predict")
+
+    scratch.execute(
+        f"""
+        create or replace table deterministic as
+        select l.record_key as record_key_l, r.record_key as record_key_r
+        from link_input l join link_input r
+          on l.national_id = r.national_id and l.record_key < r.record_key
+        where {model_lib.DETERMINISTIC_SQL}
+        """
+    )
+    _copy(scratch, "select * from edges", con, "_model_edges", temp=True)
+    _copy(scratch, "select * from deterministic", con, "_deterministic", temp=True)
+    scratch.close()
+    timer.lap("deterministic")
+
+    flagged = _cluster(con, home, config)
+    timer.lap("cluster")
+
+    ids = _assign_ids(con, night, run_id)
+    review = _write_review_queue(con, night, config)
+    timer.lap("stable_ids")
+
+    summary = LinkageSummary(
+        night=night.isoformat(),
+        records=total_records,
+        modelled_records=modelled,
+        insufficient_identifiers=unusable,
+        deterministic_pairs=con.execute("select count(*) from _deterministic").fetchall()[0][0],
+        comparisons=comparisons_scored,
+        predicted_pairs=con.execute(
+            "select count(*) from _model_edges where match_probability >= $1", [config.match_threshold]
+        ).fetchall()[0][0],
+        persons=ids.persons,
+        flagged_clusters=flagged,
+        review_queue=review,
+        ids=ids,
+        model_path=str(model_path) if model_path else "",
+        trained=trained,
+        blocking=[asdict(b) for b in blocking],
+    )
+    summary.metrics = _evaluate(con, home, night, run_id)
+    summary.id_stability = _id_stability(con, night, run_id)
+    timer.lap("evaluate")
+    summary.seconds = timer.seconds
+    _record_run(con, summary, run_id)
+    return summary
+
+
+def _train(linker: Any, scratch: duckdb.DuckDBPyConnection, fields: set[str], config: LinkageConfig) -> None:
+    """u by seeded random sampling, m by EM on several rules, the prior from the deterministic rule."""
+    share_valid = (
+        scratch.execute("select avg(national_id_valid::int) from link_input").fetchall()[0][0] or 0.0
+    )
+    if "national_id" in fields and share_valid > 0.05:
+        # a true pair is found by the id rule only when both records carry a valid id
+        recall = max(min(float(share_valid) ** 2, 0.95), 0.05)
+        linker.training.estimate_probability_two_random_records_match(
+            [model_lib.DETERMINISTIC_SQL], recall=recall
+        )
+    else:
+        linker.training.estimate_probability_two_random_records_match(
+            [
+                "l.first_name = r.first_name and l.last_name = r.last_name and l.date_of_birth = r.date_of_birth"
+            ],
+            recall=0.6,
+        )
+    linker.training.estimate_u_using_random_sampling(max_pairs=config.u_max_pairs, seed=config.seed)
+    for rule in model_lib.em_rules(fields):
+        linker.training.estimate_parameters_using_expectation_maximisation(rule)
+
+
+def _save_charts(linker: Any, out_dir: Path) -> None:
+    """Charts for the auditor, with their JavaScript inlined so they open offline."""
+    charts = {
+        "match_weights": linker.visualisations.match_weights_chart(),
+        "m_u_parameters": linker.visualisations.m_u_parameters_chart(),
+    }
+    for name, chart in charts.items():
+        chart.save(str(out_dir / f"{name}.html"), inline=True)
+        (out_dir / f"{name}.json").write_text(json.dumps(chart.chart_dict, default=str), encoding="utf-8")
+
+
+def _cluster(con: duckdb.DuckDBPyConnection, home: Path, config: LinkageConfig) -> int:
+    """Cluster records into persons; split and flag clusters that break identity constraints."""
+    from splink import DuckDBAPI
+    from splink.clustering import cluster_pairwise_predictions_at_threshold
+
+    load_decisions(con, home)
+    con.execute(
+        """
+        create or replace temp table _edges as
+        with candidate as (
+            select record_key_l, record_key_r, match_probability from _model_edges
+            union all select record_key_l, record_key_r, 1.0 from _deterministic
+            union all select record_key_l, record_key_r, 1.0 from _decisions where decision = 'must_link'
+        )
+        select least(record_key_l, record_key_r) as record_key_l, greatest(record_key_l, record_key_r) as record_key_r,
+               max(match_probability) as match_probability
+        from candidate
+        group by all
+        having (least(record_key_l, record_key_r), greatest(record_key_l, record_key_r)) not in (
+            select (least(record_key_l, record_key_r), greatest(record_key_l, record_key_r))
+            from _decisions where decision = 'cannot_link'
+        )
+        """
+    )
+    scratch = duckdb.connect()
+    _copy(con, "select record_key from _link_input", scratch, "nodes")
+    _copy(
+        con,
+        f"select * from _edges where match_probability >= {float(config.match_threshold)}",
+        scratch,
+        "edges",
+    )
+    db = DuckDBAPI(connection=scratch)
+    clusters = cluster_pairwise_predictions_at_threshold(
+        "nodes", "edges", db, node_id_column_name="record_key", threshold_match_probability=None
+    )
+    _copy(
+        scratch,
+        f"select record_key, cluster_id as cluster_key from {clusters.physical_name}",
+        con,
+        "_clusters",
+        temp=True,
+    )
+
+    # identity constraints: too big, two different valid national ids, or a reviewer's cannot-link inside
+    con.execute(
+        """
+        create or replace temp table _conflicted as
+        select c.cluster_key
+        from _clusters c join _link_input i using (record_key)
+        group by c.cluster_key
+        having count(*) > $max_size
+            or count(distinct case when i.national_id_valid then i.national_id end) > 1
+        union
+        select l.cluster_key from _decisions d
+        join _clusters l on l.record_key = d.record_key_l
+        join _clusters r on r.record_key = d.record_key_r
+        where d.decision = 'cannot_link' and l.cluster_key = r.cluster_key
+        """,
+        {"max_size": config.max_cluster_size},
+    )
+    flagged = con.execute("select count(*) from _conflicted").fetchall()[0][0]
+    if flagged:
+        _copy(
+            con,
+            "select record_key from _clusters where cluster_key in (select cluster_key from _conflicted)",
+            scratch,
+            "strong_nodes",
+        )
+        _copy(
+            con,
+            f"""
+            select e.* from _edges e
+            join _clusters l on l.record_key = e.record_key_l
+            where l.cluster_key in (select cluster_key from _conflicted)
+              and e.match_probability >= {float(config.strong_threshold)}
+            """,
+            scratch,
+            "strong_edges",
+        )
+        reclustered = cluster_pairwise_predictions_at_threshold(
+            "strong_nodes",
+            "strong_edges",
+            db,
+            node_id_column_name="record_key",
+            threshold_match_probability=None,
+        )
+        _copy(
+            scratch,
+            f"select record_key, 'split:' || cluster_id as cluster_key from {reclustered.physical_name}",
+            con,
+            "_split",
+            temp=True,
+        )
+        con.execute(
+            """
+            create or replace temp table _flagged_records as select record_key from _split;
+            update _clusters set cluster_key = s.cluster_key from _split s where _clusters.record_key = s.record_key;
+            """
+        )
+    else:
+        con.execute("create or replace temp table _flagged_records (record_key varchar)")
+    scratch.close()
+    return int(flagged)
+
+
+def _assign_ids(con: duckdb.DuckDBPyConnection, night: date, run_id: str) -> IdAssignment:
+    """Carry person ids over from the latest night before this one; rerunning a night recomputes from the same state."""
+    con.execute(
+        """
+        create or replace temp table _previous as
+        select record_key, person_id from linkage.record_person
+        where night = (select max(night) from linkage.record_person where night < $night)
+        """,
+        {"night": night},
+    )
+    highest = con.execute(
+        """
+        select coalesce(max(cast(substr(person_id, 2) as bigint)), 0) from (
+            select person_id from linkage.record_person where night < $night
+            union all select new_person_id from registry.person_id_history where night < $night
+        )
+        """,
+        {"night": night},
+    ).fetchall()[0][0]
+    summary = assign_stable_ids(con, "_clusters", "_previous", int(highest), "_assigned", "_history")
+    con.execute("delete from linkage.record_person where night = $night", {"night": night})
+    con.execute(
+        """
+        insert into linkage.record_person
+        with directed as (
+            select record_key_l as record_key, record_key_r as other_key, match_probability from _edges
+            union all
+            select record_key_r, record_key_l, match_probability from _edges
+        ),
+        strongest as (
+            select d.record_key, max(d.match_probability) as match_probability
+            from directed d
+            join _assigned a using (record_key)
+            join _assigned o on o.record_key = d.other_key
+            where a.person_id = o.person_id
+            group by d.record_key
+        )
+        select $night, a.record_key, i.source_dataset, i.unique_id, a.person_id, s.match_probability,
+               case when not i.usable then 'insufficient_identifiers'
+                    when f.record_key is not null then 'needs_review' end
+        from _assigned a
+        join _link_input i using (record_key)
+        left join strongest s using (record_key)
+        left join _flagged_records f using (record_key)
+        """,
+        {"night": night},
+    )
+    con.execute("delete from registry.person_id_history where night = $night", {"night": night})
+    con.execute(
+        "insert into registry.person_id_history select $night, old_person_id, new_person_id, kind, $run from _history",
+        {"night": night, "run": run_id},
+    )
+    con.execute(
+        """
+        create or replace table registry.person_source_link as
+        select r.person_id, r.source, r.source_record_id, r.match_probability,
+               case when r.flag = 'insufficient_identifiers' then 'singleton: insufficient identifiers'
+                    when count(*) over (partition by r.person_id) = 1 then 'singleton'
+                    when r.match_probability >= 1.0 then 'deterministic or reviewed'
+                    else 'probabilistic' end as link_method,
+               r.flag is not null and r.flag = 'needs_review' as needs_review,
+               r.night as linked_night
+        from linkage.record_person r
+        where r.night = $night
+        order by r.person_id, r.source, r.source_record_id
+        """,
+        {"night": night},
+    )
+    from ingest.sqlutil import read_sql
+
+    con.execute(read_sql("registry/comments.sql"))
+    return summary
+
+
+def _write_review_queue(con: duckdb.DuckDBPyConnection, night: date, config: LinkageConfig) -> int:
+    """Uncertain pairs, and every edge inside a flagged cluster, with both records side by side."""
+    con.execute("delete from linkage.review_queue where night = $night", {"night": night})
+    con.execute(
+        """
+        insert into linkage.review_queue
+        with pairs as (
+            select record_key_l, record_key_r, match_probability, 'uncertain' as reason
+            from _edges where match_probability >= $lower and match_probability < $threshold
+            union all
+            select e.record_key_l, e.record_key_r, e.match_probability, 'inside a flagged cluster'
+            from _edges e
+            where e.record_key_l in (select record_key from _flagged_records)
+              and e.record_key_r in (select record_key from _flagged_records)
+        )
+        select $night, p.record_key_l, p.record_key_r, max(p.match_probability), string_agg(distinct p.reason, '; '),
+               any_value(l.first_name), any_value(r.first_name), any_value(l.last_name), any_value(r.last_name),
+               any_value(l.date_of_birth), any_value(r.date_of_birth), any_value(l.sex), any_value(r.sex),
+               any_value(l.national_id), any_value(r.national_id), any_value(l.admin2), any_value(r.admin2)
+        from pairs p
+        join _link_input l on l.record_key = p.record_key_l
+        join _link_input r on r.record_key = p.record_key_r
+        where (p.record_key_l, p.record_key_r) not in (select (record_key_l, record_key_r) from _decisions)
+        group by p.record_key_l, p.record_key_r
+        order by 4 desc, 2, 3
+        """,
+        {"night": night, "lower": config.review_lower, "threshold": config.match_threshold},
+    )
+    return int(
+        con.execute(
+            "select count(*) from linkage.review_queue where night = $night", {"night": night}
+        ).fetchall()[0][0]
+    )
+
+
+def _evaluate(con: duckdb.DuckDBPyConnection, home: Path, night: date, run_id: str) -> LinkageMetrics | None:
+    """Pairwise and B-cubed accuracy against `<home>/truth/records.parquet`, when a truth exists."""
+    truth = home / "truth" / "records.parquet"
+    if not truth.exists():
+        return None
+    con.execute(
+        "create or replace temp table _truth as select source || ':' || source_record_id as record_key, "
+        "cast(true_person_id as varchar) as truth from read_parquet($p)",
+        {"p": str(truth)},
+    )
+    metrics = evaluate_clusters(
+        con,
+        "select a.record_key, a.person_id, t.truth from linkage.record_person a join _truth t using (record_key) "
+        f"where a.night = '{night.isoformat()}'",
+    )
+    con.execute("delete from audit.linkage_metrics where night = $night", {"night": night})
+    con.executemany(
+        "insert into audit.linkage_metrics values ($1, $2, $3, $4, current_timestamp)",
+        [[night, run_id, name, float(value)] for name, value in metrics.as_dict().items()],
+    )
+    return metrics
+
+
+def _id_stability(con: duckdb.DuckDBPyConnection, night: date, run_id: str) -> float | None:
+    """Share of the previous night's persons whose records all still carry their id (None on the first night)."""
+    value = con.execute(
+        """
+        with previous as (
+            select record_key, person_id from linkage.record_person
+            where night = (select max(night) from linkage.record_person where night < $night)
+        ),
+        tonight as (select record_key, person_id from linkage.record_person where night = $night)
+        select avg(kept::int) from (
+            select p.person_id, bool_and(t.person_id is not distinct from p.person_id) as kept
+            from previous p left join tonight t using (record_key)
+            group by p.person_id
+        )
+        """,
+        {"night": night},
+    ).fetchall()[0][0]
+    if value is None:
+        return None
+    con.execute(
+        "delete from audit.linkage_metrics where night = $1 and metric = 'persons_keeping_id'", [night]
+    )
+    con.execute(
+        "insert into audit.linkage_metrics values ($1, $2, 'persons_keeping_id', $3, current_timestamp)",
+        [night, run_id, float(value)],
+    )
+    return float(value)
+
+
+def _record_run(con: duckdb.DuckDBPyConnection, summary: LinkageSummary, run_id: str) -> None:
+    con.execute("delete from audit.linkage_runs where night = $1", [summary.night])
+    con.execute(
+        "insert into audit.linkage_runs values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, current_timestamp)",
+        [
+            summary.night,
+            run_id,
+            summary.records,
+            summary.insufficient_identifiers,
+            summary.deterministic_pairs,
+            summary.comparisons,
+            summary.predicted_pairs,
+            summary.persons,
+            summary.flagged_clusters,
+            summary.review_queue,
+            summary.model_path,
+            json.dumps(
+                {"blocking": summary.blocking, "seconds": summary.seconds, "trained": summary.trained}
+            ),
+        ],
+    )

@@ -1,0 +1,66 @@
+"""Clerical review: reviewers' decisions override the model from the next run on.
+
+Workflow (README, "Reviewing matches"): pairs in the uncertain band land in
+`linkage.review_queue` (restricted warehouse) with both records side by side. A
+reviewer writes decisions as CSV files in `<home>/reviews/`, one row per pair:
+
+    source_l,source_record_id_l,source_r,source_record_id_r,decision,reviewer,note
+    old_age_pension,OAP-001,civil_registry,CR-123,must_link,amina,same person (checked ID card)
+
+`decision` is `must_link` or `cannot_link`. Every file is read on every run, so a
+decision holds until its row is removed. A malformed file stops the linkage with an
+error naming the file, the row and the field.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import duckdb
+
+REQUIRED = ("source_l", "source_record_id_l", "source_r", "source_record_id_r", "decision")
+DECISIONS = ("must_link", "cannot_link")
+
+
+class ReviewFileError(ValueError):
+    """A review decision file is malformed; the message names the file, row and field."""
+
+
+def read_decisions(folder: Path) -> list[tuple[str, str, str]]:
+    """(record_key_l, record_key_r, decision) from every CSV in the folder; later files win on a pair."""
+    decisions: dict[tuple[str, str], str] = {}
+    if not folder.is_dir():
+        return []
+    for path in sorted(folder.glob("*.csv")):
+        with path.open(encoding="utf-8", newline="") as handle:
+            reader = csv.DictReader(handle)
+            missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
+            if missing:
+                raise ReviewFileError(
+                    f"{path}: missing column(s) {', '.join(missing)}; need {', '.join(REQUIRED)}"
+                )
+            for line, row in enumerate(reader, start=2):
+                for column in REQUIRED:
+                    if not (row.get(column) or "").strip():
+                        raise ReviewFileError(f"{path}: row {line}: '{column}' is empty")
+                decision = row["decision"].strip()
+                if decision not in DECISIONS:
+                    raise ReviewFileError(
+                        f"{path}: row {line}: 'decision': got {decision!r}; allowed: {', '.join(DECISIONS)}"
+                    )
+                left = f"{row['source_l'].strip()}:{row['source_record_id_l'].strip()}"
+                right = f"{row['source_r'].strip()}:{row['source_record_id_r'].strip()}"
+                decisions[(min(left, right), max(left, right))] = decision
+    return [(left, right, decision) for (left, right), decision in sorted(decisions.items())]
+
+
+def load_decisions(con: duckdb.DuckDBPyConnection, home: Path) -> int:
+    """Load the decisions into the temp table `_decisions(record_key_l, record_key_r, decision)`."""
+    rows = read_decisions(home / "reviews")
+    con.execute(
+        "create or replace temp table _decisions (record_key_l varchar, record_key_r varchar, decision varchar)"
+    )
+    if rows:
+        con.executemany("insert into _decisions values (?, ?, ?)", [list(r) for r in rows])
+    return len(rows)
