@@ -14,6 +14,7 @@ import duckdb
 
 from ingest.contracts import load_contracts
 from ingest.landing import Lander
+from matching.linkage import LinkageConfig, link_night
 from matching.standardise import build_staging, register_functions
 from pipelines.settings import drop_nights, settings_from_env
 
@@ -54,8 +55,39 @@ def standardise(home: Path, **_: object) -> dict[str, object]:
     return {"rows": summary.person_records}
 
 
+def link(home: Path, **_: object) -> dict[str, object]:
+    """Link every staged record of the first night (trains the model: no saved one in a fresh home)."""
+    settings = settings_from_env(home)
+    night = drop_nights(settings)[0]
+    with _work_db(home) as con:
+        summary = link_night(con, home, night, LinkageConfig(retrain=True))
+    metrics = summary.metrics.as_dict() if summary.metrics else {}
+    return {
+        "rows": summary.records,
+        "comparisons": summary.comparisons,
+        "persons": summary.persons,
+        "seconds_by_step": summary.seconds,
+        **{k: round(float(v), 4) for k, v in metrics.items() if k.startswith(("pairwise", "bcubed"))},
+    }
+
+
+def plain_splink(home: Path, **_: object) -> dict[str, object]:
+    """The tutorial-style baseline on the same staged records (bench/plain_splink.py)."""
+    from bench.plain_splink import run_plain_splink
+
+    settings = settings_from_env(home)
+    spill = home / "state" / "spill"
+    spill.mkdir(parents=True, exist_ok=True)
+    result = run_plain_splink(
+        settings.work_db, home / "truth" / "records.parquet", spill, LinkageConfig().memory_limit
+    )
+    return {"rows": result.get("pairs_over_0_9"), **result}
+
+
 STAGES: dict[str, Callable[..., dict[str, object]]] = {
     "generate": generate,
     "land": land,
     "standardise": standardise,
+    "link": link,
+    "plain_splink": plain_splink,
 }

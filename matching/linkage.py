@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import date
@@ -35,6 +36,7 @@ from typing import Any
 import duckdb
 import yaml
 
+from ingest.sqlutil import literal
 from matching import model as model_lib
 from matching.evaluate import LinkageMetrics, evaluate_clusters
 from matching.review import load_decisions
@@ -73,6 +75,8 @@ class LinkageConfig:
     max_comparisons_per_rule: int = 200_000_000
     min_records_to_train: int = 1000
     u_max_pairs: float = 5e6
+    em_max_pairs: float = 3e6
+    memory_limit: str = "6GB"
     seed: int = 42
     retrain: bool = False
 
@@ -88,6 +92,8 @@ class LinkageConfig:
         if unknown:
             raise ValueError(f"{path}: '{unknown[0]}': unknown key; allowed: {', '.join(sorted(allowed))}")
         config = cls(**raw)
+        if not re.fullmatch(r"\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)", config.memory_limit):
+            raise ValueError(f"{path}: 'memory_limit': got {config.memory_limit!r}; expected e.g. 6GB")
         if not 0 < config.review_lower <= config.match_threshold <= config.strong_threshold <= 1:
             raise ValueError(f"{path}: need 0 < review_lower <= match_threshold <= strong_threshold <= 1")
         return config
@@ -169,6 +175,20 @@ def _copy(
         target.unregister("_arrow_transfer")
 
 
+def _scratch_connection(config: LinkageConfig, home: Path) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB for Splink's intermediate tables, capped so a big block spills instead of swelling.
+
+    Spill files go under `<home>/state/spill/` (restricted data: never the working directory).
+    """
+    spill = home / "state" / "spill"
+    spill.mkdir(parents=True, exist_ok=True)
+    scratch = duckdb.connect()
+    scratch.execute(f"set memory_limit = {literal(config.memory_limit)}")
+    scratch.execute(f"set temp_directory = {literal(str(spill))}")
+    scratch.execute("set preserve_insertion_order = false")
+    return scratch
+
+
 class _Timer:
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
@@ -194,8 +214,7 @@ def link_night(
     timer = _Timer()
     ensure_schema(con)
     _prepare_input(con)
-    scratch = duckdb.connect()
-    scratch.execute("set preserve_insertion_order = false")
+    scratch = _scratch_connection(config, home)
     _copy(con, "select * from _link_input where usable", scratch, "link_input")
     counts = con.execute("select count(*), count(*) filter (where not usable) from _link_input").fetchall()[0]
     total_records, unusable = int(counts[0]), int(counts[1])
@@ -208,6 +227,7 @@ def link_night(
     sample = 1.0 if modelled < 200_000 else 0.1
     candidates = model_lib.blocking_candidates(fields)
     blocking = model_lib.count_blocking(sdf, candidates, config.max_comparisons_per_rule, sample)
+    comparisons_scored = model_lib.count_all_blocking(sdf, candidates, sample)
     timer.lap("blocking_analysis")
 
     saved = None if config.retrain else latest_model(home, night)
@@ -261,7 +281,6 @@ def link_night(
             from {predictions.physical_name}
             """
         )
-    comparisons_scored = sum(b.comparisons for b in blocking)
     timer.lap("predict")
 
     scratch.execute(
@@ -331,7 +350,10 @@ def _train(linker: Any, scratch: duckdb.DuckDBPyConnection, fields: set[str], co
         )
     linker.training.estimate_u_using_random_sampling(max_pairs=config.u_max_pairs, seed=config.seed)
     for rule in model_lib.em_rules(fields):
-        linker.training.estimate_parameters_using_expectation_maximisation(rule)
+        # EM needs a few million pairs at most; an unsampled rule on a big country would build tens of millions
+        linker.training.estimate_parameters_using_expectation_maximisation(
+            rule, max_pairs=config.em_max_pairs
+        )
 
 
 def _save_charts(linker: Any, out_dir: Path) -> None:
@@ -369,7 +391,7 @@ def _cluster(con: duckdb.DuckDBPyConnection, home: Path, config: LinkageConfig) 
         )
         """
     )
-    scratch = duckdb.connect()
+    scratch = _scratch_connection(config, home)
     _copy(con, "select record_key from _link_input", scratch, "nodes")
     _copy(
         con,

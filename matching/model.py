@@ -201,6 +201,19 @@ def count_blocking(
     return counts
 
 
+def count_all_blocking(sdf: Any, rules: list[tuple[str, str]], sample: float) -> int:
+    """Distinct pairs all rules generate together (a pair found by two rules is scored once)."""
+    records = count_comparisons_from_blocking_rules(
+        sdf,
+        blocking_rules=[sql for _, sql in rules],
+        link_type="link_and_dedupe",
+        unique_id_column_name="unique_id",
+        source_dataset_column_name="source_dataset",
+        record_sample_proportion=sample,
+    )
+    return int(records[-1]["cumulative_comparison_count"]) if records else 0
+
+
 def em_rules(fields: set[str]) -> list[Any]:
     """Two or more EM sessions on different columns, so every comparison gets its m estimated once."""
     rules: list[Any] = [block_on("date_of_birth", "sex")]
