@@ -259,7 +259,7 @@ def link_night(
             linker = Linker(sdf, settings, SPLINK_LOG_LEVEL)
             _train(linker, scratch, fields, config)
             linker.misc.save_model_to_json(str(out_dir / "model.json"), overwrite=True)
-            _save_charts(linker, out_dir)
+            _save_charts(linker, out_dir, sdf, candidates, sample)
             trained = True
         else:
             with saved.open(encoding="utf-8") as handle:
@@ -356,11 +356,21 @@ def _train(linker: Any, scratch: duckdb.DuckDBPyConnection, fields: set[str], co
         )
 
 
-def _save_charts(linker: Any, out_dir: Path) -> None:
-    """Charts for the auditor, with their JavaScript inlined so they open offline."""
+def _save_charts(linker: Any, out_dir: Path, sdf: Any, rules: list[tuple[str, str]], sample: float) -> None:
+    """Charts for the auditor (weights, m/u, comparisons per blocking rule), JavaScript inlined to open offline."""
+    from splink.blocking_analysis import chart_comparisons_from_blocking_rules
+
     charts = {
         "match_weights": linker.visualisations.match_weights_chart(),
         "m_u_parameters": linker.visualisations.m_u_parameters_chart(),
+        "blocking_comparisons": chart_comparisons_from_blocking_rules(
+            sdf,
+            blocking_rules=[sql for _, sql in rules],
+            link_type="link_and_dedupe",
+            unique_id_column_name="unique_id",
+            source_dataset_column_name="source_dataset",
+            record_sample_proportion=sample,
+        ),
     }
     for name, chart in charts.items():
         chart.save(str(out_dir / f"{name}.html"), inline=True)
