@@ -18,6 +18,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,8 +28,14 @@ from bench.stages import STAGES
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def run_stage(stage: str, home: Path, people: int, nights: int, seed: int) -> dict[str, object]:
-    """Run one stage in a child process; wall seconds, peak RSS (MiB) and what the stage reported."""
+def run_stage(
+    stage: str, home: Path, people: int, nights: int, seed: int, timeout: float
+) -> dict[str, object]:
+    """Run one stage in a child process; wall seconds, peak RSS (MiB) and what the stage reported.
+
+    A stage still running after `timeout` seconds is killed and reported as timed out, so one
+    runaway stage (the plain Splink baseline on a big country) does not sink the whole bench.
+    """
     command = [
         sys.executable,
         "-m",
@@ -38,14 +45,18 @@ def run_stage(stage: str, home: Path, people: int, nights: int, seed: int) -> di
         json.dumps({"people": people, "nights": nights, "seed": seed}),
     ]
     started = time.perf_counter()
-    child = subprocess.Popen(
-        command, stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parent.parent
-    )
-    assert child.stdout is not None
-    output = child.stdout.read()
-    _, status, usage = os.wait4(child.pid, 0)
-    child.returncode = os.waitstatus_to_exitcode(status)
-    seconds = time.perf_counter() - started
+    with tempfile.TemporaryFile(mode="w+") as out:
+        child = subprocess.Popen(command, stdout=out, text=True, cwd=Path(__file__).resolve().parent.parent)
+        timer = threading.Timer(timeout, child.kill)
+        timer.start()
+        _, status, usage = os.wait4(child.pid, 0)
+        timer.cancel()
+        child.returncode = os.waitstatus_to_exitcode(status)
+        seconds = time.perf_counter() - started
+        out.seek(0)
+        output = out.read()
+    if child.returncode != 0 and seconds >= timeout:
+        return {"seconds": seconds, "peak_rss_mib": usage.ru_maxrss / 1024, "timed_out": True}
     if child.returncode != 0:
         raise SystemExit(f"stage {stage} failed with exit code {child.returncode}")
     reported = json.loads(output.strip().splitlines()[-1])
@@ -59,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--stages", default=",".join(STAGES), help="comma-separated subset, in order")
+    parser.add_argument("--stage-timeout", type=float, default=1800, help="seconds before a stage is killed")
     args = parser.parse_args(argv)
     stages = [s for s in args.stages.split(",") if s]
 
@@ -67,10 +79,12 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="ibr-bench-") as tmp:
             home = Path(tmp)
             for stage in stages:
-                result = run_stage(stage, home, args.people, args.nights, args.seed)
+                result = run_stage(stage, home, args.people, args.nights, args.seed, args.stage_timeout)
                 measurements[stage].append(result)
+                extra = {k: v for k, v in result.items() if k not in ("seconds", "peak_rss_mib")}
                 print(
-                    f"run {run + 1}/{args.runs} {stage}: {result['seconds']:.1f}s, {result['peak_rss_mib']:.0f} MiB",
+                    f"run {run + 1}/{args.runs} {stage}: {result['seconds']:.1f}s, "
+                    f"{result['peak_rss_mib']:.0f} MiB {json.dumps(extra, default=str)}",
                     flush=True,
                 )
 
@@ -80,16 +94,29 @@ def main(argv: list[str] | None = None) -> int:
         f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.node()}, {os.cpu_count()} cores, "
         f"python {platform.python_version()}",
         "",
-        "| stage | median s | min s | max s | peak RSS MiB (max) | rows |",
-        "|---|---|---|---|---|---|",
+        "| stage | median s | min s | max s | peak RSS MiB (max) | rows | F1 (pairwise) | timed out |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for stage, results in measurements.items():
         seconds = [float(str(r["seconds"])) for r in results]
         rss = max(float(str(r["peak_rss_mib"])) for r in results)
         rows = results[-1].get("rows") or results[-1].get("records") or ""
+        f1 = [float(str(r["pairwise_f1"])) for r in results if "pairwise_f1" in r]
+        timed_out = sum(bool(r.get("timed_out")) for r in results)
         lines.append(
-            f"| {stage} | {statistics.median(seconds):.1f} | {min(seconds):.1f} | {max(seconds):.1f} | {rss:.0f} | {rows} |"
+            f"| {stage} | {statistics.median(seconds):.1f} | {min(seconds):.1f} | {max(seconds):.1f} | {rss:.0f} "
+            f"| {rows} | {statistics.median(f1) if f1 else ''} | {timed_out or ''} |"
         )
+    if "link" in measurements and "plain_splink" in measurements:
+        ratios = [
+            float(str(ours["seconds"])) / float(str(plain["seconds"]))
+            for ours, plain in zip(measurements["link"], measurements["plain_splink"], strict=True)
+        ]
+        lines += [
+            "",
+            f"link / plain_splink wall time, per run: {', '.join(f'{r:.2f}' for r in ratios)} "
+            f"(median {statistics.median(ratios):.2f}; a timed-out baseline makes this an upper bound)",
+        ]
     table = "\n".join(lines) + "\n"
     print()
     print(table)
