@@ -351,9 +351,12 @@ def _train(linker: Any, scratch: duckdb.DuckDBPyConnection, fields: set[str], co
     linker.training.estimate_u_using_random_sampling(max_pairs=config.u_max_pairs, seed=config.seed)
     for rule in model_lib.em_rules(fields):
         # EM needs a few million pairs at most; an unsampled rule on a big country would build tens of millions
-        linker.training.estimate_parameters_using_expectation_maximisation(
-            rule, max_pairs=config.em_max_pairs
-        )
+        try:
+            linker.training.estimate_parameters_using_expectation_maximisation(rule, max_pairs=config.em_max_pairs)
+        except ValueError as exc:
+            # On small inputs Splink's EM can drive an m probability below the float floor it then rejects;
+            # the session's estimates are dropped and the model keeps those of the other sessions.
+            log.warning("EM session skipped (%s): %s", type(exc).__name__, str(exc)[:200])
 
 
 def _save_charts(linker: Any, out_dir: Path, sdf: Any, rules: list[tuple[str, str]], sample: float) -> None:

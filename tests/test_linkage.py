@@ -150,3 +150,23 @@ def test_a_blocking_rule_over_budget_stops_with_its_name(country, tmp_path):
         link_night(con, home, date.fromisoformat(NIGHTS[1]), LinkageConfig(max_comparisons_per_rule=10))
     assert "blocking rule 'national_id'" in str(error.value)
     assert "max_comparisons_per_rule" in str(error.value)
+
+
+def test_training_survives_an_em_session_that_underflows(tmp_path):
+    """On this small country Splink's EM drives an m probability below its float floor; the night still links."""
+    from ingest.contracts import load_contracts
+    from ingest.landing import Lander
+    from matching.standardise import build_staging
+
+    generate(tmp_path, people=1500, nights=1, seed=12)
+    night = date.fromisoformat(NIGHTS[0])
+    with duckdb.connect() as con:
+        register_functions(con)
+        contracts = load_contracts(tmp_path / "sources")
+        lander = Lander(con, tmp_path, night)
+        for contract in contracts.values():
+            lander.land_source(contract)
+        build_staging(con, tmp_path, contracts, night)
+        summary = link_night(con, tmp_path, night, LinkageConfig(u_max_pairs=200_000))
+    assert summary.trained
+    assert summary.metrics is not None and summary.metrics.pairwise_precision >= 0.99
