@@ -352,7 +352,9 @@ def _train(linker: Any, scratch: duckdb.DuckDBPyConnection, fields: set[str], co
     for rule in model_lib.em_rules(fields):
         # EM needs a few million pairs at most; an unsampled rule on a big country would build tens of millions
         try:
-            linker.training.estimate_parameters_using_expectation_maximisation(rule, max_pairs=config.em_max_pairs)
+            linker.training.estimate_parameters_using_expectation_maximisation(
+                rule, max_pairs=config.em_max_pairs
+            )
         except ValueError as exc:
             # On small inputs Splink's EM can drive an m probability below the float floor it then rejects;
             # the session's estimates are dropped and the model keeps those of the other sessions.

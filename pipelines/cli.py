@@ -92,6 +92,15 @@ def night_summary(settings: Settings, night: date) -> str:
                 "select metric, value from audit.linkage_metrics where night = $1", [night]
             ).fetchall()
         )
+        findings = (
+            con.execute(
+                "select kind, precision, recall, expected, found from audit.finding_metrics "
+                "where night = $1 order by kind",
+                [night],
+            ).fetchall()
+            if _has_table(con, "audit", "finding_metrics")
+            else []
+        )
     lines = [
         f"  files {files[0]} ({files[4]} rejected), rows in {files[1]:,}, accepted {files[2]:,}, "
         f"quarantined {files[3]:,}; staged person records {records:,} from {sources} sources"
@@ -108,11 +117,22 @@ def night_summary(settings: Settings, night: date) -> str:
             f"recall {metrics['pairwise_recall']:.4f}, F1 {metrics['pairwise_f1']:.4f}; "
             f"B-cubed F1 {metrics['bcubed_f1']:.4f}"
         )
+    for kind, precision, recall, expected, found in findings:
+        lines.append(
+            f"  planted {kind:<20} precision {precision:.3f}, recall {recall:.3f} (expected {expected}, found {found})"
+        )
     if "persons_keeping_id" in metrics:
         lines.append(
             f"  person ids kept from the previous night: {metrics['persons_keeping_id']:.2%} of persons"
         )
     return "\n".join(lines)
+
+
+def _has_table(con: object, schema: str, table: str) -> bool:
+    rows = con.execute(  # type: ignore[attr-defined]
+        "select 1 from information_schema.tables where table_schema = $1 and table_name = $2", [schema, table]
+    ).fetchall()
+    return bool(rows)
 
 
 def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:

@@ -15,6 +15,13 @@ import dagster as dg
 from assets.ingestion import build_raw_asset, build_unrecognised_asset
 from assets.linkage import LINKAGE_KEYS, build_linkage_asset
 from assets.publish import build_publish_asset
+from assets.registry import (
+    FINDING_METRICS,
+    REGISTRY_KEYS,
+    REPORT_KEYS,
+    build_findings_asset,
+    build_registry_asset,
+)
 from assets.staging import FACT_MODELS, PERSON_RECORDS, build_staging_asset
 from ingest.contracts import Contract, load_contracts
 from pipelines.resources import IbrHome, WorkDatabase
@@ -44,19 +51,29 @@ def build_defs(settings: Settings | None = None) -> dg.Definitions:
     staging = build_staging_asset(contracts, raw_keys, partitions)
     staging_keys = [PERSON_RECORDS, *(dg.AssetKey(["staging", m]) for m in FACT_MODELS)]
     linkage = build_linkage_asset(partitions)
+    registry = build_registry_asset(partitions)
+    findings = build_findings_asset(partitions)
     publish = build_publish_asset(
-        [*staging_keys, *LINKAGE_KEYS, dg.AssetKey(["raw", "unrecognised_drops"])], partitions
+        [
+            *staging_keys,
+            *LINKAGE_KEYS,
+            *REGISTRY_KEYS,
+            *REPORT_KEYS,
+            FINDING_METRICS,
+            dg.AssetKey(["raw", "unrecognised_drops"]),
+        ],
+        partitions,
     )
 
     nightly = dg.define_asset_job(
         NIGHTLY_JOB,
         selection=dg.AssetSelection.all(),
         partitions_def=partitions,
-        description="One night: land every source's drops, standardise, link, check, publish.",
+        description="One night: land every source's drops, standardise, link, build the registry and findings, check, publish.",
     )
     settings.work_db.parent.mkdir(parents=True, exist_ok=True)
     return dg.Definitions(
-        assets=[*raw_assets, unrecognised, staging, linkage, publish],
+        assets=[*raw_assets, unrecognised, staging, linkage, registry, findings, publish],
         jobs=[nightly],
         resources={
             "work_db": WorkDatabase(database=str(settings.work_db)),

@@ -74,6 +74,23 @@ def home(tmp_path: Path) -> Path:
         ),
         encoding="utf-8",
     )
+    (tmp_path / "programmes.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "programmes": [
+                    {
+                        "programme_id": "pension",
+                        "name": "Test pension",
+                        "ministry": "Ministry of Tests",
+                        "benefit_type": "cash",
+                        "benefit_value_monthly": 100,
+                        "eligibility": "not is_deceased and age_years >= 65",
+                    }
+                ]
+            }
+        ),
+        encoding="utf-8",
+    )
     (tmp_path / "reference").mkdir()
     (tmp_path / "reference" / "admin_areas.csv").write_text(
         "admin1_code,admin1_name,admin2_code,admin2_name\nP01,Nórte,P01D01,Alpha\nP02,Sul,P02D01,Beta\n",

@@ -1,0 +1,77 @@
+"""Registry and findings assets: who receives what, and where the system fails people."""
+
+from pathlib import Path
+
+import dagster as dg
+from dagster import AssetExecutionContext
+
+from assets.common import night_of
+from assets.linkage import LINKAGE_KEYS
+from pipelines.resources import IbrHome, WorkDatabase
+from registry import build_registry, build_reports, evaluate_findings, load_programmes
+from registry.build import REGISTRY_MODELS
+from registry.findings import REPORT_MODELS
+
+REGISTRY_KEYS = [dg.AssetKey(["registry", model]) for model in REGISTRY_MODELS]
+REPORT_KEYS = [dg.AssetKey(["reports", model]) for model in ("eligibility", *REPORT_MODELS)]
+FINDING_METRICS = dg.AssetKey(["audit", "finding_metrics"])
+
+
+def build_registry_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    @dg.multi_asset(
+        name="registry_tables",
+        specs=[
+            dg.AssetSpec(key, deps=LINKAGE_KEYS, group_name="registry", kinds={"duckdb"})
+            for key in REGISTRY_KEYS
+        ],
+        partitions_def=partitions,
+    )
+    def registry_tables(context: AssetExecutionContext, work_db: WorkDatabase, ibr_home: IbrHome):  # type: ignore[no-untyped-def]
+        home = Path(ibr_home.path)
+        rules = load_programmes(home / "programmes.yaml")
+        with work_db.connect() as con:
+            counts = build_registry(con, home, night_of(context), rules)
+        for key in REGISTRY_KEYS:
+            yield dg.MaterializeResult(asset_key=key, metadata={"rows": counts.get(key.path[-1], 0)})
+
+    return registry_tables
+
+
+def build_findings_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    @dg.multi_asset(
+        name="findings",
+        specs=[
+            *(
+                dg.AssetSpec(key, deps=REGISTRY_KEYS, group_name="reports", kinds={"duckdb"})
+                for key in REPORT_KEYS
+            ),
+            dg.AssetSpec(
+                FINDING_METRICS,
+                deps=REGISTRY_KEYS,
+                group_name="reports",
+                kinds={"duckdb"},
+                description="Findings found against the planted truth, where one exists.",
+            ),
+        ],
+        partitions_def=partitions,
+    )
+    def findings(context: AssetExecutionContext, work_db: WorkDatabase, ibr_home: IbrHome):  # type: ignore[no-untyped-def]
+        home = Path(ibr_home.path)
+        rules = load_programmes(home / "programmes.yaml")
+        night = night_of(context)
+        with work_db.connect() as con:
+            counts = build_reports(con, home, night, rules)
+            metrics = evaluate_findings(con, home, night)
+        for key in REPORT_KEYS:
+            yield dg.MaterializeResult(asset_key=key, metadata={"rows": counts.get(key.path[-1], 0)})
+        yield dg.MaterializeResult(
+            asset_key=FINDING_METRICS,
+            metadata={
+                f"{kind}_{name}": float(value)
+                for kind, values in metrics.items()
+                for name, value in values.items()
+                if name in ("precision", "recall")
+            },
+        )
+
+    return findings

@@ -1,0 +1,316 @@
+"""Programme rules: load and validate ``<home>/programmes.yaml``.
+
+The file names each programme (who runs it, what it pays) and says who qualifies
+for it as a SQL boolean expression over the columns of the person golden record
+(``RULE_COLUMNS``); an optional means test caps the declared annual income; the
+``exclusive`` groups list programmes one person may not combine.
+
+Every expression is checked when the file is loaded, so a typo stops the night
+with the file, the programme and the problem named instead of failing halfway
+through the reports:
+
+- it is one expression: no ``;``, no SQL comment, no subquery, nothing that
+  closes the surrounding ``select`` and adds clauses (checked with DuckDB's own
+  parser);
+- it binds against an empty table of the golden-record columns (an unknown
+  column or a type mismatch fails here);
+- it is boolean.
+
+Example::
+
+    rules = load_programmes(home / "programmes.yaml")
+    rules.by_id["old_age_pension"].eligibility   # "not is_deceased and age_years >= 65"
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import yaml
+
+from ingest.sqlutil import quote_ident
+
+# The golden-record columns an eligibility expression may use, with their warehouse types.
+# registry.person carries each of them with this type (tests/test_registry.py checks it).
+RULE_COLUMNS: dict[str, str] = {
+    "age_years": "integer",
+    "sex": "varchar",
+    "disability_severity": "varchar",
+    "income_annual": "decimal(18, 2)",
+    "is_deceased": "boolean",
+    "household_size": "integer",
+    "admin1": "varchar",
+    "admin2": "varchar",
+}
+
+# Rule columns whose null is itself an answer (never assessed, no declaration), not a gap in the data: a rule
+# that cannot be decided only because of them is not "undetermined" (reports.eligibility.is_undetermined).
+NULL_MEANS_NONE = frozenset({"disability_severity", "income_annual"})
+
+PROGRAMME_ID = re.compile(r"^[a-z][a-z0-9_]*$")
+REQUIRED_KEYS = ("programme_id", "name", "ministry", "benefit_type", "benefit_value_monthly", "eligibility")
+OPTIONAL_KEYS = ("description", "benefit_value_min", "benefit_value_max", "means_test")
+MEANS_TEST_KEYS = ("income_annual_max",)
+TOP_LEVEL_KEYS = ("programmes", "exclusive")
+# text that cannot be part of one expression: statement separators and comments
+FORBIDDEN_TEXT = (";", "--", "/*", "*/")
+_VALIDATION_TABLE = "golden_record"
+# binding an expression must never reach the network: an operator from an extension is simply unknown
+VALIDATION_CONFIG: dict[str, str | bool | int | float | list[str]] = {
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+}
+
+
+class ProgrammesError(ValueError):
+    """``programmes.yaml`` is invalid; the message names the file, the programme and the problem."""
+
+
+@dataclass(frozen=True)
+class Programme:
+    """One programme of ``programmes.yaml``.
+
+    ``eligibility`` is a validated SQL boolean expression over ``RULE_COLUMNS``;
+    ``income_annual_max`` is the means test (``None``: not means-tested).
+    """
+
+    programme_id: str
+    name: str
+    ministry: str
+    benefit_type: str
+    benefit_value_monthly: float
+    eligibility: str
+    benefit_value_min: float | None = None
+    benefit_value_max: float | None = None
+    income_annual_max: float | None = None
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class ProgrammeRules:
+    """The whole rules file: programmes in file order and the exclusive groups."""
+
+    path: Path
+    programmes: tuple[Programme, ...]
+    exclusive: tuple[tuple[str, ...], ...]
+
+    @property
+    def ids(self) -> list[str]:
+        return [p.programme_id for p in self.programmes]
+
+    @property
+    def by_id(self) -> dict[str, Programme]:
+        return {p.programme_id: p for p in self.programmes}
+
+
+def load_programmes(path: Path) -> ProgrammeRules:
+    """Read ``programmes.yaml`` and check every key, expression and group; raise ``ProgrammesError``."""
+    if not path.is_file():
+        raise ProgrammesError(f"{path}: not found; the registry reports need the programme rules file")
+    try:
+        with path.open(encoding="utf-8") as handle:
+            raw = yaml.safe_load(handle)
+    except yaml.YAMLError as exc:
+        raise ProgrammesError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("programmes"), list) or not raw["programmes"]:
+        raise ProgrammesError(f"{path}: expected a mapping with a non-empty 'programmes' list")
+    _reject_unknown(path, "top level", raw, TOP_LEVEL_KEYS)
+
+    programmes: list[Programme] = []
+    for index, item in enumerate(raw["programmes"]):
+        programme = _programme(path, index, item)
+        if programme.programme_id in {p.programme_id for p in programmes}:
+            raise ProgrammesError(f"{path}: programme '{programme.programme_id}' is listed twice")
+        programmes.append(programme)
+    known = [p.programme_id for p in programmes]
+    rules = ProgrammeRules(path, tuple(programmes), _exclusive_groups(path, raw.get("exclusive"), known))
+    check_rules(rules)
+    return rules
+
+
+def check_rules(rules: ProgrammeRules) -> dict[str, tuple[str, ...]]:
+    """Check every eligibility expression of ``rules``; return the golden-record columns each one reads.
+
+    ``build_reports`` calls it again before rendering the expressions into SQL, so
+    hand-built rules get the same checks as a loaded file.
+    """
+    columns = {}
+    with duckdb.connect(config=VALIDATION_CONFIG) as con:
+        _create_validation_table(con)
+        for programme in rules.programmes:
+            where = f"{rules.path}: programme '{programme.programme_id}'"
+            columns[programme.programme_id] = check_expression(con, programme.eligibility, where)
+    return columns
+
+
+def check_expression(con: duckdb.DuckDBPyConnection, expression: str, where: str) -> tuple[str, ...]:
+    """Raise ``ProgrammesError`` unless ``expression`` is one boolean SQL expression over ``RULE_COLUMNS``;
+    return the columns it reads, in ``RULE_COLUMNS`` order.
+
+    ``con`` must hold the empty validation table (``_create_validation_table``);
+    ``where`` prefixes the message (file and programme).
+    """
+    text = expression.strip()
+    if not text:
+        raise ProgrammesError(f"{where}: 'eligibility' is empty")
+    for forbidden in FORBIDDEN_TEXT:
+        if forbidden in text:
+            raise ProgrammesError(
+                f"{where}: 'eligibility' must be one SQL expression; it may not contain {forbidden!r}"
+            )
+    table = quote_ident(_VALIDATION_TABLE)
+    probe = f"select ({text}) as rule_value from {table}"
+    node = _check_single_expression(con, probe, where)
+    try:
+        con.execute(f"select count(*) from {table} where ({text})").fetchall()
+        described = con.execute(f"describe {probe}").fetchall()
+    except duckdb.Error as exc:
+        message = str(exc).splitlines()[0]
+        raise ProgrammesError(
+            f"{where}: 'eligibility' does not bind to the golden-record columns "
+            f"({', '.join(RULE_COLUMNS)}): {message}"
+        ) from None
+    column_type = str(described[0][1])
+    if column_type != "BOOLEAN":
+        raise ProgrammesError(f"{where}: 'eligibility' must be true or false; it gives {column_type}")
+    referenced = {str(names[-1]).lower() for names in _column_refs(node.get("select_list", []))}
+    return tuple(name for name in RULE_COLUMNS if name in referenced)
+
+
+def _check_single_expression(con: duckdb.DuckDBPyConnection, probe: str, where: str) -> dict[str, Any]:
+    """Parse the probe with DuckDB: one plain select of one expression, no set operation, no subquery.
+    Returns the select node of the parse tree."""
+    serialized = con.execute("select json_serialize_sql($1)", [probe]).fetchall()[0][0]
+    tree: dict[str, Any] = json.loads(serialized)
+    if tree.get("error"):
+        message = str(tree.get("error_message", "cannot be parsed")).splitlines()[0]
+        raise ProgrammesError(f"{where}: 'eligibility' is not valid SQL: {message}")
+    statements = tree.get("statements") or []
+    node = statements[0].get("node", {}) if len(statements) == 1 else {}
+    if (
+        node.get("type") != "SELECT_NODE"
+        or len(node.get("select_list", [])) != 1
+        or node.get("where_clause") is not None
+        or node.get("group_expressions")
+        or node.get("having") is not None
+        or node.get("modifiers")
+    ):
+        raise ProgrammesError(f"{where}: 'eligibility' must be one SQL expression, not a statement or clause")
+    if _has_subquery(node):
+        raise ProgrammesError(
+            f"{where}: 'eligibility' may not contain a subquery; use the golden-record columns"
+        )
+    return node
+
+
+def _has_subquery(node: object) -> bool:
+    """True when the parse tree holds a subquery expression anywhere."""
+    if isinstance(node, dict):
+        return node.get("class") == "SUBQUERY" or any(_has_subquery(v) for v in node.values())
+    if isinstance(node, list):
+        return any(_has_subquery(v) for v in node)
+    return False
+
+
+def _column_refs(node: object) -> list[list[str]]:
+    """The name parts of every column reference in a parse tree (``[["age_years"], ["t", "sex"]]``)."""
+    if isinstance(node, dict):
+        found = [list(node.get("column_names", []))] if node.get("class") == "COLUMN_REF" else []
+        return found + [ref for value in node.values() for ref in _column_refs(value)]
+    if isinstance(node, list):
+        return [ref for value in node for ref in _column_refs(value)]
+    return []
+
+
+def _create_validation_table(con: duckdb.DuckDBPyConnection) -> None:
+    columns = ", ".join(f"{quote_ident(name)} {sql_type}" for name, sql_type in RULE_COLUMNS.items())
+    con.execute(f"create table {quote_ident(_VALIDATION_TABLE)} ({columns})").fetchall()
+
+
+def _reject_unknown(path: Path, where: str, item: dict[str, Any], allowed: tuple[str, ...]) -> None:
+    unknown = sorted(str(k) for k in item if k not in allowed)
+    if unknown:
+        raise ProgrammesError(f"{path}: {where}: unknown key '{unknown[0]}'; allowed: {', '.join(allowed)}")
+
+
+def _number(path: Path, where: str, key: str, value: object, minimum: float = 0.0) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ProgrammesError(f"{path}: {where}: '{key}' must be a number, got {value!r}")
+    if value < minimum:
+        raise ProgrammesError(f"{path}: {where}: '{key}' must be at least {minimum:g}, got {value!r}")
+    return float(value)
+
+
+def _optional_number(path: Path, where: str, item: dict[str, Any], key: str) -> float | None:
+    return _number(path, where, key, item[key]) if item.get(key) is not None else None
+
+
+def _programme(path: Path, index: int, item: object) -> Programme:
+    where = f"programmes[{index}]"
+    if not isinstance(item, dict):
+        raise ProgrammesError(f"{path}: {where}: must be a mapping")
+    if "programme_id" in item:
+        where = f"programme '{item['programme_id']}'"
+    _reject_unknown(path, where, item, REQUIRED_KEYS + OPTIONAL_KEYS)
+    for key in REQUIRED_KEYS:
+        if item.get(key) is None:
+            raise ProgrammesError(f"{path}: {where}: '{key}' is missing")
+    programme_id = str(item["programme_id"])
+    if not PROGRAMME_ID.match(programme_id):
+        raise ProgrammesError(
+            f"{path}: {where}: programme_id must match {PROGRAMME_ID.pattern} (lower case, digits, _)"
+        )
+    if not isinstance(item["eligibility"], str):
+        raise ProgrammesError(f"{path}: {where}: 'eligibility' must be a SQL expression in a string")
+
+    means = item.get("means_test") or {}
+    if not isinstance(means, dict):
+        raise ProgrammesError(f"{path}: {where}: 'means_test' must be a mapping")
+    _reject_unknown(path, f"{where}: means_test", means, MEANS_TEST_KEYS)
+    income_max = _optional_number(path, f"{where}: means_test", means, "income_annual_max")
+    if means and income_max is None:
+        raise ProgrammesError(f"{path}: {where}: 'means_test' needs 'income_annual_max'")
+
+    value_min = _optional_number(path, where, item, "benefit_value_min")
+    value_max = _optional_number(path, where, item, "benefit_value_max")
+    if value_min is not None and value_max is not None and value_min > value_max:
+        raise ProgrammesError(f"{path}: {where}: 'benefit_value_min' is above 'benefit_value_max'")
+    return Programme(
+        programme_id=programme_id,
+        name=str(item["name"]),
+        ministry=str(item["ministry"]),
+        benefit_type=str(item["benefit_type"]),
+        benefit_value_monthly=_number(path, where, "benefit_value_monthly", item["benefit_value_monthly"]),
+        eligibility=str(item["eligibility"]).strip(),
+        benefit_value_min=value_min,
+        benefit_value_max=value_max,
+        income_annual_max=income_max,
+        description=str(item["description"]) if item.get("description") is not None else None,
+    )
+
+
+def _exclusive_groups(path: Path, raw: object, known: list[str]) -> tuple[tuple[str, ...], ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise ProgrammesError(f"{path}: 'exclusive' must be a list of programme lists")
+    groups = []
+    for index, group in enumerate(raw):
+        where = f"exclusive[{index}]"
+        if not isinstance(group, list) or len(group) < 2:
+            raise ProgrammesError(f"{path}: {where}: must list two or more programme ids, got {group!r}")
+        members = [str(g) for g in group]
+        unknown = [g for g in members if g not in known]
+        if unknown:
+            raise ProgrammesError(
+                f"{path}: {where}: unknown programme '{unknown[0]}'; known: {', '.join(known)}"
+            )
+        if len(set(members)) != len(members):
+            raise ProgrammesError(f"{path}: {where}: lists a programme twice")
+        groups.append(tuple(members))
+    return tuple(groups)
