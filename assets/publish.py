@@ -7,7 +7,8 @@ from dagster import AssetExecutionContext
 
 from assets.common import night_of
 from pipelines.resources import IbrHome, WorkDatabase
-from quality.publish import publish_copy
+from quality.publish import publish_all
+from registry.ministry_reports import render_ministry_reports
 
 
 def build_publish_asset(
@@ -20,8 +21,9 @@ def build_publish_asset(
         partitions_def=partitions,
         kinds={"duckdb"},
         description=(
-            "warehouse/ibr.duckdb (restricted: personal data), replaced in one rename once every blocking "
-            "check of the night has passed; readers of the old file are never blocked or broken."
+            "warehouse/ibr.duckdb (restricted: personal data), warehouse/ibr_analytics.duckdb (de-identified) and "
+            "warehouse/parquet/, each replaced in one rename once every blocking check of the night has passed; "
+            "readers of the old files are never blocked or broken."
         ),
     )
     def published_warehouse(
@@ -29,11 +31,21 @@ def build_publish_asset(
     ) -> dg.MaterializeResult:
         with work_db.connect() as con:
             con.execute("checkpoint")
-        target = Path(ibr_home.path) / "warehouse" / "ibr.duckdb"
-        size = publish_copy(Path(work_db.database), target)
-        context.log.info(f"published night {night_of(context)} to {target}")
+        home = Path(ibr_home.path)
+        published = publish_all(Path(work_db.database), home)
+        with work_db.connect() as con:
+            reports = render_ministry_reports(con, home, night_of(context), run_id=context.run_id)
+        context.log.info(f"published night {night_of(context)} to {home / 'warehouse'}")
         return dg.MaterializeResult(
-            metadata={"path": str(target), "bytes": size, "night": context.partition_key}
+            metadata={
+                "restricted": dg.MetadataValue.path(str(home / "warehouse" / "ibr.duckdb")),
+                "analytics": dg.MetadataValue.path(str(home / "warehouse" / "ibr_analytics.duckdb")),
+                "restricted_bytes": published.restricted_bytes,
+                "analytics_bytes": published.analytics_bytes,
+                "parquet_files": published.parquet_files,
+                "ministry_reports": dg.MetadataValue.json([str(p) for p in reports if p.suffix == ".html"]),
+                "night": context.partition_key,
+            }
         )
 
     return published_warehouse

@@ -1,10 +1,75 @@
-"""Atomic publication of a database file: copy beside the target, fsync, rename over it."""
+"""Publication: the night's warehouse files, replaced atomically once every blocking check passed.
+
+Three things are published from the working database:
+- `warehouse/ibr.duckdb`, the restricted warehouse (personal data; mode 0600);
+- `warehouse/ibr_analytics.duckdb`, de-identified: a keyed-hash pseudonym instead of the
+  person id, year of birth instead of the date, every other date cut to its month, no
+  names, ids, phones or addresses;
+- `warehouse/parquet/`, the analytics tables as Parquet, for other tools.
+
+Each is built beside its target and swapped in with one rename (the Parquet folder is a
+symlink swapped the same way), so an analyst holding the old file open keeps reading it,
+a new connection sees the new night, and a failure leaves the last good files in place.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
+import secrets
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from ingest.sqlutil import literal, qualified, quote_ident
+
+# columns that identify a person (or let one be found) never reach the analytics outputs
+PERSONAL_COLUMNS = {
+    "first_name",
+    "middle_name",
+    "last_name",
+    "full_name",
+    "name_concat",
+    "national_id",
+    "civil_registration_number",
+    "tax_number",
+    "phone",
+    "address_line",
+    "postcode",
+    "locality",
+    "date_of_birth",
+    "date_of_death",
+    "household_id",
+    "source_record_id",
+    "record_key",
+    "person_id",
+    "old_person_id",
+    "new_person_id",
+}
+# the analytics tables: (schema, table) of the working database, published de-identified
+ANALYTICS_TABLES = (
+    ("registry", "person"),
+    ("registry", "enrolment"),
+    ("registry", "who_receives_what"),
+    ("reports", "deceased_paid"),
+    ("reports", "exclusive_overlap"),
+    ("reports", "duplicate_enrolment"),
+    ("reports", "gaps"),
+    ("reports", "inclusion_errors"),
+    ("reports", "programme_overlap_matrix"),
+    ("reports", "coverage_by_area"),
+)
+
+
+@dataclass(frozen=True)
+class Published:
+    restricted_bytes: int
+    analytics_bytes: int
+    parquet_files: int
 
 
 def publish_copy(source: Path, target: Path) -> int:
@@ -17,13 +82,164 @@ def publish_copy(source: Path, target: Path) -> int:
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = target.with_name(f".{target.name}.publishing")
     shutil.copyfile(source, staging)
-    os.chmod(staging, 0o600)
+    return _swap_in(staging, target)
+
+
+def _swap_in(staging: Path, target: Path, mode: int = 0o600) -> int:
+    os.chmod(staging, mode)
     with staging.open("rb+") as handle:
         os.fsync(handle.fileno())
     os.replace(staging, target)
-    directory = os.open(target.parent, os.O_RDONLY)
+    _fsync_dir(target.parent)
+    return target.stat().st_size
+
+
+def _fsync_dir(folder: Path) -> None:
+    directory = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(directory)
     finally:
         os.close(directory)
-    return target.stat().st_size
+
+
+def pseudonym_key(home: Path) -> bytes:
+    """The pseudonymisation key: `IBR_PSEUDONYM_KEY`, else `<home>/secrets/pseudonym.key` (made once, mode 0600).
+
+    Rotating it (a new value or a new file) changes every pseudonym from the next publish on.
+    """
+    from_env = os.environ.get("IBR_PSEUDONYM_KEY")
+    if from_env is not None:
+        if len(from_env) < 16:
+            raise ValueError("IBR_PSEUDONYM_KEY: must be at least 16 characters")
+        return from_env.encode("utf-8")
+    path = home / "secrets" / "pseudonym.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(path.parent, 0o700)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(secrets.token_hex(32) + "\n")
+    return path.read_text(encoding="utf-8").strip().encode("utf-8")
+
+
+def pseudonyms(person_ids: list[str], key: bytes) -> pa.Table:
+    """(person_id, pseudonym): HMAC-SHA256 of the person id under the key, 20 hex characters."""
+    return pa.table(
+        {
+            "person_id": person_ids,
+            "pseudonym": [
+                hmac.new(key, p.encode("utf-8"), hashlib.sha256).hexdigest()[:20] for p in person_ids
+            ],
+        }
+    )
+
+
+def _analytics_select(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> str | None:
+    """The de-identified select of one working table, or None when the table is absent."""
+    typed = con.execute(
+        "select column_name, data_type from information_schema.columns "
+        "where table_catalog = 'work' and table_schema = $1 and table_name = $2 order by ordinal_position",
+        [schema, table],
+    ).fetchall()
+    if not typed:
+        return None
+    columns = [name for name, _ in typed]
+    dated = {name for name, data_type in typed if data_type.startswith(("DATE", "TIMESTAMP"))}
+    select = []
+    if "person_id" in columns:
+        select.append("k.pseudonym")
+    if "date_of_birth" in columns:
+        select.append("year(t.date_of_birth) as birth_year")
+    for column in columns:
+        if column in PERSONAL_COLUMNS or column == "birth_year":
+            continue
+        if column in dated:  # no exact dates: an enrolment date can be a child's date of birth
+            select.append(
+                f"cast(date_trunc('month', t.{quote_ident(column)}) as date) as {quote_ident(column)}"
+            )
+        else:
+            select.append(f"t.{quote_ident(column)}")
+    join = " left join _keys k using (person_id)" if "person_id" in columns else ""
+    return f"select {', '.join(select)} from work.{qualified(schema, table)} t{join}"
+
+
+def build_analytics(work_db: Path, home: Path, key: bytes) -> tuple[Path, Path, int]:
+    """Build the de-identified database and its Parquet files beside their targets; nothing is swapped yet.
+
+    Returns the staged database, the new Parquet folder and the number of Parquet files.
+    """
+    warehouse = home / "warehouse"
+    warehouse.mkdir(parents=True, exist_ok=True)
+    staging = warehouse / ".ibr_analytics.duckdb.publishing"
+    staging.unlink(missing_ok=True)
+    parquet_root = warehouse / ".parquet"
+    parquet_root.mkdir(exist_ok=True)
+    version = parquet_root / secrets.token_hex(6)
+    version.mkdir()
+    files = 0
+    with duckdb.connect(str(staging)) as con:
+        con.execute(f"attach {literal(str(work_db))} as work (read_only)")
+        has_person = con.execute(
+            "select 1 from information_schema.tables where table_catalog = 'work' "
+            "and table_schema = 'registry' and table_name = 'person'"
+        ).fetchall()
+        ids = (
+            [r[0] for r in con.execute("select person_id from work.registry.person order by 1").fetchall()]
+            if has_person
+            else []
+        )
+        keys = pseudonyms(ids, key)
+        con.register("_keys_arrow", keys)
+        con.execute("create temp table _keys as select * from _keys_arrow")
+        con.unregister("_keys_arrow")
+        con.execute("create schema if not exists analytics")
+        for schema, table in ANALYTICS_TABLES:
+            select = _analytics_select(con, schema, table)
+            if select is None:
+                continue
+            name = f"{schema}_{table}"
+            con.execute(f"create table analytics.{quote_ident(name)} as {select}")
+            con.execute(
+                f"comment on table analytics.{quote_ident(name)} is "
+                f"{literal(f'De-identified copy of {schema}.{table}: pseudonym for the person, no names, ids or exact dates.')}"
+            )
+            out = version / f"{name}.parquet"
+            con.execute(f"copy analytics.{quote_ident(name)} to {literal(str(out))} (format parquet)")
+            files += 1
+        con.execute("detach work")
+    return staging, version, files
+
+
+def _swap_symlink(link: Path, target: Path) -> None:
+    """Point `link` at `target` in one rename (a reader sees the old folder or the new, never half of one)."""
+    if link.exists() and not link.is_symlink():
+        shutil.rmtree(link)
+    temporary = link.with_name(f".{link.name}.swap")
+    temporary.unlink(missing_ok=True)
+    temporary.symlink_to(os.path.relpath(target, link.parent))
+    os.replace(temporary, link)
+
+
+def publish_all(work_db: Path, home: Path) -> Published:
+    """Publish the restricted warehouse, the analytics warehouse and the Parquet files.
+
+    Everything is built first; only then are the three swapped in, one rename each, so a
+    failure while building leaves every published file of the last good night in place.
+    """
+    warehouse = home / "warehouse"
+    warehouse.mkdir(parents=True, exist_ok=True)
+    restricted_staging = warehouse / ".ibr.duckdb.publishing"
+    shutil.copyfile(work_db, restricted_staging)
+    analytics_staging, parquet_version, parquet_files = build_analytics(work_db, home, pseudonym_key(home))
+
+    restricted = _swap_in(restricted_staging, warehouse / "ibr.duckdb")
+    # de-identified: readable by the analysts' group as well
+    analytics = _swap_in(analytics_staging, warehouse / "ibr_analytics.duckdb", mode=0o640)
+    _swap_symlink(warehouse / "parquet", parquet_version)
+    # keep the previous Parquet version a little longer: a reader may still be walking it
+    older = sorted(
+        (p for p in parquet_version.parent.iterdir() if p != parquet_version), key=lambda p: p.stat().st_mtime
+    )
+    for old in older[:-1]:
+        shutil.rmtree(old, ignore_errors=True)
+    return Published(restricted, analytics, parquet_files)

@@ -1,0 +1,702 @@
+"""Ministry reports: one self-contained HTML file per ministry, with CSV and Parquet beside it.
+
+A ministry reads the findings for its own programmes (``programmes.yaml`` says who runs
+what): people enrolled and paid, deceased still paid, exclusive overlaps, duplicate
+enrolments, gaps, inclusion errors, the programme overlap matrix and coverage by area.
+The reports leave the restricted warehouse, so they hold **aggregates only** (counts and
+amounts by programme, area and month; never a name, an id or a date of birth), and every
+count of 1 to 4 people is suppressed by one rule (``suppress_row``) used by the HTML and
+the files alike.
+
+The HTML opens offline: inline CSS, charts as inline SVG drawn here, no script, no link.
+
+Example::
+
+    paths = render_ministry_reports(con, home, date(2026, 3, 1), run_id="abc123")
+    # <home>/reports/2026-03-01/ministry-of-labour.html
+    # <home>/reports/2026-03-01/ministry-of-labour/gaps.csv, gaps.parquet, ...
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from html import escape
+from pathlib import Path
+from typing import Any, Literal
+
+import duckdb
+import jinja2
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+from markupsafe import Markup
+
+from registry.programmes import ProgrammeRules, load_programmes
+
+# Counts of 1 to 4 people are suppressed: below this they could point at a person.
+SMALL_CELL_MIN = 5
+SUPPRESSED_TEXT = "<5"
+# an amount, share or other figure of a row whose count was suppressed: withheld, since it could reveal the count
+WITHHELD_TEXT = "–"
+SUPPRESSED_FLAG = "suppressed"
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+TEMPLATE_NAME = "ministry_report.html.j2"
+
+# what a column holds decides how it is suppressed, formatted and typed in the files:
+# count (people; suppressed when 1-4), figure (amount, share, months: withheld with the row's small counts),
+# text / month / flag (labels: never suppressed)
+ColumnKind = Literal["count", "amount", "share", "figure", "text", "month", "flag"]
+WITHHELD_KINDS = frozenset({"amount", "share", "figure"})
+ARROW_TYPES: dict[str, pa.DataType] = {
+    "count": pa.int64(),
+    "amount": pa.float64(),
+    "share": pa.float64(),
+    "figure": pa.float64(),
+    "text": pa.string(),
+    "month": pa.date32(),
+    "flag": pa.bool_(),
+}
+PALETTE = ("#2f6f9f", "#d0793a", "#4b9a6a", "#a4508b", "#7d7d2f", "#5b5fb3")
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a report table: its name in the files, its heading in the HTML, what it holds."""
+
+    name: str
+    label: str
+    kind: ColumnKind
+    # a share or figure computed from some counts only: withheld when one of those is small. Empty: withheld
+    # when any count of the row is small (the rule for amounts, which could give any count back)
+    depends_on: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SuppressedRow:
+    """A row after the small-cell rule: ``values`` with suppressed cells set to ``None``.
+
+    ``small`` names the counts of 1-4 people (shown "<5"); ``withheld`` the amounts and
+    other figures of the same row, hidden because they could give the count away.
+    """
+
+    values: dict[str, Any]
+    small: frozenset[str] = frozenset()
+    withheld: frozenset[str] = frozenset()
+
+    @property
+    def is_suppressed(self) -> bool:
+        return bool(self.small or self.withheld)
+
+
+def is_small_count(value: object) -> bool:
+    """True for a count of 1 to 4 people (0 is shown: it reveals nobody)."""
+    return (
+        isinstance(value, int | float | Decimal)
+        and not isinstance(value, bool)
+        and 0 < value < SMALL_CELL_MIN
+    )
+
+
+def suppress_row(row: Mapping[str, Any], columns: Sequence[Column]) -> SuppressedRow:
+    """Apply the small-cell rule to one row: the one place it lives, for the HTML and the files.
+
+    Every ``count`` column holding 1-4 people becomes ``None``; when any count of the row
+    is suppressed, its amounts, shares and other figures become ``None`` too (an amount
+    divided by the benefit value would give the count back); a share that names the counts it
+    is computed from (``Column.depends_on``) goes only with those. Labels stay.
+
+    >>> cols = [Column("persons", "Persons", "count"), Column("amount", "Amount", "amount")]
+    >>> suppress_row({"persons": 3, "amount": 1350.0}, cols).values
+    {'persons': None, 'amount': None}
+    """
+    small = frozenset(c.name for c in columns if c.kind == "count" and is_small_count(row.get(c.name)))
+    withheld = frozenset(
+        c.name
+        for c in columns
+        if c.kind in WITHHELD_KINDS and (small & set(c.depends_on) if c.depends_on else small)
+    )
+    values = {c.name: (None if c.name in small | withheld else _plain(row.get(c.name))) for c in columns}
+    return SuppressedRow(values, small, withheld)
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One formatted HTML cell."""
+
+    text: str
+    css: str = ""
+
+
+@dataclass
+class ReportTable:
+    """One table of a ministry report: shown in the HTML, written as ``<name>.csv`` and ``.parquet``."""
+
+    name: str
+    title: str
+    note: str
+    columns: tuple[Column, ...]
+    rows: list[SuppressedRow] = field(default_factory=list)
+
+    def header(self) -> list[str]:
+        return [c.label for c in self.columns]
+
+    def cells(self) -> list[list[Cell]]:
+        """The rows as formatted HTML cells: "<5" for a small count, "–" for a withheld figure."""
+        return [[_cell(column, row) for column in self.columns] for row in self.rows]
+
+    def arrow(self) -> pa.Table:
+        """The rows for the files: suppressed cells are null and the ``suppressed`` column says why."""
+        data: dict[str, list[Any]] = {c.name: [r.values[c.name] for r in self.rows] for c in self.columns}
+        data[SUPPRESSED_FLAG] = [r.is_suppressed for r in self.rows]
+        schema = pa.schema(
+            [pa.field(c.name, ARROW_TYPES[c.kind]) for c in self.columns]
+            + [pa.field(SUPPRESSED_FLAG, pa.bool_())]
+        )
+        return pa.Table.from_pydict(data, schema=schema)
+
+
+@dataclass(frozen=True)
+class Bar:
+    """One bar of a chart. ``value`` ``None``: nothing to draw (suppressed or no data); ``text`` says which."""
+
+    label: str
+    value: float | None
+    text: str
+    group: str = ""
+    series: int = 0
+
+
+def bar_chart_svg(
+    bars: Sequence[Bar], *, title: str, legend: Sequence[str] = (), max_value: float | None = None
+) -> Markup:
+    """A horizontal bar chart as inline SVG (no script, no font file): one row per bar, grouped under
+    ``group`` headings, coloured by ``series`` with an optional legend. Labels are escaped here."""
+    width, label_w, value_w, row_h, head_h = 760, 230, 70, 18, 22
+    plot_w = width - label_w - value_w
+    top = max_value if max_value is not None else max((b.value or 0.0 for b in bars), default=0.0)
+    top = top if top > 0 else 1.0
+    parts: list[str] = []
+    y = 26 + (20 if legend else 0)
+    for index, name in enumerate(legend):
+        x = 10 + index * 150
+        parts.append(f'<rect x="{x}" y="30" width="10" height="10" fill="{PALETTE[index % len(PALETTE)]}"/>')
+        parts.append(f'<text x="{x + 14}" y="39" class="lg">{escape(name)}</text>')
+    group = None
+    for bar in bars:
+        if bar.group and bar.group != group:
+            group = bar.group
+            parts.append(f'<text x="4" y="{y + 15}" class="gh">{escape(bar.group)}</text>')
+            y += head_h
+        parts.append(
+            f'<text x="{label_w - 8}" y="{y + 13}" class="lb" text-anchor="end">{escape(bar.label)}</text>'
+        )
+        length = 0.0 if bar.value is None else max(0.0, bar.value) / top * plot_w
+        colour = PALETTE[bar.series % len(PALETTE)]
+        parts.append(
+            f'<rect x="{label_w}" y="{y + 3}" width="{length:.1f}" height="{row_h - 6}" fill="{colour}"/>'
+        )
+        parts.append(
+            f'<text x="{label_w + length + 5:.1f}" y="{y + 13}" class="vl">{escape(bar.text)}</text>'
+        )
+        y += row_h
+    height = y + 8
+    return Markup(
+        # inline SVG in HTML needs no namespace attribute: the file holds no URL at all
+        f'<svg role="img" viewBox="0 0 {width} {height}" '
+        f'width="{width}" height="{height}" aria-label="{escape(title)}">'
+        f"<title>{escape(title)}</title>"
+        f'<text x="4" y="16" class="ct">{escape(title)}</text>'
+        f"{''.join(parts)}</svg>"
+    )
+
+
+def ministry_slug(ministry: str) -> str:
+    """File-name form of a ministry: ``Ministry of Social Development`` -> ``ministry-of-social-development``."""
+    slug = re.sub(r"[^a-z0-9]+", "-", ministry.lower()).strip("-")
+    if not slug:
+        raise ValueError(f"ministry {ministry!r} gives an empty file name; use letters or digits in its name")
+    return slug
+
+
+def render_ministry_reports(
+    con: duckdb.DuckDBPyConnection, home: Path, night: date, run_id: str = ""
+) -> list[Path]:
+    """Write ``<home>/reports/<night>/<ministry-slug>.html`` for every ministry of ``programmes.yaml``, and
+    ``<ministry-slug>/<table>.csv`` and ``.parquet`` for each table it shows; return every path written.
+
+    ``con`` holds ``registry.*``, ``reports.*`` (``build_reports`` for ``night``) and ``audit.*``.
+    Only aggregates leave: counts of 1-4 people are suppressed (``suppress_row``).
+    """
+    rules = load_programmes(home / "programmes.yaml")
+    out_dir = home / "reports" / night.isoformat()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    footer = _footer(con, night, run_id)
+    template = _environment().get_template(TEMPLATE_NAME)
+    written: list[Path] = []
+    for ministry, programme_ids in _ministries(rules).items():
+        slug = ministry_slug(ministry)
+        tables = _tables(con, rules, programme_ids)
+        files_dir = out_dir / slug
+        files_dir.mkdir(exist_ok=True)
+        for table in tables.values():
+            arrow = table.arrow()
+            csv_path, parquet_path = files_dir / f"{table.name}.csv", files_dir / f"{table.name}.parquet"
+            pa_csv.write_csv(arrow, csv_path)
+            pq.write_table(arrow, parquet_path)
+            written += [csv_path, parquet_path]
+        html = template.render(
+            ministry=ministry,
+            night=night.isoformat(),
+            run_id=run_id,
+            programmes=[rules.by_id[p] for p in programme_ids],
+            tables=tables,
+            files_dir=slug,
+            charts=_charts(tables, rules),
+            matrix=_matrix(tables["overlap_matrix"], rules),
+            footer=footer,
+            suppressed_text=SUPPRESSED_TEXT,
+            withheld_text=WITHHELD_TEXT,
+            small_cell_min=SMALL_CELL_MIN,
+        )
+        html_path = out_dir / f"{slug}.html"
+        html_path.write_text(html, encoding="utf-8")
+        written.append(html_path)
+    return written
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the tables: one aggregate query each, scoped to the ministry's programmes ($ids)
+
+TableSpec = tuple[str, str, str, tuple[Column, ...], str]
+
+PROGRAMME = Column("programme_id", "Programme", "text")
+PERIOD = Column("period_month", "Month", "month")
+
+TABLE_SPECS: tuple[TableSpec, ...] = (
+    (
+        "headline",
+        "Who the programmes pay",
+        "People actively paid and the amount paid, in each programme's latest month held.",
+        (
+            PROGRAMME,
+            PERIOD,
+            Column("enrolled_persons", "Persons paid", "count"),
+            Column("benefit_amount_monthly", "Amount paid (month)", "amount"),
+        ),
+        """
+        select p.programme_id, p.latest_period_month as period_month,
+            count(distinct e.person_id) as enrolled_persons,
+            coalesce(sum(e.benefit_amount_monthly), 0) as benefit_amount_monthly
+        from registry.programme as p
+        left join registry.enrolment as e
+            on e.programme_id = p.programme_id and e.period_month = p.latest_period_month
+            and e.enrolment_status = 'active'
+        where list_contains($ids, p.programme_id)
+        group by all order by p.programme_id
+        """,
+    ),
+    (
+        "findings_summary",
+        "Findings at a glance",
+        "People behind each finding, by programme.",
+        (
+            PROGRAMME,
+            Column("deceased_paid_persons", "Deceased still paid", "count"),
+            Column("exclusive_overlap_persons", "Exclusive overlap", "count"),
+            Column("duplicate_enrolment_persons", "Duplicate enrolment", "count"),
+            Column("gap_persons", "Eligible, not enrolled", "count"),
+            Column("inclusion_error_persons", "Inclusion error", "count"),
+        ),
+        """
+        select p.programme_id,
+            (select count(distinct person_id) from reports.deceased_paid as f where f.programme_id = p.programme_id)
+                as deceased_paid_persons,
+            (select count(distinct person_id) from reports.exclusive_overlap as f
+                where f.programme_id = p.programme_id) as exclusive_overlap_persons,
+            (select count(distinct person_id) from reports.duplicate_enrolment as f
+                where f.programme_id = p.programme_id) as duplicate_enrolment_persons,
+            (select count(distinct person_id) from reports.gaps as f where f.programme_id = p.programme_id)
+                as gap_persons,
+            (select count(distinct person_id) from reports.inclusion_errors as f
+                where f.programme_id = p.programme_id) as inclusion_error_persons
+        from registry.programme as p
+        where list_contains($ids, p.programme_id)
+        order by p.programme_id
+        """,
+    ),
+    (
+        "deceased_paid",
+        "Deceased still paid",
+        "People paid for months that began after their registered death (every month held).",
+        (
+            PROGRAMME,
+            Column("persons", "Persons", "count"),
+            Column("persons_paid_in_latest_period", "Still paid in latest month", "count"),
+            Column("months_paid_since_death", "Months paid since death", "figure"),
+            Column("amount_paid_since_death", "Amount paid since death", "amount"),
+        ),
+        """
+        select p.programme_id,
+            count(distinct f.person_id) as persons,
+            count(distinct f.person_id) filter (where f.is_paid_in_latest_period) as persons_paid_in_latest_period,
+            coalesce(sum(f.months_paid_since_death), 0) as months_paid_since_death,
+            coalesce(sum(f.amount_paid_since_death), 0) as amount_paid_since_death
+        from registry.programme as p
+        left join reports.deceased_paid as f on f.programme_id = p.programme_id
+        where list_contains($ids, p.programme_id)
+        group by all order by p.programme_id
+        """,
+    ),
+    (
+        "exclusive_overlap",
+        "Exclusive overlaps",
+        "People paid in one month by two programmes that may not be combined.",
+        (
+            PROGRAMME,
+            Column("conflicting_programmes", "Also paid by", "text"),
+            PERIOD,
+            Column("persons", "Persons", "count"),
+            Column("benefit_amount_monthly", "Amount paid (month)", "amount"),
+        ),
+        """
+        select programme_id, array_to_string(list_sort(conflicting_programme_ids), ', ') as conflicting_programmes,
+            period_month, count(distinct person_id) as persons, sum(benefit_amount_monthly) as benefit_amount_monthly
+        from reports.exclusive_overlap
+        where list_contains($ids, programme_id)
+        group by all order by programme_id, conflicting_programmes, period_month
+        """,
+    ),
+    (
+        "duplicate_enrolment",
+        "Duplicate enrolments",
+        "People with two or more active records of one programme in its latest month.",
+        (
+            PROGRAMME,
+            PERIOD,
+            Column("persons", "Persons", "count"),
+            Column("active_records", "Active records", "figure"),
+            Column("benefit_amount_monthly", "Amount paid (month)", "amount"),
+            Column("amount_paid_beyond_one_record", "Paid beyond one record", "amount"),
+        ),
+        """
+        select p.programme_id, p.latest_period_month as period_month, count(distinct f.person_id) as persons,
+            coalesce(sum(f.active_records), 0) as active_records,
+            coalesce(sum(f.benefit_amount_monthly), 0) as benefit_amount_monthly,
+            coalesce(sum(f.amount_paid_beyond_one_record), 0) as amount_paid_beyond_one_record
+        from registry.programme as p
+        left join reports.duplicate_enrolment as f on f.programme_id = p.programme_id
+        where list_contains($ids, p.programme_id)
+        group by all order by p.programme_id
+        """,
+    ),
+    (
+        "gaps",
+        "Gaps: eligible, not enrolled",
+        "Living people who qualify by the rules but are not paid by the programme (nor by one it excludes).",
+        (
+            PROGRAMME,
+            PERIOD,
+            Column("persons", "Persons", "count"),
+            Column("unserved_persons", "Of whom no programme pays", "count"),
+            Column("listed_not_paid_persons", "Of whom listed, suspended or exited", "count"),
+        ),
+        """
+        select p.programme_id, p.latest_period_month as period_month, count(distinct f.person_id) as persons,
+            count(distinct f.person_id) filter (where f.is_unserved) as unserved_persons,
+            count(distinct f.person_id) filter (where f.enrolment_status is not null) as listed_not_paid_persons
+        from registry.programme as p
+        left join reports.gaps as f on f.programme_id = p.programme_id
+        where list_contains($ids, p.programme_id)
+        group by all order by p.programme_id
+        """,
+    ),
+    (
+        "inclusion_errors",
+        "Inclusion errors",
+        "People paid by a means-tested programme although their declared income is above its threshold.",
+        (
+            PROGRAMME,
+            PERIOD,
+            Column("persons", "Persons", "count"),
+            Column("benefit_amount_monthly", "Amount paid (month)", "amount"),
+        ),
+        """
+        select p.programme_id, p.latest_period_month as period_month, count(distinct f.person_id) as persons,
+            coalesce(sum(f.benefit_amount_monthly), 0) as benefit_amount_monthly
+        from registry.programme as p
+        left join reports.inclusion_errors as f on f.programme_id = p.programme_id
+        where list_contains($ids, p.programme_id) and p.is_means_tested
+        group by all order by p.programme_id
+        """,
+    ),
+    (
+        "overlap_matrix",
+        "Programme overlap",
+        "People paid by both programmes, each in its latest month (the diagonal: the programme alone).",
+        (
+            PROGRAMME,
+            Column("other_programme_id", "With programme", "text"),
+            Column("persons", "Persons", "count"),
+            Column("benefit_amount_monthly", "Amount this programme pays them", "amount"),
+            Column("is_exclusive_pair", "May not combine", "flag"),
+        ),
+        """
+        select programme_id, other_programme_id, persons, benefit_amount_monthly, is_exclusive_pair
+        from reports.programme_overlap_matrix
+        where list_contains($ids, programme_id)
+        order by programme_id, other_programme_id
+        """,
+    ),
+    (
+        "coverage_by_area",
+        "Coverage by area",
+        "Who qualifies and who is paid, by province and district, in each programme's latest month.",
+        (
+            Column("area_level", "Level", "text"),
+            Column("admin1", "Province", "text"),
+            Column("admin2", "District", "text"),
+            PROGRAMME,
+            Column("eligible_persons", "Eligible", "count"),
+            Column("eligible_enrolled_persons", "Eligible and paid", "count"),
+            Column("enrolled_persons", "Paid", "count"),
+            Column("enrolled_not_eligible_persons", "Paid, not eligible", "count"),
+            Column("undetermined_persons", "Cannot be judged", "count"),
+            Column(
+                "coverage_share",
+                "Coverage",
+                "share",
+                depends_on=("eligible_persons", "eligible_enrolled_persons"),
+            ),
+        ),
+        """
+        select area_level, admin1, admin2, programme_id, eligible_persons, eligible_enrolled_persons,
+            enrolled_persons, enrolled_not_eligible_persons, undetermined_persons, coverage_share
+        from reports.coverage_by_area
+        where list_contains($ids, programme_id)
+        order by programme_id, case area_level when 'national' then 0 when 'admin1' then 1 else 2 end,
+            admin1 nulls last, admin2 nulls last
+        """,
+    ),
+)
+
+
+def _tables(con: duckdb.DuckDBPyConnection, rules: ProgrammeRules, ids: list[str]) -> dict[str, ReportTable]:
+    tables = {}
+    for name, title, note, columns, sql in TABLE_SPECS:
+        try:
+            cursor = con.execute(sql, {"ids": ids})
+        except duckdb.CatalogException as exc:
+            raise ValueError(
+                f"ministry report table '{name}' needs the registry and reports of the night "
+                f"(build_registry, build_reports): {str(exc).splitlines()[0]}"
+            ) from None
+        names = [d[0] for d in cursor.description]
+        rows = [suppress_row(dict(zip(names, values, strict=True)), columns) for values in cursor.fetchall()]
+        tables[name] = ReportTable(name, title, note, columns, rows)
+    return tables
+
+
+def _ministries(rules: ProgrammeRules) -> dict[str, list[str]]:
+    """Ministry -> its programme ids, in file order."""
+    by_ministry: dict[str, list[str]] = {}
+    for programme in rules.programmes:
+        by_ministry.setdefault(programme.ministry, []).append(programme.programme_id)
+    return by_ministry
+
+
+# ---------------------------------------------------------------------------------------------------------
+# charts and the matrix
+
+
+def _charts(tables: Mapping[str, ReportTable], rules: ProgrammeRules) -> dict[str, Markup]:
+    names = {p.programme_id: p.name for p in rules.programmes}
+    finding_columns = [c for c in tables["findings_summary"].columns if c.kind == "count"]
+    finding_bars = [
+        Bar(
+            column.label,
+            _bar_value(row, column.name),
+            _bar_text(row, column.name),
+            group=names.get(str(row.values["programme_id"]), str(row.values["programme_id"])),
+            series=index,
+        )
+        for row in tables["findings_summary"].rows
+        for index, column in enumerate(finding_columns)
+    ]
+    coverage_rows = [
+        r for r in tables["coverage_by_area"].rows if r.values["area_level"] in ("national", "admin1")
+    ]
+    coverage_bars = [
+        Bar(
+            "Whole country" if r.values["area_level"] == "national" else str(r.values["admin1"] or "unknown"),
+            None if r.values["coverage_share"] is None else float(r.values["coverage_share"]),
+            _coverage_text(r),
+            group=names.get(str(r.values["programme_id"]), str(r.values["programme_id"])),
+            series=0 if r.values["area_level"] == "admin1" else 1,
+        )
+        for r in coverage_rows
+    ]
+    return {
+        "findings": bar_chart_svg(finding_bars, title="Persons per finding, by programme"),
+        "coverage": bar_chart_svg(
+            coverage_bars, title="Coverage: share of eligible people who are paid, by province", max_value=1.0
+        ),
+    }
+
+
+def _bar_value(row: SuppressedRow, name: str) -> float | None:
+    value = row.values[name]
+    return None if value is None else float(value)
+
+
+def _bar_text(row: SuppressedRow, name: str) -> str:
+    if name in row.small:
+        return SUPPRESSED_TEXT
+    value = row.values[name]
+    return "no data" if value is None else f"{int(value):,}"
+
+
+def _coverage_text(row: SuppressedRow) -> str:
+    if "coverage_share" in row.withheld:
+        return f"withheld: {SUPPRESSED_TEXT} people eligible or paid"
+    share, eligible = row.values["coverage_share"], row.values["eligible_persons"]
+    return "nobody eligible" if share is None else f"{float(share):.0%} of {int(eligible):,}"
+
+
+@dataclass(frozen=True)
+class Matrix:
+    """The overlap matrix as a grid: ministry programmes down, every programme across."""
+
+    columns: list[str]
+    rows: list[tuple[str, list[Cell]]]
+
+
+def _matrix(table: ReportTable, rules: ProgrammeRules) -> Matrix:
+    columns = rules.ids
+    grid: dict[str, dict[str, Cell]] = {}
+    for row in table.rows:
+        mine, other = str(row.values["programme_id"]), str(row.values["other_programme_id"])
+        cell = _cell(Column("persons", "", "count"), row)
+        css = " ".join(
+            x
+            for x in (
+                cell.css,
+                "excl" if row.values["is_exclusive_pair"] else "",
+                "diag" if mine == other else "",
+            )
+            if x
+        )
+        grid.setdefault(mine, {})[other] = Cell(cell.text, css)
+    return Matrix(columns, [(mine, [grid[mine].get(c, Cell("")) for c in columns]) for mine in grid])
+
+
+# ---------------------------------------------------------------------------------------------------------
+# footer: the drops used and the data-quality status of the night
+
+
+@dataclass(frozen=True)
+class Footer:
+    files: list[dict[str, Any]]
+    checks_columns: list[str]
+    checks: list[list[str]]
+    quarantined_rows: int | None
+    rejected_files: int | None
+
+
+def _footer(con: duckdb.DuckDBPyConnection, night: date, run_id: str) -> Footer:
+    files: list[dict[str, Any]] = []
+    rejected: int | None = None
+    if _table_exists(con, "audit", "files"):
+        for source, path, status, rows_in, accepted, rejected_rows, sha in con.execute(
+            "select source, file_path, status, rows_in, rows_accepted, rows_rejected, file_sha256 "
+            "from audit.files where night = $night order by source, file_path",
+            {"night": night},
+        ).fetchall():
+            files.append(
+                {
+                    "source": source,
+                    "file": Path(str(path)).name,
+                    "status": status,
+                    "rows_in": rows_in,
+                    "rows_accepted": accepted,
+                    "rows_rejected": rejected_rows,
+                    "sha256": (sha or "")[:12],
+                }
+            )
+        rejected = sum(1 for f in files if f["status"] == "rejected")
+    checks_columns: list[str] = []
+    checks: list[list[str]] = []
+    quarantined: int | None = None
+    if _table_exists(con, "audit", "checks"):
+        cursor = con.execute("select * from audit.checks where night = $night", {"night": night})
+        checks_columns = [d[0] for d in cursor.description if d[0] != "night"]
+        keep = [i for i, d in enumerate(cursor.description) if d[0] != "night"]
+        checks = [[_text(values[i]) for i in keep] for values in cursor.fetchall()]
+    elif _table_exists(con, "audit", "quarantine"):
+        quarantined = int(
+            con.execute(
+                "select count(*) from audit.quarantine where night = $night", {"night": night}
+            ).fetchall()[0][0]
+        )
+    return Footer(files, checks_columns, checks, quarantined, rejected)
+
+
+def _table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    found = con.execute(
+        "select count(*) from information_schema.tables where table_schema = $s and table_name = $t",
+        {"s": schema, "t": table},
+    ).fetchall()
+    return bool(found[0][0])
+
+
+# ---------------------------------------------------------------------------------------------------------
+# formatting
+
+
+def _plain(value: object) -> Any:
+    """DuckDB values as plain Python for the files: decimals become floats."""
+    return float(value) if isinstance(value, Decimal) else value
+
+
+def _cell(column: Column, row: SuppressedRow) -> Cell:
+    if column.name in row.small:
+        return Cell(SUPPRESSED_TEXT, "num sup")
+    if column.name in row.withheld:
+        return Cell(WITHHELD_TEXT, "num sup")
+    value = row.values[column.name]
+    if value is None:
+        return Cell("", "num" if column.kind in ("count", *WITHHELD_KINDS) else "")
+    if column.kind == "count":
+        return Cell(f"{int(value):,}", "num")
+    if column.kind == "amount":
+        return Cell(f"{float(value):,.0f}", "num")
+    if column.kind == "figure":
+        return Cell(f"{float(value):,.0f}", "num")
+    if column.kind == "share":
+        return Cell(f"{float(value):.0%}", "num")
+    if column.kind == "month":
+        return Cell(value.strftime("%Y-%m") if isinstance(value, date) else str(value))
+    if column.kind == "flag":
+        return Cell("yes" if value else "")
+    return Cell(str(value))
+
+
+def _text(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M")
+    if isinstance(value, Iterable) and not isinstance(value, str | bytes):
+        return ", ".join(str(v) for v in value)
+    return "" if value is None else str(value)
+
+
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
