@@ -28,7 +28,7 @@ import duckdb
 
 from ingest.contracts import CANONICAL_FIELDS, Contract
 from ingest.fields import field_problem_sql, record_id_problem_sql
-from ingest.sqlutil import qualified, quote_ident, read_sql
+from ingest.sqlutil import literal, qualified, quote_ident, read_sql
 
 LINEAGE_COLUMNS = {
     "_file": "varchar",
@@ -476,10 +476,31 @@ class Lander:
                 f"comment on table {table} is "
                 "'One row per accepted row of every landed file of this source, as landed (all text), with lineage.'"
             )
-            return
         for column, sql_type in wanted.items():
             if column not in existing:  # the contract gained a column: older rows keep null there
-                self.con.execute(f"alter table {table} add column {quote_ident(column)} {sql_type}")
+                if existing:
+                    self.con.execute(f"alter table {table} add column {quote_ident(column)} {sql_type}")
+                self.con.execute(
+                    f"comment on column {table}.{quote_ident(column)} is {literal(_raw_column_comment(contract, column))}"
+                )
+
+
+RAW_LINEAGE_COMMENTS = {
+    "_file": "File the row came from, relative to drops/.",
+    "_row_number": "Line number of the row in that file (header = line 1); 1-based row for Parquet.",
+    "_file_sha256": "SHA-256 of the file.",
+    "_night": "Drop date (night) of the file.",
+    "_ingested_at": "When the row was landed (UTC).",
+}
+
+
+def _raw_column_comment(contract: Contract, column: str) -> str:
+    if column in RAW_LINEAGE_COMMENTS:
+        return RAW_LINEAGE_COMMENTS[column]
+    if column == contract.record_id:
+        return "The source's record id, as landed."
+    fields = [canonical for canonical, source_column in contract.columns.items() if source_column == column]
+    return f"Source column as landed (text); the contract maps it to {', '.join(fields)}."
 
 
 def iter_results(results: list[FileResult]) -> Iterator[dict[str, object]]:

@@ -24,7 +24,7 @@ from ingest.contracts import CANONICAL_FIELDS, Contract
 from ingest.country import Country, load_country
 from ingest.fields import precision_sql, typed_sql
 from ingest.landing import ensure_schema
-from ingest.sqlutil import qualified, read_sql, render_sql
+from ingest.sqlutil import literal, qualified, quote_ident, read_sql, render_sql
 
 FACT_MODELS = ("enrolment", "civil_event", "tax_income", "disability_assessment")
 
@@ -145,6 +145,7 @@ def build_staging(
         con.execute(render_sql("staging/record_versions.sql.j2", sources=sources), {"night": night})
     else:
         _empty_record_versions(con)
+    _comment_helpers(con)
     con.execute(read_sql("staging/person_records.sql"))
     facts = {}
     for model in FACT_MODELS:
@@ -156,6 +157,60 @@ def build_staging(
         ).fetchall()
     )
     return StagingSummary(sum(by_source.values()), by_source, facts)
+
+
+HELPER_COMMENTS = {
+    "record_versions": (
+        "One row per landed version of every source record up to the night, every canonical field typed "
+        "(before names, ids and areas are standardised).",
+        {
+            "source": "Source name.",
+            "source_kind": "Kind of source (contract).",
+            "drop_mode": "snapshot or delta (contract).",
+            "programme_id": "Programme of a programme source.",
+            "source_record_id": "The record's id in its source.",
+            "dob_precision": "day, month or year: the precision of the date format that read date_of_birth.",
+            "_night": "Drop (night) of this version.",
+            "_file": "File of this version, relative to drops/.",
+            "_row_number": "Row (line) number in that file.",
+            "_file_sha256": "SHA-256 of that file.",
+        },
+    ),
+    "admin1_lookup": (
+        "One row per spelling key of a first-level admin area (its code or its name, lower ASCII).",
+        {"area_key": "Normalised code or name.", "admin1_code": "Admin1 code it maps to."},
+    ),
+    "admin2_lookup": (
+        "One row per spelling key of a second-level admin area (code or name within its admin1).",
+        {
+            "area_key": "Normalised code or name.",
+            "admin2_code": "Admin2 code it maps to.",
+            "admin1_code": "Admin1 area holding it.",
+            "by_code": "True when the key is the code, false when it is the name.",
+        },
+    ),
+    "source_settings": (
+        "One row per source: contract settings standardisation needs.",
+        {"source": "Source name.", "full_name_order": "given_first or surname_first (contract)."},
+    ),
+}
+
+
+def _comment_helpers(con: duckdb.DuckDBPyConnection) -> None:
+    """The helper tables of staging are part of the warehouse too: every table and column gets a comment."""
+    for table, (table_comment, columns) in HELPER_COMMENTS.items():
+        name = qualified("staging", table)
+        con.execute(f"comment on table {name} is {literal(table_comment)}")
+        present = {
+            r[0]
+            for r in con.execute(
+                "select column_name from information_schema.columns where table_schema = 'staging' and table_name = $1",
+                [table],
+            ).fetchall()
+        }
+        for column in present:
+            text = columns.get(column) or f"Canonical field {column}, typed as the contract reads it."
+            con.execute(f"comment on column {name}.{quote_ident(column)} is {literal(text)}")
 
 
 def _empty_record_versions(con: duckdb.DuckDBPyConnection) -> None:

@@ -163,6 +163,35 @@ def _analytics_select(con: duckdb.DuckDBPyConnection, schema: str, table: str) -
     return f"select {', '.join(select)} from work.{qualified(schema, table)} t{join}"
 
 
+def _copy_column_comments(con: duckdb.DuckDBPyConnection, schema: str, table: str, name: str) -> None:
+    """Carry each column's meaning over from the working table; the derived columns say what they are."""
+    source = dict(
+        con.execute(
+            "select column_name, comment from duckdb_columns() "
+            "where database_name = 'work' and schema_name = $1 and table_name = $2",
+            [schema, table],
+        ).fetchall()
+    )
+    derived = {
+        "pseudonym": "Keyed hash (HMAC-SHA256) of the person id: stable across nights while the key stays the same.",
+        "birth_year": "Year of birth.",
+    }
+    for (column,) in con.execute(
+        "select column_name from information_schema.columns where table_schema = 'analytics' and table_name = $1",
+        [name],
+    ).fetchall():
+        text = derived.get(column) or source.get(column) or "See the restricted warehouse's data dictionary."
+        if (
+            column in source
+            and column not in derived
+            and any(k in column for k in ("date", "month", "period"))
+        ):
+            text = f"{text} (cut to the month)"
+        con.execute(
+            f"comment on column analytics.{quote_ident(name)}.{quote_ident(column)} is {literal(text)}"
+        )
+
+
 def build_analytics(work_db: Path, home: Path, key: bytes) -> tuple[Path, Path, int]:
     """Build the de-identified database and its Parquet files beside their targets; nothing is swapped yet.
 
@@ -203,6 +232,7 @@ def build_analytics(work_db: Path, home: Path, key: bytes) -> tuple[Path, Path, 
                 f"comment on table analytics.{quote_ident(name)} is "
                 f"{literal(f'De-identified copy of {schema}.{table}: pseudonym for the person, no names, ids or exact dates.')}"
             )
+            _copy_column_comments(con, schema, table, name)
             out = version / f"{name}.parquet"
             con.execute(f"copy analytics.{quote_ident(name)} to {literal(str(out))} (format parquet)")
             files += 1
@@ -220,6 +250,24 @@ def _swap_symlink(link: Path, target: Path) -> None:
     os.replace(temporary, link)
 
 
+def _write_dictionaries(restricted: Path, analytics: Path, warehouse: Path) -> None:
+    from quality.dictionary import data_dictionary
+
+    for database, name, title in (
+        (restricted, "DATA_DICTIONARY.md", "IBR warehouse (restricted): data dictionary"),
+        (
+            analytics,
+            "DATA_DICTIONARY_ANALYTICS.md",
+            "IBR analytics warehouse (de-identified): data dictionary",
+        ),
+    ):
+        with duckdb.connect(str(database), read_only=True) as con:
+            text = data_dictionary(con, title)
+        staged = warehouse / f".{name}.publishing"
+        staged.write_text(text, encoding="utf-8")
+        os.replace(staged, warehouse / name)
+
+
 def publish_all(work_db: Path, home: Path) -> Published:
     """Publish the restricted warehouse, the analytics warehouse and the Parquet files.
 
@@ -232,6 +280,7 @@ def publish_all(work_db: Path, home: Path) -> Published:
     shutil.copyfile(work_db, restricted_staging)
     analytics_staging, parquet_version, parquet_files = build_analytics(work_db, home, pseudonym_key(home))
 
+    _write_dictionaries(restricted_staging, analytics_staging, warehouse)
     restricted = _swap_in(restricted_staging, warehouse / "ibr.duckdb")
     # de-identified: readable by the analysts' group as well
     analytics = _swap_in(analytics_staging, warehouse / "ibr_analytics.duckdb", mode=0o640)
