@@ -25,35 +25,21 @@ class LinkageRunConfig(dg.Config):
 
 
 def build_linkage_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    descriptions = {
+        PERSON_SOURCE_LINK: "One row per source record: the stable person it belongs to.",
+        PERSON_ID_HISTORY: "Person id merges and splits, per night.",
+        REVIEW_QUEUE: "Record pairs for clerical review (restricted): uncertain scores and split clusters.",
+        LINKAGE_METRICS: "Linkage accuracy against the truth, where a truth exists.",
+    }
     specs = [
         dg.AssetSpec(
-            PERSON_SOURCE_LINK,
+            key,
             deps=[PERSON_RECORDS],
             group_name="linkage",
-            kinds={"duckdb", "splink"},
-            description="One row per source record: the stable person it belongs to.",
-        ),
-        dg.AssetSpec(
-            PERSON_ID_HISTORY,
-            deps=[PERSON_RECORDS],
-            group_name="linkage",
-            kinds={"duckdb"},
-            description="Person id merges and splits, per night.",
-        ),
-        dg.AssetSpec(
-            REVIEW_QUEUE,
-            deps=[PERSON_RECORDS],
-            group_name="linkage",
-            kinds={"duckdb"},
-            description="Record pairs for clerical review (restricted): uncertain scores and split clusters.",
-        ),
-        dg.AssetSpec(
-            LINKAGE_METRICS,
-            deps=[PERSON_RECORDS],
-            group_name="linkage",
-            kinds={"duckdb"},
-            description="Linkage accuracy against the truth, where a truth exists.",
-        ),
+            kinds={"duckdb", "splink"} if key == PERSON_SOURCE_LINK else {"duckdb"},
+            description=description,
+        )
+        for key, description in descriptions.items()
     ]
 
     @dg.multi_asset(
