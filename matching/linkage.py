@@ -403,7 +403,17 @@ def _cluster(con: duckdb.DuckDBPyConnection, home: Path, config: LinkageConfig) 
         having (least(record_key_l, record_key_r), greatest(record_key_l, record_key_r)) not in (
             select (least(record_key_l, record_key_r), greatest(record_key_l, record_key_r))
             from _decisions where decision = 'cannot_link'
-        )
+        );
+
+        -- pairs that cannot be one person whatever else they share (a household phone, a surname):
+        -- a different sex and births more than a year apart
+        create or replace temp macro _impossible(l, r) as
+            l.sex <> r.sex and abs(datediff('day', l.date_of_birth, r.date_of_birth)) > 366;
+
+        delete from _edges e
+        using _link_input l, _link_input r
+        where l.record_key = e.record_key_l and r.record_key = e.record_key_r
+          and e.match_probability < 1.0 and _impossible(l, r);
         """
     )
     scratch = _scratch_connection(config, home)
@@ -426,7 +436,8 @@ def _cluster(con: duckdb.DuckDBPyConnection, home: Path, config: LinkageConfig) 
         temp=True,
     )
 
-    # identity constraints: too big, two different valid national ids, or a reviewer's cannot-link inside
+    # identity constraints: too big, two different valid national ids, a reviewer's cannot-link inside,
+    # or two records that cannot be one person (chained through others)
     con.execute(
         """
         create or replace temp table _conflicted as
@@ -440,6 +451,12 @@ def _cluster(con: duckdb.DuckDBPyConnection, home: Path, config: LinkageConfig) 
         join _clusters l on l.record_key = d.record_key_l
         join _clusters r on r.record_key = d.record_key_r
         where d.decision = 'cannot_link' and l.cluster_key = r.cluster_key
+        union
+        select a.cluster_key
+        from _clusters a join _link_input l using (record_key)
+        join _clusters b on b.cluster_key = a.cluster_key and b.record_key > a.record_key
+        join _link_input r on r.record_key = b.record_key
+        where _impossible(l, r)
         """,
         {"max_size": config.max_cluster_size},
     )
