@@ -19,14 +19,13 @@ import codecs
 import hashlib
 import shutil
 import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 import duckdb
 
-from ingest.contracts import CANONICAL_FIELDS, Contract
+from ingest.contracts import Contract
 from ingest.fields import field_problem_sql, record_id_problem_sql
 from ingest.sqlutil import literal, qualified, quote_ident, read_sql
 
@@ -503,21 +502,7 @@ def _raw_column_comment(contract: Contract, column: str) -> str:
     return f"Source column as landed (text); the contract maps it to {', '.join(fields)}."
 
 
-def iter_results(results: list[FileResult]) -> Iterator[dict[str, object]]:
-    for r in results:
-        yield {
-            "source": r.source,
-            "file": r.file_path,
-            "status": r.status,
-            "rows_in": r.rows_in,
-            "rows_accepted": r.rows_accepted,
-            "rows_rejected": r.rows_rejected,
-            "reason": r.reason,
-        }
-
-
 __all__ = [
-    "CANONICAL_FIELDS",
     "FileRejected",
     "FileResult",
     "Lander",

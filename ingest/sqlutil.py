@@ -57,10 +57,3 @@ def render_sql(relative_path: str, **names: object) -> str:
 def read_sql(relative_path: str) -> str:
     """Read one plain SQL file under sql/."""
     return (SQL_ROOT / relative_path).read_text(encoding="utf-8")
-
-
-def split_statements(script: str) -> list[str]:
-    """Split a SQL script into statements with DuckDB's own parser (never on ';' by hand)."""
-    import duckdb
-
-    return [str(s) for s in duckdb.extract_statements(script)]
