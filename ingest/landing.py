@@ -27,7 +27,7 @@ import duckdb
 
 from ingest.contracts import Contract
 from ingest.fields import field_problem_sql, record_id_problem_sql
-from ingest.sqlutil import literal, qualified, quote_ident, read_sql
+from ingest.sqlutil import literal, qualified, quote_ident, read_sql, table_exists
 
 LINEAGE_COLUMNS = {
     "_file": "varchar",
@@ -187,10 +187,7 @@ class Lander:
         """A file replaced in place (same path, new bytes) is landed afresh: drop what the old one left."""
         self.con.execute("delete from audit.quarantine where source = $1 and file_path = $2", [source, rel])
         self.con.execute("delete from audit.files where source = $1 and file_path = $2", [source, rel])
-        raw_tables = self.con.execute(
-            "select 1 from information_schema.tables where table_schema = 'raw' and table_name = $1", [source]
-        ).fetchall()
-        if raw_tables:
+        if table_exists(self.con, "raw", source):
             self.con.execute(f"delete from {qualified('raw', source)} where _file = $1", [rel])
 
     def _record(self, result: FileResult, sha: str | None, size: int) -> FileResult:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import duckdb
 import jinja2
 
 SQL_ROOT = Path(__file__).resolve().parent.parent / "sql"
@@ -57,3 +58,16 @@ def render_sql(relative_path: str, **names: object) -> str:
 def read_sql(relative_path: str) -> str:
     """Read one plain SQL file under sql/."""
     return (SQL_ROOT / relative_path).read_text(encoding="utf-8")
+
+
+def tables_in(con: duckdb.DuckDBPyConnection, schema: str) -> set[str]:
+    """Names of the tables and views in one schema of the connected database."""
+    rows = con.execute(
+        "select table_name from information_schema.tables where table_schema = $1 and table_catalog = current_database()",
+        [schema],
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    return table in tables_in(con, schema)

@@ -24,7 +24,7 @@ from ingest.contracts import CANONICAL_FIELDS, Contract
 from ingest.country import Country, load_country
 from ingest.fields import precision_sql, typed_sql
 from ingest.landing import ensure_schema
-from ingest.sqlutil import literal, qualified, quote_ident, read_sql, render_sql
+from ingest.sqlutil import literal, qualified, quote_ident, read_sql, render_sql, tables_in
 
 FACT_MODELS = ("enrolment", "civil_event", "tax_income", "disability_assessment")
 
@@ -48,13 +48,6 @@ def register_functions(con: duckdb.DuckDBPyConnection) -> None:
 
 def _translit(value: str | None) -> str | None:
     return None if value is None else anyascii(value)
-
-
-def _landed_sources(con: duckdb.DuckDBPyConnection) -> set[str]:
-    rows = con.execute(
-        "select table_name from information_schema.tables where table_schema = 'raw'"
-    ).fetchall()
-    return {r[0] for r in rows}
 
 
 def _source_view(contract: Contract, parquet: bool) -> dict[str, object]:
@@ -135,7 +128,7 @@ def build_staging(
     _set_country(con, load_country(home))
     _load_reference(con, home, contracts)
 
-    landed = _landed_sources(con)
+    landed = tables_in(con, "raw")
     sources = [
         _source_view(c, parquet=c.file.format == "parquet")
         for name, c in sorted(contracts.items())

@@ -72,6 +72,8 @@ def night_summary(settings: Settings, night: date) -> str:
     """A few lines on what the night landed; counts and paths only, no personal data."""
     import duckdb
 
+    from ingest.sqlutil import table_exists
+
     if not settings.warehouse_db.exists():
         return "  (nothing published yet)"
     with duckdb.connect(str(settings.warehouse_db), read_only=True) as con:
@@ -98,7 +100,7 @@ def night_summary(settings: Settings, night: date) -> str:
                 "where night = $1 order by kind",
                 [night],
             ).fetchall()
-            if _has_table(con, "audit", "finding_metrics")
+            if table_exists(con, "audit", "finding_metrics")
             else []
         )
     lines = [
@@ -126,13 +128,6 @@ def night_summary(settings: Settings, night: date) -> str:
             f"  person ids kept from the previous night: {metrics['persons_keeping_id']:.2%} of persons"
         )
     return "\n".join(lines)
-
-
-def _has_table(con: object, schema: str, table: str) -> bool:
-    rows = con.execute(  # type: ignore[attr-defined]
-        "select 1 from information_schema.tables where table_schema = $1 and table_name = $2", [schema, table]
-    ).fetchall()
-    return bool(rows)
 
 
 def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:

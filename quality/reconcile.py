@@ -12,7 +12,7 @@ from datetime import date
 
 import duckdb
 
-from ingest.sqlutil import literal, qualified, quote_ident
+from ingest.sqlutil import literal, qualified, quote_ident, table_exists, tables_in
 
 
 @dataclass(frozen=True)
@@ -25,16 +25,23 @@ class CheckOutcome:
     failing_keys: list[str] = field(default_factory=list)
 
 
+def zero_tolerance(name: str, failing_keys: list[str], passed: str, failed: str) -> CheckOutcome:
+    """A check that passes only when nothing fails; a sample of 20 failing keys is kept."""
+    return CheckOutcome(
+        name=name,
+        passed=not failing_keys,
+        observed=float(len(failing_keys)),
+        threshold=0.0,
+        description=failed if failing_keys else passed,
+        failing_keys=failing_keys[:20],
+    )
+
+
 def files_reconcile(con: duckdb.DuckDBPyConnection, source: str, night: date) -> CheckOutcome:
     """For every file of the night: rows_in = accepted + rejected, accepted = rows in raw, rejected = quarantined."""
-    raw_exists = bool(
-        con.execute(
-            "select 1 from information_schema.tables where table_schema = 'raw' and table_name = $1", [source]
-        ).fetchall()
-    )
     raw_counts = (
         f"select _file, count(*) as n from {qualified('raw', source)} where _night = $night group by _file"
-        if raw_exists
+        if table_exists(con, "raw", source)
         else "select cast(null as varchar) as _file, 0 as n where false"
     )
     rows = con.execute(
@@ -62,17 +69,11 @@ def files_reconcile(con: duckdb.DuckDBPyConnection, source: str, night: date) ->
         [source, night],
     ).fetchall()[0]
     bad = [r[0] for r in rows]
-    return CheckOutcome(
-        name="rows_reconcile",
-        passed=not bad,
-        observed=float(len(bad)),
-        threshold=0.0,
-        description=(
-            f"{totals[0]} file(s), {totals[1]} row(s) in: every row is in raw or quarantine"
-            if not bad
-            else f"{len(bad)} file(s) whose rows do not reconcile"
-        ),
-        failing_keys=bad[:20],
+    return zero_tolerance(
+        "rows_reconcile",
+        bad,
+        passed=f"{totals[0]} file(s), {totals[1]} row(s) in: every row is in raw or quarantine",
+        failed=f"{len(bad)} file(s) whose rows do not reconcile",
     )
 
 
@@ -82,12 +83,7 @@ def staging_complete(con: duckdb.DuckDBPyConnection, night: date, record_ids: di
     `record_ids` maps each source to its record-id column (from its contract); raw is read
     directly, so a bug in staging cannot hide its own losses.
     """
-    landed = {
-        r[0]
-        for r in con.execute(
-            "select table_name from information_schema.tables where table_schema = 'raw'"
-        ).fetchall()
-    }
+    landed = tables_in(con, "raw")
     parts = [
         f"select distinct {literal(source)} as source, nullif(trim({quote_ident(column)}), '') as source_record_id "
         f"from {qualified('raw', source)} where _night <= $night"
@@ -115,17 +111,11 @@ def staging_complete(con: duckdb.DuckDBPyConnection, night: date, record_ids: di
         ).fetchall()
     ]
     total = con.execute("select count(*) from staging.person_records").fetchall()[0][0]
-    return CheckOutcome(
-        name="one_row_per_source_record",
-        passed=not keys,
-        observed=float(len(keys)),
-        threshold=0.0,
-        description=(
-            f"{total} staged records: each landed source record exactly once"
-            if not keys
-            else "staging lost, doubled or invented source records"
-        ),
-        failing_keys=keys,
+    return zero_tolerance(
+        "one_row_per_source_record",
+        keys,
+        passed=f"{total} staged records: each landed source record exactly once",
+        failed="staging lost, doubled or invented source records",
     )
 
 
@@ -150,15 +140,9 @@ def every_record_linked_once(con: duckdb.DuckDBPyConnection) -> CheckOutcome:
     persons = con.execute("select count(distinct person_id) from registry.person_source_link").fetchall()[0][
         0
     ]
-    return CheckOutcome(
-        name="every_record_linked_once",
-        passed=not keys,
-        observed=float(len(keys)),
-        threshold=0.0,
-        description=(
-            f"every staged record maps to exactly one of {persons} persons"
-            if not keys
-            else "records unlinked, linked twice, or links to records not staged"
-        ),
-        failing_keys=keys,
+    return zero_tolerance(
+        "every_record_linked_once",
+        keys,
+        passed=f"every staged record maps to exactly one of {persons} persons",
+        failed="records unlinked, linked twice, or links to records not staged",
     )

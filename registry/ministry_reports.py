@@ -35,6 +35,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 from markupsafe import Markup
 
+from ingest.sqlutil import table_exists
 from registry.programmes import ProgrammeRules, load_programmes
 
 # Counts of 1 to 4 people are suppressed: below this they could point at a person.
@@ -609,7 +610,7 @@ class Footer:
 def _footer(con: duckdb.DuckDBPyConnection, night: date, run_id: str) -> Footer:
     files: list[dict[str, Any]] = []
     rejected: int | None = None
-    if _table_exists(con, "audit", "files"):
+    if table_exists(con, "audit", "files"):
         for source, path, status, rows_in, accepted, rejected_rows, sha in con.execute(
             "select source, file_path, status, rows_in, rows_accepted, rows_rejected, file_sha256 "
             "from audit.files where night = $night order by source, file_path",
@@ -630,26 +631,18 @@ def _footer(con: duckdb.DuckDBPyConnection, night: date, run_id: str) -> Footer:
     checks_columns: list[str] = []
     checks: list[list[str]] = []
     quarantined: int | None = None
-    if _table_exists(con, "audit", "checks"):
+    if table_exists(con, "audit", "checks"):
         cursor = con.execute("select * from audit.checks where night = $night", {"night": night})
         checks_columns = [d[0] for d in cursor.description if d[0] != "night"]
         keep = [i for i, d in enumerate(cursor.description) if d[0] != "night"]
         checks = [[_text(values[i]) for i in keep] for values in cursor.fetchall()]
-    elif _table_exists(con, "audit", "quarantine"):
+    elif table_exists(con, "audit", "quarantine"):
         quarantined = int(
             con.execute(
                 "select count(*) from audit.quarantine where night = $night", {"night": night}
             ).fetchall()[0][0]
         )
     return Footer(files, checks_columns, checks, quarantined, rejected)
-
-
-def _table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
-    found = con.execute(
-        "select count(*) from information_schema.tables where table_schema = $s and table_name = $t",
-        {"s": schema, "t": table},
-    ).fetchall()
-    return bool(found[0][0])
 
 
 # ---------------------------------------------------------------------------------------------------------
