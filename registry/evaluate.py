@@ -9,11 +9,14 @@ per programme for some kinds (both programmes of an exclusive overlap, every pro
 a gap person qualifies for), and a person rightly flagged for the wrong one of two
 programmes is still a person the ministry has to look at. ``truth/planted.parquet``
 rows of the evaluated night are the expected findings; every report row counts as
-found, whatever its review or conflict flag, with one scoping: the truth's ``gap`` is
-a person no programme reaches (eligible, alive, active in none of the programmes they
-qualify for), so it is scored against the rows of ``reports.gaps`` flagged
-``is_unserved``; the other rows (qualifies for a programme, receives another one) are
-per-programme gaps the truth does not list.
+found, whatever its review flag, with two scopings. The truth's ``gap`` is a person no
+programme reaches (eligible, alive, active in none of the programmes they qualify
+for), so it is scored against the rows of ``reports.gaps`` flagged ``is_unserved``;
+the other rows (qualifies for a programme, receives another one) are per-programme
+gaps the truth does not list. A ``reports.duplicate_enrolment`` row whose records
+conflict (different districts, or births further apart than the usual slips) is a
+suspected false match sent to linkage review, not a duplicate the ministry is told to
+stop paying, so it is scored as not found.
 
 Results go to ``audit.finding_metrics`` (a rerun replaces the night's rows) and are
 returned::
@@ -36,8 +39,11 @@ from registry.findings import FINDING_TABLES
 
 log = logging.getLogger(__name__)
 
-# kind -> flag column of its report that restricts it to what the truth calls that kind
-TRUTH_SCOPE: dict[str, str] = {"gap": "is_unserved"}
+# kind -> (flag column of its report, value) that restricts it to what the truth calls that kind
+TRUTH_SCOPE: dict[str, tuple[str, bool]] = {
+    "gap": ("is_unserved", True),
+    "duplicate_enrolment": ("records_conflict", False),
+}
 
 
 def evaluate_findings(
@@ -75,7 +81,12 @@ def evaluate_findings(
     if unknown:
         log.warning("truth kinds without a report, not scored: %s", ", ".join(unknown))
     findings = [
-        {"kind": kind, "table": table, "flag": TRUTH_SCOPE.get(kind)}
+        {
+            "kind": kind,
+            "table": table,
+            "flag": TRUTH_SCOPE[kind][0] if kind in TRUTH_SCOPE else None,
+            "flag_value": "true" if TRUTH_SCOPE.get(kind, ("", True))[1] else "false",
+        }
         for kind, table in FINDING_TABLES.items()
     ]
     rows = con.execute(render_sql("reports/finding_metrics.sql.j2", findings=findings)).fetchall()

@@ -319,7 +319,7 @@ TABLE_SPECS: tuple[TableSpec, ...] = (
             (select count(distinct person_id) from reports.exclusive_overlap as f
                 where f.programme_id = p.programme_id) as exclusive_overlap_persons,
             (select count(distinct person_id) from reports.duplicate_enrolment as f
-                where f.programme_id = p.programme_id) as duplicate_enrolment_persons,
+                where f.programme_id = p.programme_id and not f.records_conflict) as duplicate_enrolment_persons,
             (select count(distinct person_id) from reports.gaps as f where f.programme_id = p.programme_id)
                 as gap_persons,
             (select count(distinct person_id) from reports.inclusion_errors as f
@@ -374,7 +374,9 @@ TABLE_SPECS: tuple[TableSpec, ...] = (
     (
         "duplicate_enrolment",
         "Duplicate enrolments",
-        "People with two or more active records of one programme in its latest month.",
+        "People with two or more active records of one programme in its latest month whose records agree. "
+        "Where the records name different districts or births too far apart, the two records are more "
+        "likely two people the matching joined: they are counted apart, to be checked before acting.",
         (
             PROGRAMME,
             PERIOD,
@@ -382,12 +384,17 @@ TABLE_SPECS: tuple[TableSpec, ...] = (
             Column("active_records", "Active records", "figure"),
             Column("benefit_amount_monthly", "Amount paid (month)", "amount"),
             Column("amount_paid_beyond_one_record", "Paid beyond one record", "amount"),
+            Column("persons_to_check", "Records conflict: check the match first", "count"),
         ),
         """
-        select p.programme_id, p.latest_period_month as period_month, count(distinct f.person_id) as persons,
-            coalesce(sum(f.active_records), 0) as active_records,
-            coalesce(sum(f.benefit_amount_monthly), 0) as benefit_amount_monthly,
-            coalesce(sum(f.amount_paid_beyond_one_record), 0) as amount_paid_beyond_one_record
+        select p.programme_id, p.latest_period_month as period_month,
+            count(distinct f.person_id) filter (where not f.records_conflict) as persons,
+            coalesce(sum(f.active_records) filter (where not f.records_conflict), 0) as active_records,
+            coalesce(sum(f.benefit_amount_monthly) filter (where not f.records_conflict), 0)
+                as benefit_amount_monthly,
+            coalesce(sum(f.amount_paid_beyond_one_record) filter (where not f.records_conflict), 0)
+                as amount_paid_beyond_one_record,
+            count(distinct f.person_id) filter (where f.records_conflict) as persons_to_check
         from registry.programme as p
         left join reports.duplicate_enrolment as f on f.programme_id = p.programme_id
         where list_contains($ids, p.programme_id)

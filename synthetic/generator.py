@@ -152,11 +152,11 @@ def generate(
     names = build_name_bank(stream(seed, "names"))
     pop = build_population(people, night_list, seed, names, geo)
     sim = simulate(pop, geo, rules, seed, planted_count(people))
-    planted = planted_truth(pop, rules, sim)
     ctx = Context(pop=pop, names=names, geo=geo, sim=sim, seed=seed)
 
     drops_root = home / "drops"
     record_parts: list[pl.DataFrame] = []
+    seen_parts: list[pl.DataFrame] = []
     bad_rows: list[dict[str, str]] = []
     rows: dict[str, dict[str, int]] = {}
     for contract in contracts:
@@ -175,6 +175,14 @@ def generate(
             ]
             night_rows = rows[contract.name]
             night_rows[drop.night.folder] = night_rows.get(drop.night.folder, 0) + rendered.height
+            seen_parts.append(
+                drop.frame.select(
+                    pl.lit(drop.night.index).alias("night"),
+                    pl.col("_person").alias("person"),
+                    pl.lit(contract.kind).alias("kind"),
+                    pl.lit("household_id" in drop.frame.columns).alias("lists_household"),
+                )
+            )
             record_parts.append(
                 drop.frame.select(
                     pl.lit(contract.name).alias("source"),
@@ -183,6 +191,7 @@ def generate(
                 )
             )
 
+    planted = planted_truth(pop, geo, rules, sim, pl.concat(seen_parts))
     truth = home / "truth"
     truth.mkdir(parents=True, exist_ok=True)
     records = (

@@ -16,9 +16,9 @@ One row per (kind, person, programme, night):
 ``inclusion_error``
     active in a means-tested programme with a declared income above its threshold;
 ``gap``
-    eligible by the rules for at least one programme, alive on the drop date, and
-    active in none of the programmes they qualify for (one row per programme they
-    qualify for).
+    eligible for at least one programme by the rules applied to what the drops show
+    (see ``observed_gaps``), not registered dead by the drop date, and active in none
+    of the programmes they qualify for (one row per programme they qualify for).
 """
 
 from __future__ import annotations
@@ -26,8 +26,9 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from synthetic.geography import Gazetteer
 from synthetic.population import Population
-from synthetic.programmes import ACTIVE, Rules, Simulation
+from synthetic.programmes import ACTIVE, Rules, Simulation, evaluate, golden_frame
 
 KINDS = ("deceased_paid", "exclusive_overlap", "duplicate_enrolment", "gap", "inclusion_error")
 SCHEMA = pl.Schema(
@@ -48,8 +49,13 @@ def _rows(kind: str, frame: pl.DataFrame, nights: list[str]) -> pl.DataFrame:
     )
 
 
-def planted_truth(pop: Population, rules: Rules, sim: Simulation) -> pl.DataFrame:
-    """Every finding of every kind on every night (see the module docstring)."""
+def planted_truth(
+    pop: Population, geo: Gazetteer, rules: Rules, sim: Simulation, seen: pl.DataFrame
+) -> pl.DataFrame:
+    """Every finding of every kind on every night (see the module docstring).
+
+    ``seen`` lists who appears in which drop (see ``observed_gaps``).
+    """
     nights = pop.nights
     labels = [n.folder for n in nights]
     active = sim.payroll.filter(pl.col("status") == ACTIVE)
@@ -99,20 +105,63 @@ def planted_truth(pop: Population, rules: Rules, sim: Simulation) -> pl.DataFram
         )
     )
 
-    for k, n in enumerate(nights):
+    parts.append(observed_gaps(pop, geo, rules, sim, seen))
+    truth = pl.concat([p.cast(SCHEMA) for p in parts])
+    return truth.sort("night", "kind", "programme_id", "true_person_id")
+
+
+def observed_gaps(
+    pop: Population, geo: Gazetteer, rules: Rules, sim: Simulation, seen: pl.DataFrame
+) -> pl.DataFrame:
+    """The gaps a registry with perfect linkage could find from the drops of each night.
+
+    ``seen`` has one row per (night index, person, source kind, lists_household): every
+    record of every drop. A person no drop up to the night names is invisible to any
+    registry; a household size is known only where a drop lists the household; a
+    disability severity only from the disability registry, an income only from the tax
+    registry; a death only once registered by the drop date. The rules are then applied
+    to those values, as the warehouse applies them to its golden record. (Scoring the
+    warehouse against the true attributes instead would count as missed gaps people
+    that nothing in the drops reveals.)
+    """
+    labels = [n.folder for n in pop.nights]
+    active = sim.payroll.filter(pl.col("status") == ACTIVE)
+    parts = []
+    for k, night in enumerate(pop.nights):
+        upto = seen.filter(pl.col("night") <= k)
+
+        def people_in(frame: pl.DataFrame) -> np.ndarray:
+            mask = np.zeros(pop.size, dtype=bool)
+            mask[frame["person"].unique().to_numpy()] = True
+            return mask
+
+        visible = people_in(upto)
+        assessed = people_in(upto.filter(pl.col("kind") == "disability_registry"))
+        declared = people_in(upto.filter(pl.col("kind") == "tax_registry"))
+        listed_households = np.unique(pop.household[people_in(upto.filter(pl.col("lists_household")))])
+        household_known = np.isin(pop.household, listed_households)
+        registered_dead = pop.death_reg_day < night.drop_day
+
+        golden = golden_frame(pop, geo, night)
+        person = golden["person"].to_numpy()
+        observed = golden.with_columns(
+            disability_severity=pl.when(pl.Series(assessed[person])).then(pl.col("disability_severity")),
+            income_annual=pl.when(pl.Series(declared[person])).then(pl.col("income_annual")),
+            household_size=pl.when(pl.Series(household_known[person])).then(pl.col("household_size")),
+            is_deceased=pl.Series(registered_dead[person] & (pop.dod[person] < night.period_start_day)),
+        ).filter(pl.Series(visible[person]))
+        eligible, _ = evaluate(rules, observed, pop.size)
+
         tonight = active.filter(pl.col("night") == k)
         served = np.zeros(pop.size, dtype=bool)
         any_eligible = np.zeros(pop.size, dtype=bool)
-        for pid, eligible in sim.eligible[k].items():
+        for pid, qualifies in eligible.items():
             receiving = np.zeros(pop.size, dtype=bool)
             receiving[tonight.filter(pl.col("programme_id") == pid)["person"].to_numpy()] = True
-            served |= eligible & receiving
-            any_eligible |= eligible
-        gap = any_eligible & ~served & pop.alive_on(n.drop_day)
-        for pid, eligible in sim.eligible[k].items():
-            who = np.flatnonzero(gap & eligible)
-            frame = pl.DataFrame({"person": who, "programme_id": pid, "night": k})
-            parts.append(_rows("gap", frame, labels))
-
-    truth = pl.concat([p.cast(SCHEMA) for p in parts])
-    return truth.sort("night", "kind", "programme_id", "true_person_id")
+            served |= qualifies & receiving
+            any_eligible |= qualifies
+        gap = any_eligible & ~served & ~registered_dead
+        for pid, qualifies in eligible.items():
+            who = np.flatnonzero(gap & qualifies)
+            parts.append(_rows("gap", pl.DataFrame({"person": who, "programme_id": pid, "night": k}), labels))
+    return pl.concat(parts)

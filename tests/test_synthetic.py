@@ -266,7 +266,8 @@ def test_inclusion_errors_declare_income_above_the_means_test(
 def test_gap_people_are_not_served(
     country: tuple[Path, dict], contracts: dict[str, Contract], drops: dict[tuple[str, str], pl.DataFrame]
 ) -> None:
-    """A gap is someone eligible and alive whom no programme they qualify for pays that night."""
+    """A gap is someone eligible, not registered dead by the drop date, and paid by no programme they
+    qualify for that night; every gap person appears in some drop up to that night."""
     home, _ = country
     planted = pl.read_parquet(home / "truth" / "planted.parquet").filter(pl.col("kind") == "gap")
     people = pl.read_parquet(home / "truth" / "people.parquet")
@@ -277,9 +278,11 @@ def test_gap_people_are_not_served(
             gap = tonight.filter(pl.col("programme_id") == programme)
             assert gap.join(active, on="true_person_id", how="semi").height == 0, programme
         dead = tonight.join(people, on="true_person_id").filter(
-            pl.col("date_of_death") < date.fromisoformat(night)
+            pl.col("death_registered_date") < date.fromisoformat(night)
         )
         assert dead.height == 0
+        records = pl.read_parquet(home / "truth" / "records.parquet")
+        assert tonight.join(records, on="true_person_id", how="anti").height == 0
 
 
 def test_bad_rows_are_unreadable_as_the_truth_says(
