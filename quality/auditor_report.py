@@ -1,0 +1,1026 @@
+"""The auditor's report: one self-contained HTML file per night on data quality and how people were matched.
+
+An auditor reviews what the night did and whether it can be trusted: every quality check
+with its history, what was set aside and why, whether each file's rows reconcile, the
+linkage model that decided who is who (its parameters and its measured accuracy), and the
+exact input files (with their hashes). The report reads the ``audit.*`` tables of the
+working database and the model folder of the night; a table that does not exist yet (the
+first night, a night that failed half-way, a deployment without a truth) gives a section
+saying "not available" instead of an error.
+
+It carries **no personal field**: no name, national id, date of birth or phone, and never
+``audit.quarantine.raw_record``. Keys (``source:source_record_id``, person ids in check
+samples) and file paths are shown: the auditor is trusted staff and needs them to follow up.
+
+The HTML opens offline: inline CSS, charts as inline SVG drawn here, no script, no URL.
+The Splink charts saved beside the model (which do hold JavaScript, inlined) are linked by
+relative path.
+
+Example::
+
+    path = render_auditor_report(con, home, date(2026, 3, 1), run_id="abc123")
+    # <home>/reports/2026-03-01/auditor_report.html
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import math
+import os
+import re
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from html import escape
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import duckdb
+import jinja2
+from markupsafe import Markup
+
+from ingest.sqlutil import table_exists
+from matching.linkage import latest_model, model_dir
+from quality.checks import LAYERS
+
+REPORT_NAME = "auditor_report.html"
+PACKAGE = "ibr-warehouse"
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+TEMPLATE_NAME = "auditor_report.html.j2"
+# nights a check's trend goes back (the latest run of each night)
+TREND_NIGHTS = 30
+# the Splink charts linkage saves beside the model it trains (matching.linkage._save_charts)
+MODEL_CHARTS = (
+    ("match_weights", "Match weights of every comparison level"),
+    ("m_u_parameters", "m and u probabilities"),
+    ("blocking_comparisons", "Comparisons generated per blocking rule"),
+)
+ACCURACY_METRICS = (
+    ("pairwise_precision", "Pairwise precision"),
+    ("pairwise_recall", "Pairwise recall"),
+    ("pairwise_f1", "Pairwise F1"),
+    ("bcubed_precision", "B-cubed precision"),
+    ("bcubed_recall", "B-cubed recall"),
+    ("bcubed_f1", "B-cubed F1"),
+    ("records", "Records scored"),
+    ("true_pairs", "True pairs"),
+    ("predicted_pairs", "Predicted pairs"),
+    ("true_positive_pairs", "Correctly predicted pairs"),
+)
+ID_KEPT_METRIC = "persons_keeping_id"
+SHARE_METRICS = frozenset(
+    {"pairwise_precision", "pairwise_recall", "pairwise_f1", "bcubed_precision", "bcubed_recall", "bcubed_f1"}
+)
+LINKAGE_RUN_COUNTS = (
+    ("records", "Source records linked"),
+    ("insufficient_identifiers", "Kept out of the model (fewer than two identifying fields)"),
+    ("deterministic_pairs", "Pairs linked on agreeing valid national ids"),
+    ("comparisons", "Pairs the blocking rules generated for scoring"),
+    ("predicted_pairs", "Pairs scored at or above the match threshold"),
+    ("persons", "Persons after clustering"),
+    ("flagged_clusters", "Clusters split and flagged for review"),
+    ("review_queue", "Pairs queued for clerical review"),
+)
+# counts an incremental linkage adds to audit.linkage_runs.details, shown when present
+LINKAGE_DETAIL_COUNTS = (
+    ("records_scored", "Records scored this night"),
+    ("carried_pairs", "Scored pairs carried over from the previous night"),
+)
+
+# the ministry reports' colours: blue for data, red for a failure or a negative weight, green for a pass
+BLUE, RED, GREEN = "#2f6f9f", "#c0392b", "#4b9a6a"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# inline SVG: a bar chart that takes negative values (match weights) and a sparkline (a check over nights)
+
+
+@dataclass(frozen=True)
+class Bar:
+    """One bar: ``value`` ``None`` draws nothing and ``text`` says why."""
+
+    label: str
+    value: float | None
+    text: str
+    group: str = ""
+    colour: str = ""
+
+
+def bar_chart_svg(bars: Sequence[Bar], *, title: str, width: int = 760, label_width: int = 330) -> Markup:
+    """A horizontal bar chart as inline SVG around a zero line: negative values go left, positive right.
+
+    One row per bar under its ``group`` heading; a long label is cut and kept whole in its tooltip.
+    The values stand after their bars, or in a column on the right when some are negative.
+    Every text is escaped here.
+    """
+    value_w, row_h, head_h = 80, 18, 22
+    plot_w = width - label_width - value_w - 10
+    values = [b.value for b in bars if b.value is not None]
+    low, high = min([0.0, *values]), max([0.0, *values])
+    span = (high - low) or 1.0
+    # about 6.5 px per character of a 12 px label
+    label_chars = max(8, int((label_width - 12) / 6.5))
+
+    def x_of(value: float) -> float:
+        return label_width + (value - low) / span * plot_w
+
+    parts: list[str] = []
+    y, group = 26, None
+    for bar in bars:
+        if bar.group and bar.group != group:
+            group = bar.group
+            parts.append(f'<text x="4" y="{y + 15}" class="gh">{escape(bar.group)}</text>')
+            y += head_h
+        label = bar.label if len(bar.label) <= label_chars else bar.label[: label_chars - 1] + "…"
+        parts.append(
+            f'<text x="{label_width - 8}" y="{y + 13}" class="lb" text-anchor="end">'
+            f"<title>{escape(bar.label)}</title>{escape(label)}</text>"
+        )
+        if bar.value is not None:
+            start, end = sorted((x_of(0.0), x_of(bar.value)))
+            colour = bar.colour or (BLUE if bar.value >= 0 else RED)
+            parts.append(
+                f'<rect x="{start:.1f}" y="{y + 3}" width="{max(end - start, 0.5):.1f}" '
+                f'height="{row_h - 6}" fill="{colour}"/>'
+            )
+        if low < 0:
+            parts.append(
+                f'<text x="{width - 4}" y="{y + 13}" class="vl" text-anchor="end">{escape(bar.text)}</text>'
+            )
+        else:
+            after = x_of(bar.value or 0.0) + 5
+            parts.append(f'<text x="{after:.1f}" y="{y + 13}" class="vl">{escape(bar.text)}</text>')
+        y += row_h
+    zero = x_of(0.0)
+    parts.append(f'<line x1="{zero:.1f}" y1="24" x2="{zero:.1f}" y2="{y}" class="axis"/>')
+    height = y + 8
+    return Markup(
+        # inline SVG in HTML needs no namespace attribute: the file holds no URL at all
+        f'<svg role="img" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
+        f'aria-label="{escape(title)}"><title>{escape(title)}</title>'
+        f'<text x="4" y="16" class="ct">{escape(title)}</text>{"".join(parts)}</svg>'
+    )
+
+
+@dataclass(frozen=True)
+class TrendPoint:
+    """One night of a trend: the value observed and, for a check, whether it passed (``None``: a metric)."""
+
+    night: date
+    value: float | None
+    passed: bool | None = None
+
+
+def sparkline_svg(points: Sequence[TrendPoint], *, title: str, threshold: float | None = None) -> Markup:
+    """A small line of ``value`` over nights, one mark per night (green passed, red failed, blue a metric).
+
+    A night without a value gets its mark on the baseline; the threshold, when given, is a dashed line.
+    Each mark's tooltip names its night and value.
+    """
+    width, height, pad = 180, 30, 5
+    scale = [p.value for p in points if p.value is not None]
+    if threshold is not None:
+        scale.append(threshold)
+    low, high = (min(scale), max(scale)) if scale else (0.0, 1.0)
+    if high == low:
+        low, high = low - 1.0, high + 1.0
+
+    def y_of(value: float | None) -> float:
+        return (
+            height - pad
+            if value is None
+            else height - pad - (value - low) / (high - low) * (height - 2 * pad)
+        )
+
+    step = (width - 2 * pad) / (len(points) - 1) if len(points) > 1 else 0.0
+    xs = [pad + i * step if len(points) > 1 else width / 2 for i in range(len(points))]
+    parts: list[str] = []
+    if threshold is not None:
+        ty = y_of(threshold)
+        parts.append(f'<line x1="{pad}" y1="{ty:.1f}" x2="{width - pad}" y2="{ty:.1f}" class="thr"/>')
+    line = " ".join(
+        f"{x:.1f},{y_of(p.value):.1f}" for x, p in zip(xs, points, strict=True) if p.value is not None
+    )
+    if line.count(",") > 1:
+        parts.append(f'<polyline points="{line}" class="trend"/>')
+    for x, point in zip(xs, points, strict=True):
+        state = "metric" if point.passed is None else ("pass" if point.passed else "fail")
+        colour = {"metric": BLUE, "pass": GREEN, "fail": RED}[state]
+        radius = 3.5 if state == "fail" else 2.5
+        tip = f"{point.night.isoformat()}: {format_number(point.value)}" + (
+            "" if point.passed is None else (" (passed)" if point.passed else " (failed)")
+        )
+        parts.append(
+            f'<circle class="pt {state}" cx="{x:.1f}" cy="{y_of(point.value):.1f}" r="{radius}" '
+            f'fill="{colour}"><title>{escape(tip)}</title></circle>'
+        )
+    return Markup(
+        f'<svg class="spark" role="img" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
+        f'aria-label="{escape(title)}"><title>{escape(title)}</title>{"".join(parts)}</svg>'
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------
+# what the template shows
+
+
+@dataclass(frozen=True)
+class Header:
+    night: str
+    run_id: str
+    generated_at: str
+    version: str
+    commit: str
+    status: str
+    status_css: str
+
+
+@dataclass(frozen=True)
+class CheckRow:
+    asset: str
+    check_name: str
+    severity: str
+    passed: bool
+    observed: str
+    threshold: str
+    description: str
+    failing_keys: list[str]
+    run_id: str
+    trend: Markup
+
+    @property
+    def status(self) -> str:
+        return "passed" if self.passed else "failed"
+
+    @property
+    def css(self) -> str:
+        if self.passed:
+            return "pass"
+        return "fail" if self.severity == "blocking" else "warn"
+
+
+@dataclass(frozen=True)
+class CheckGroup:
+    layer: str
+    rows: list[CheckRow]
+
+    @property
+    def failed(self) -> int:
+        return sum(not r.passed for r in self.rows)
+
+
+@dataclass
+class Section:
+    """A section's content, or why there is none (``missing``: shown as "not available")."""
+
+    missing: str = ""
+
+
+@dataclass
+class ChecksSection(Section):
+    groups: list[CheckGroup] = field(default_factory=list)
+    blocking_failed: int = 0
+    warnings_failed: int = 0
+    total: int = 0
+
+
+@dataclass(frozen=True)
+class QuarantineGroup:
+    source: str
+    field: str
+    column: str
+    reason: str
+    rows: int
+    files: int
+
+
+@dataclass
+class QuarantineSection(Section):
+    groups: list[QuarantineGroup] = field(default_factory=list)
+    rows: int = 0
+    chart: Markup = Markup("")
+    rejected_files: list[dict[str, Any]] = field(default_factory=list)
+    rejected_missing: str = ""
+
+
+@dataclass
+class FilesSection(Section):
+    files: list[dict[str, Any]] = field(default_factory=list)
+    earlier: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def unreconciled(self) -> int:
+        return sum(not f["reconciles"] for f in self.files)
+
+
+@dataclass(frozen=True)
+class Level:
+    label: str
+    m: str
+    u: str
+    weight: float | None
+    note: str
+
+    @property
+    def weight_text(self) -> str:
+        return "–" if self.weight is None else f"{self.weight:+.2f}"
+
+
+@dataclass(frozen=True)
+class ComparisonModel:
+    name: str
+    description: str
+    levels: list[Level]
+
+
+@dataclass
+class ModelSection(Section):
+    note: str = ""
+    path: str = ""
+    used_night: str = ""
+    trained_night: str = ""
+    prior: str = ""
+    prior_weight: str = ""
+    comparisons: list[ComparisonModel] = field(default_factory=list)
+    blocking_rules: list[str] = field(default_factory=list)
+    chart: Markup = Markup("")
+    chart_links: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class RunSection(Section):
+    run_id: str = ""
+    mode: str = ""
+    mode_reason: str = ""
+    counts: list[tuple[str, str]] = field(default_factory=list)
+    trained: bool | None = None
+    blocking: list[dict[str, Any]] = field(default_factory=list)
+    seconds: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class MetricRow:
+    label: str
+    value: str
+    trend: Markup
+    low: str
+    high: str
+
+
+@dataclass
+class MetricsSection(Section):
+    rows: list[MetricRow] = field(default_factory=list)
+
+
+@dataclass
+class FindingsSection(Section):
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class IdsSection(Section):
+    kept: str = ""
+    trend: Markup = Markup("")
+    changes: list[tuple[str, int]] = field(default_factory=list)
+    changes_missing: str = ""
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the report
+
+
+def render_auditor_report(con: duckdb.DuckDBPyConnection, home: Path, night: date, run_id: str) -> Path:
+    """Write ``<home>/reports/<night>/auditor_report.html`` and return its path.
+
+    ``con`` is the pipeline's working database; every ``audit.*`` table it lacks gives a
+    "not available" section. The file is written beside its target and renamed over it, so
+    a reader never opens half a report.
+    """
+    out_dir = home / "reports" / night.isoformat()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    checks = _checks(con, night)
+    version, commit = code_version()
+    header = Header(
+        night=night.isoformat(),
+        run_id=run_id,
+        generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
+        version=version,
+        commit=commit,
+        status=_status_text(checks),
+        status_css=_status_css(checks),
+    )
+    html = (
+        _environment()
+        .get_template(TEMPLATE_NAME)
+        .render(
+            header=header,
+            checks=checks,
+            quarantine=_quarantine(con, night),
+            files=_files(con, night),
+            run=_linkage_run(con, night),
+            model=_model(con, home, night, out_dir),
+            metrics=_accuracy(con, night),
+            trend_nights=TREND_NIGHTS,
+            findings=_findings(con, night),
+            ids=_ids(con, night),
+        )
+    )
+    path = out_dir / REPORT_NAME
+    _write_atomically(path, html)
+    return path
+
+
+def code_version() -> tuple[str, str]:
+    """(package version, git commit of the code's checkout or ""): what produced the report, failing soft."""
+    try:
+        version = importlib.metadata.version(PACKAGE)
+    except importlib.metadata.PackageNotFoundError:
+        version = "unknown"
+    here = Path(__file__).resolve().parent
+    if "site-packages" in here.parts:
+        # an installed copy: a git repository around it (a virtualenv inside a project) is not its source
+        return version, ""
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=here,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return version, ""
+    commit = result.stdout.strip()
+    return version, commit if result.returncode == 0 and re.fullmatch(r"[0-9a-f]{40,64}", commit) else ""
+
+
+def reason_kind(reason: str) -> str:
+    """A quarantine or file reason without its row or line numbers, so that rows with one fault group.
+
+    >>> reason_kind("row 12: sex (column SEX): empty, but the contract requires it")
+    'sex (column SEX): empty, but the contract requires it'
+    """
+    stripped = re.sub(r"\b(?:rows?|lines?)\s+\d+(?:\s*(?:-|to|and)\s*\d+)?\s*:?\s*", "", reason, flags=re.I)
+    return re.sub(r"\s{2,}", " ", stripped).strip(" ;:,") or reason
+
+
+def format_number(value: object) -> str:
+    """A count with thousands separators, any other number to four significant digits; "–" for none."""
+    if value is None or isinstance(value, bool):
+        return "–" if value is None else str(value)
+    if not isinstance(value, int | float | Decimal):
+        return str(value)
+    number = float(value)
+    if math.isnan(number):
+        return "–"
+    if number.is_integer() and abs(number) < 1e15:
+        return f"{int(number):,}"
+    if abs(number) >= 1000:
+        return f"{number:,.0f}"
+    return f"{number:.4g}"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# 1-3: the checks of the night and their trend
+
+
+def _checks(con: duckdb.DuckDBPyConnection, night: date) -> ChecksSection:
+    if not table_exists(con, "audit", "checks"):
+        return ChecksSection(missing="audit.checks does not exist in this database: no check was recorded.")
+    latest = """
+        select run_id, night, asset, check_name, layer, severity, passed, observed, threshold, description,
+            failing_keys
+        from audit.checks
+        where night <= $night
+        qualify row_number() over (partition by night, asset, check_name order by checked_at desc, run_id desc) = 1
+    """
+    tonight = con.execute(
+        f"select * from ({latest}) where night = $night order by asset, check_name", {"night": night}
+    ).fetchall()
+    if not tonight:
+        return ChecksSection(missing="No check was recorded for this night.")
+    history: dict[tuple[str, str], list[TrendPoint]] = {}
+    for asset, check_name, night_, passed, observed in con.execute(
+        f"""
+        select asset, check_name, night, passed, observed from (
+            select *, row_number() over (partition by asset, check_name order by night desc) as nights_back
+            from ({latest})
+        ) where nights_back <= $nights
+        order by asset, check_name, night
+        """,
+        {"night": night, "nights": TREND_NIGHTS},
+    ).fetchall():
+        history.setdefault((asset, check_name), []).append(
+            TrendPoint(night_, None if observed is None else float(observed), bool(passed))
+        )
+    by_layer: dict[str, list[CheckRow]] = {layer: [] for layer in LAYERS}
+    for (
+        row_run,
+        _night,
+        asset,
+        check_name,
+        layer,
+        severity,
+        passed,
+        observed,
+        threshold,
+        description,
+        keys,
+    ) in tonight:
+        points = history.get((asset, check_name), [])
+        by_layer.setdefault(layer, []).append(
+            CheckRow(
+                asset=asset,
+                check_name=check_name,
+                severity=severity,
+                passed=bool(passed),
+                observed=format_number(observed),
+                threshold=format_number(threshold),
+                description=description or "",
+                failing_keys=[str(k) for k in keys or []],
+                run_id=row_run,
+                trend=sparkline_svg(
+                    points,
+                    title=f"{check_name} on {asset}: observed over the last {len(points)} night(s)",
+                    threshold=None if threshold is None else float(threshold),
+                ),
+            )
+        )
+    groups = [
+        CheckGroup(
+            layer, sorted(rows, key=lambda r: (r.passed, r.severity != "blocking", r.asset, r.check_name))
+        )
+        for layer, rows in by_layer.items()
+    ]
+    rows = [r for g in groups for r in g.rows]
+    return ChecksSection(
+        groups=groups,
+        blocking_failed=sum(not r.passed and r.severity == "blocking" for r in rows),
+        warnings_failed=sum(not r.passed and r.severity != "blocking" for r in rows),
+        total=len(rows),
+    )
+
+
+def _status_text(checks: ChecksSection) -> str:
+    if checks.missing:
+        return "Status unknown: no quality check recorded for this night"
+    blocking = (
+        "All blocking checks passed"
+        if not checks.blocking_failed
+        else f"{checks.blocking_failed} blocking check(s) failed: not fit to publish"
+    )
+    return f"{blocking}; {checks.warnings_failed} warning(s) of {checks.total} checks"
+
+
+def _status_css(checks: ChecksSection) -> str:
+    if checks.missing:
+        return "unknown"
+    return "fail" if checks.blocking_failed else ("warn" if checks.warnings_failed else "pass")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# 4: quarantine
+
+
+def _quarantine(con: duckdb.DuckDBPyConnection, night: date) -> QuarantineSection:
+    section = QuarantineSection()
+    if table_exists(con, "audit", "quarantine"):
+        # raw_record (the row as landed: personal data) is never read here
+        counted: dict[tuple[str, str, str, str], tuple[int, set[str]]] = {}
+        for source, field_, reason, file_path, rows in con.execute(
+            """
+            select source, coalesce(field, ''), reason, file_path, count(*)
+            from audit.quarantine where night = $night
+            group by all
+            """,
+            {"night": night},
+        ).fetchall():
+            key = (source, field_, *_split_column(field_, reason_kind(reason)))
+            total, files = counted.get(key, (0, set()))
+            counted[key] = (total + int(rows), files | {file_path})
+        section.groups = sorted(
+            (QuarantineGroup(s, f, c, r, n, len(paths)) for (s, f, c, r), (n, paths) in counted.items()),
+            key=lambda g: (g.source, -g.rows, g.field, g.reason),
+        )
+        section.rows = sum(g.rows for g in section.groups)
+        per_source: dict[str, int] = {}
+        for group in section.groups:
+            per_source[group.source] = per_source.get(group.source, 0) + group.rows
+        if per_source:
+            section.chart = bar_chart_svg(
+                [Bar(s, float(n), f"{n:,}") for s, n in sorted(per_source.items())],
+                title="Rows quarantined this night, by source",
+                width=600,
+                label_width=200,
+            )
+    else:
+        section.missing = "audit.quarantine does not exist in this database."
+    if table_exists(con, "audit", "files"):
+        section.rejected_files = [
+            {"source": s, "file_path": p, "reason": reason_kind(r or ""), "rows_in": n}
+            for s, p, r, n in con.execute(
+                "select source, file_path, reason, rows_in from audit.files "
+                "where night = $night and status = 'rejected' order by source, file_path",
+                {"night": night},
+            ).fetchall()
+        ]
+    else:
+        section.rejected_missing = "audit.files does not exist in this database."
+    return section
+
+
+def _split_column(field_: str, reason: str) -> tuple[str, str]:
+    """(source column, what is wrong) from ``<field> (column <col>): <what>``; ("", reason) otherwise."""
+    match = re.match(rf"{re.escape(field_)} \(column ([^)]*)\): (.+)", reason, flags=re.S) if field_ else None
+    return (match.group(1), match.group(2)) if match else ("", reason)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# 5 and 7: the files of the night, their reconciliation and hashes
+
+
+def _files(con: duckdb.DuckDBPyConnection, night: date) -> FilesSection:
+    if not table_exists(con, "audit", "files"):
+        return FilesSection(missing="audit.files does not exist in this database: no drop was landed.")
+    columns = (
+        "source, file_path, file_sha256, file_bytes, status, reason, rows_in, rows_accepted, rows_rejected, "
+        "landed_at, night"
+    )
+    section = FilesSection(
+        files=_file_rows(
+            con.execute(
+                f"select {columns} from audit.files where night = $night order by source, file_path",
+                {"night": night},
+            )
+        ),
+        # staging is rebuilt from raw as of the night: every earlier file landed can still feed tonight's records
+        earlier=_file_rows(
+            con.execute(
+                f"select {columns} from audit.files where night < $night and status in ('accepted', 'partial') "
+                "order by night desc, source, file_path",
+                {"night": night},
+            )
+        ),
+    )
+    if not section.files:
+        section.missing = "No drop file was seen for this night."
+    return section
+
+
+def _file_rows(cursor: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    rows = []
+    for (
+        source,
+        path,
+        sha,
+        size,
+        status,
+        reason,
+        rows_in,
+        accepted,
+        rejected,
+        landed_at,
+        night,
+    ) in cursor.fetchall():
+        rows.append(
+            {
+                "source": source,
+                "file_path": path,
+                "sha256": sha or "",
+                "sha256_short": (sha or "")[:12],
+                "bytes": format_number(size),
+                "status": status,
+                "reason": reason_kind(reason) if reason else "",
+                "rows_in": format_number(rows_in),
+                "rows_accepted": format_number(accepted),
+                "rows_rejected": format_number(rejected),
+                "reconciles": rows_in == accepted + rejected,
+                "landed_at": landed_at.strftime("%Y-%m-%d %H:%M:%S") if landed_at else "",
+                "night": night.isoformat() if night else "",
+            }
+        )
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------------------
+# 6: the linkage: its run, the model, its accuracy, the ids kept
+
+
+def _linkage_run(con: duckdb.DuckDBPyConnection, night: date) -> RunSection:
+    if not table_exists(con, "audit", "linkage_runs"):
+        return RunSection(missing="audit.linkage_runs does not exist in this database: no linkage has run.")
+    # every column, read by name: a database from before a column was added (mode) still reports
+    cursor = con.execute(
+        "select * from audit.linkage_runs where night = $night order by finished_at desc limit 1",
+        {"night": night},
+    )
+    names = [d[0] for d in cursor.description]
+    rows = cursor.fetchall()
+    if not rows:
+        return RunSection(missing="No linkage was recorded for this night.")
+    run = dict(zip(names, rows[0], strict=True))
+    details = _json_object(run.get("details"))
+    counts = [(label, format_number(run.get(name))) for name, label in LINKAGE_RUN_COUNTS]
+    for name, label in LINKAGE_DETAIL_COUNTS:
+        if isinstance(details.get(name), int | float):
+            counts.append((label, format_number(details[name])))
+    changes = details.get("changes")
+    if isinstance(changes, dict) and changes.get("previous_night"):
+        counts.append(
+            (
+                f"Records new / changed / removed since {changes['previous_night']}",
+                " / ".join(format_number(changes.get(k)) for k in ("new", "changed", "removed")),
+            )
+        )
+    blocking = [
+        {
+            "name": str(b.get("name", "")),
+            "sql": str(b.get("sql", "")),
+            "comparisons": format_number(b.get("comparisons")),
+        }
+        for b in details.get("blocking", [])
+        if isinstance(b, dict)
+    ]
+    seconds = details.get("seconds", {})
+    trained = details.get("trained")
+    return RunSection(
+        run_id=str(run.get("run_id") or ""),
+        mode=str(run.get("mode") or details.get("mode") or ""),
+        mode_reason=str(details.get("mode_reason") or ""),
+        counts=counts,
+        trained=trained if isinstance(trained, bool) else None,
+        blocking=blocking,
+        seconds=[(str(k), f"{float(v):.1f} s") for k, v in seconds.items()]
+        if isinstance(seconds, dict)
+        else [],
+    )
+
+
+def _model(con: duckdb.DuckDBPyConnection, home: Path, night: date, out_dir: Path) -> ModelSection:
+    """The model used that night: the path audit.linkage_runs names, else the newest saved up to the night."""
+    recorded: Path | None = None
+    note = ""
+    if table_exists(con, "audit", "linkage_runs"):
+        rows = con.execute(
+            "select model_path from audit.linkage_runs where night = $night order by finished_at desc limit 1",
+            {"night": night},
+        ).fetchall()
+        if rows and not rows[0][0]:
+            return ModelSection(
+                missing="No model was used this night: too few records to train one, so only records with "
+                "agreeing valid national ids were linked."
+            )
+        if rows:
+            recorded = Path(rows[0][0]) if Path(rows[0][0]).is_absolute() else home / rows[0][0]
+    tonight = model_dir(home, night) / "model.json"
+    if recorded is not None and recorded.is_file():
+        path: Path | None = recorded
+    elif tonight.is_file():
+        # the home folder was moved since the run: the path recorded no longer exists, the night's folder does
+        path = tonight
+    else:
+        path = latest_model(home, night)
+        if path is not None:
+            note = (
+                f"No linkage is recorded for this night: this is the newest model saved up to it "
+                f"({path.parent.name}), which the next linkage would use."
+            )
+    if path is None:
+        shown = _shown_path(recorded, home) if recorded else f"models/{night.isoformat()}/model.json"
+        return ModelSection(missing=f"No saved model found ({shown}).")
+    try:
+        settings = json.loads(path.read_text(encoding="utf-8"))
+        comparisons = [_comparison(c) for c in settings["comparisons"]]
+        prior = float(settings["probability_two_random_records_match"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return ModelSection(
+            missing=f"The model file {_shown_path(path, home)} could not be read as a Splink model: "
+            f"{type(exc).__name__}: {str(exc)[:200]}"
+        )
+    folder = path.parent
+    charts_dir = _trained_in(folder, home)
+    prior_weight = math.log2(prior / (1 - prior)) if 0 < prior < 1 else None
+    bars = [Bar("two random records match", prior_weight, _weight_text(prior_weight), group="prior")]
+    bars += [
+        Bar(level.label, level.weight, level.weight_text, group=comparison.name)
+        for comparison in comparisons
+        for level in comparison.levels
+    ]
+    return ModelSection(
+        note=note,
+        path=_shown_path(path, home),
+        used_night=folder.name,
+        trained_night=charts_dir.name,
+        prior=format_number(prior),
+        prior_weight=_weight_text(prior_weight),
+        comparisons=comparisons,
+        blocking_rules=[
+            str(r.get("blocking_rule", r)) if isinstance(r, dict) else str(r)
+            for r in settings.get("blocking_rules_to_generate_predictions", [])
+        ],
+        chart=bar_chart_svg(
+            bars, title="Match weight of each comparison level (log2 of m/u)", width=1000, label_width=440
+        ),
+        chart_links=[
+            (label, quote(Path(os.path.relpath(charts_dir / f"{name}.html", out_dir)).as_posix()))
+            for name, label in MODEL_CHARTS
+            if (charts_dir / f"{name}.html").is_file()
+        ],
+    )
+
+
+def _trained_in(folder: Path, home: Path) -> Path:
+    """The model folder of the night that trained the model: a reused model names it in ``reused_from.txt``,
+    night after night, and only the training night holds the charts."""
+    seen = {folder}
+    while (folder / "reused_from.txt").is_file():
+        earlier = home / "models" / (folder / "reused_from.txt").read_text(encoding="utf-8").strip()
+        if earlier in seen or not earlier.is_dir():
+            break
+        seen.add(earlier)
+        folder = earlier
+    return folder
+
+
+def _comparison(settings: dict[str, Any]) -> ComparisonModel:
+    levels = []
+    for level in settings["comparison_levels"]:
+        label = str(level.get("label_for_charts") or level.get("sql_condition", ""))
+        notes = []
+        if level.get("tf_adjustment_column"):
+            notes.append(f"term-frequency adjusted on {level['tf_adjustment_column']}")
+        if level.get("fix_m_probability") or level.get("fix_u_probability"):
+            notes.append("fixed, not trained")
+        if level.get("is_null_level"):
+            levels.append(Level(label, "–", "–", None, "null: no evidence either way"))
+            continue
+        m, u = level.get("m_probability"), level.get("u_probability")
+        weight = (
+            math.log2(m / u)
+            if isinstance(m, int | float) and isinstance(u, int | float) and m > 0 and u > 0
+            else None
+        )
+        if weight is None:
+            notes.append("not estimated")
+        levels.append(Level(label, format_number(m), format_number(u), weight, "; ".join(notes)))
+    return ComparisonModel(
+        str(settings.get("output_column_name", "")), str(settings.get("comparison_description", "")), levels
+    )
+
+
+def _accuracy(con: duckdb.DuckDBPyConnection, night: date) -> MetricsSection:
+    if not table_exists(con, "audit", "linkage_metrics"):
+        return MetricsSection(missing="audit.linkage_metrics does not exist in this database.")
+    history = _metric_history(con, night, [name for name, _ in ACCURACY_METRICS])
+    rows = []
+    for name, label in ACCURACY_METRICS:
+        points = history.get(name, [])
+        if not points or points[-1].night != night:
+            continue
+        values = [p.value for p in points if p.value is not None]
+        rows.append(
+            MetricRow(
+                label,
+                _metric_text(name, points[-1].value),
+                sparkline_svg(points, title=f"{label} over the last {len(points)} night(s)"),
+                _metric_text(name, min(values, default=None)),
+                _metric_text(name, max(values, default=None)),
+            )
+        )
+    if not rows:
+        return MetricsSection(
+            missing="No accuracy was measured for this night: it needs a known truth "
+            "(truth/records.parquet, or a clerically reviewed sample)."
+        )
+    return MetricsSection(rows=rows)
+
+
+def _ids(con: duckdb.DuckDBPyConnection, night: date) -> IdsSection:
+    section = IdsSection()
+    if not table_exists(con, "audit", "linkage_metrics"):
+        section.missing = "audit.linkage_metrics does not exist in this database."
+    else:
+        points = _metric_history(con, night, [ID_KEPT_METRIC]).get(ID_KEPT_METRIC, [])
+        if points and points[-1].night == night and points[-1].value is not None:
+            section.kept = f"{points[-1].value:.2%}"
+            section.trend = sparkline_svg(
+                points, title=f"Persons keeping their id over {len(points)} night(s)"
+            )
+        else:
+            section.missing = "Not measured this night (the first night has no earlier ids to keep)."
+    if table_exists(con, "registry", "person_id_history"):
+        section.changes = [
+            (str(kind), int(n))
+            for kind, n in con.execute(
+                "select kind, count(*) from registry.person_id_history where night = $night group by kind order by kind",
+                {"night": night},
+            ).fetchall()
+        ]
+    else:
+        section.changes_missing = "registry.person_id_history does not exist in this database."
+    return section
+
+
+def _metric_history(
+    con: duckdb.DuckDBPyConnection, night: date, metrics: list[str]
+) -> dict[str, list[TrendPoint]]:
+    history: dict[str, list[TrendPoint]] = {}
+    for metric, night_, value in con.execute(
+        """
+        select metric, night, value from (
+            select metric, night, value,
+                row_number() over (partition by metric order by night desc) as nights_back
+            from audit.linkage_metrics
+            where night <= $night and list_contains($metrics, metric)
+            qualify row_number() over (partition by night, metric order by computed_at desc) = 1
+        ) where nights_back <= $nights
+        order by metric, night
+        """,
+        {"night": night, "metrics": metrics, "nights": TREND_NIGHTS},
+    ).fetchall():
+        history.setdefault(metric, []).append(TrendPoint(night_, None if value is None else float(value)))
+    return history
+
+
+def _findings(con: duckdb.DuckDBPyConnection, night: date) -> FindingsSection:
+    if not table_exists(con, "audit", "finding_metrics"):
+        return FindingsSection(missing="audit.finding_metrics does not exist in this database.")
+    rows = [
+        {
+            "kind": kind,
+            "expected": format_number(expected),
+            "found": format_number(found),
+            "true_positives": format_number(tp),
+            "precision": f"{precision:.1%}",
+            "recall": f"{recall:.1%}",
+        }
+        for kind, expected, found, tp, precision, recall in con.execute(
+            'select kind, expected, found, true_positives, "precision", recall from audit.finding_metrics '
+            "where night = $night order by kind",
+            {"night": night},
+        ).fetchall()
+    ]
+    if not rows:
+        return FindingsSection(missing="No findings were scored for this night: it needs the planted truth.")
+    return FindingsSection(rows=rows)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# helpers
+
+
+def _metric_text(name: str, value: float | None) -> str:
+    if value is None:
+        return "–"
+    return f"{value:.2%}" if name in SHARE_METRICS else format_number(value)
+
+
+def _weight_text(weight: float | None) -> str:
+    return "–" if weight is None else f"{weight:+.2f}"
+
+
+def _shown_path(path: Path, home: Path) -> str:
+    """A path relative to the home folder when it lies inside it (the report may be read elsewhere)."""
+    try:
+        return path.resolve().relative_to(home.resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _json_object(value: object) -> dict[str, Any]:
+    if isinstance(value, dict):
+        return value
+    try:
+        parsed = json.loads(str(value)) if value is not None else {}
+    except ValueError:
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write beside ``path`` and rename over it: a reader sees the old file or the new one, never half.
+
+    The file gets the usual permissions (the umask's), as the ministry reports beside it do.
+    """
+    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        partial.write_text(text, encoding="utf-8")
+        os.replace(partial, path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+
+
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
