@@ -12,10 +12,14 @@ from typing import Any
 import dagster as dg
 from dagster import AssetExecutionContext
 
-from assets.common import check_result, night_of
+from assets.common import WORK_DB_POOL, check_specs, night_of, report_checks
 from ingest.contracts import Contract
+from ingest.country import load_country
 from ingest.landing import FileResult, Lander
 from pipelines.resources import IbrHome, WorkDatabase
+from quality.checks import CheckConfig
+from quality.cross_night import SOURCE_CROSS_NIGHT_CHECKS, source_cross_night
+from quality.expectations import run_source_suite, source_checks
 from quality.reconcile import files_reconcile
 
 RAW_GROUP = "raw"
@@ -50,23 +54,27 @@ def _metadata(results: list[FileResult]) -> dict[str, Any]:
     }
 
 
-def build_raw_asset(contract: Contract, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+def build_raw_asset(
+    contract: Contract, partitions: dg.PartitionsDefinition, check_config: CheckConfig
+) -> dg.AssetsDefinition:
     key = dg.AssetKey(["raw", contract.name])
+    checks = [
+        (
+            "rows_reconcile",
+            "rows_in = accepted + rejected for every file; accepted rows are in raw, rejected in quarantine",
+        ),
+        *source_checks(contract).items(),
+        *SOURCE_CROSS_NIGHT_CHECKS.items(),
+    ]
 
     @dg.asset(
+        pool=WORK_DB_POOL,
         key=key,
         group_name=RAW_GROUP,
         partitions_def=partitions,
         description=f"raw.{contract.name}: {contract.description or contract.kind} (as landed, with lineage)",
         kinds={"duckdb"},
-        check_specs=[
-            dg.AssetCheckSpec(
-                "rows_reconcile",
-                asset=key,
-                blocking=True,
-                description="rows_in = accepted + rejected for every file; accepted rows are in raw, rejected in quarantine",
-            )
-        ],
+        check_specs=check_specs(key, checks, check_config),
         metadata={
             "source_kind": contract.kind,
             "drop_mode": contract.drop_mode,
@@ -79,19 +87,33 @@ def build_raw_asset(contract: Contract, partitions: dg.PartitionsDefinition) -> 
         night = night_of(context)
         with work_db.connect() as con:
             results = Lander(con, Path(ibr_home.path), night).land_source(contract)
-            outcome = files_reconcile(con, contract.name, night)
+            country = load_country(Path(ibr_home.path))
+            suite = run_source_suite(con, contract, night, check_config, country)
+            outcomes = [files_reconcile(con, contract.name, night), *suite.outcomes]
+            check_results = report_checks(con, context, key, "source", outcomes, check_config)
+            check_results += report_checks(
+                con,
+                context,
+                key,
+                "cross_night",
+                source_cross_night(con, contract, night, check_config, country),
+                check_config,
+            )
         _log_results(context, results)
         if not results:
             context.log.info(f"no drop for {contract.name} on {night}")
-        return dg.MaterializeResult(
-            metadata=_metadata(results), check_results=[check_result(outcome, key, True)]
-        )
+        metadata = _metadata(results) | {
+            "checks_seconds": round(suite.seconds_to_pandas + suite.seconds_validate, 2),
+            "checks_failed": sum(not r.passed for r in check_results),
+        }
+        return dg.MaterializeResult(metadata=metadata, check_results=check_results)
 
     return raw_source
 
 
 def build_unrecognised_asset(known: set[str], partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     @dg.asset(
+        pool=WORK_DB_POOL,
         key=dg.AssetKey(["raw", "unrecognised_drops"]),
         group_name=RAW_GROUP,
         partitions_def=partitions,

@@ -4,11 +4,13 @@ from pathlib import Path
 
 import dagster as dg
 from dagster import AssetExecutionContext
+from quality.cross_night import LINKAGE_DRIFT_CHECKS, linkage_drift
 
-from assets.common import check_result, night_of
+from assets.common import WORK_DB_POOL, check_specs, night_of, report_checks
 from assets.staging import PERSON_RECORDS
 from matching.linkage import LinkageConfig, link_night
 from pipelines.resources import IbrHome, WorkDatabase
+from quality.checks import CheckConfig
 from quality.reconcile import every_record_linked_once
 
 PERSON_SOURCE_LINK = dg.AssetKey(["registry", "person_source_link"])
@@ -24,7 +26,9 @@ class LinkageRunConfig(dg.Config):
     retrain: bool = False
 
 
-def build_linkage_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+def build_linkage_asset(
+    partitions: dg.PartitionsDefinition, check_config: CheckConfig
+) -> dg.AssetsDefinition:
     descriptions = {
         PERSON_SOURCE_LINK: "One row per source record: the stable person it belongs to.",
         PERSON_ID_HISTORY: "Person id merges and splits, per night.",
@@ -43,17 +47,18 @@ def build_linkage_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinit
     ]
 
     @dg.multi_asset(
+        pool=WORK_DB_POOL,
         name="record_linkage",
         specs=specs,
         partitions_def=partitions,
-        check_specs=[
-            dg.AssetCheckSpec(
-                "every_record_linked_once",
-                asset=PERSON_SOURCE_LINK,
-                blocking=True,
-                description="every staged source record maps to exactly one person",
-            )
-        ],
+        check_specs=check_specs(
+            PERSON_SOURCE_LINK,
+            [
+                ("every_record_linked_once", "every staged source record maps to exactly one person"),
+                *LINKAGE_DRIFT_CHECKS.items(),
+            ],
+            check_config,
+        ),
     )
     def record_linkage(
         context: AssetExecutionContext, config: LinkageRunConfig, work_db: WorkDatabase, ibr_home: IbrHome
@@ -64,7 +69,8 @@ def build_linkage_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinit
             settings = LinkageConfig(**{**settings.__dict__, "retrain": True})
         with work_db.connect() as con:
             summary = link_night(con, home, night_of(context), settings, run_id=context.run_id)
-            outcome = every_record_linked_once(con)
+            outcomes = [every_record_linked_once(con), *linkage_drift(con, night_of(context), check_config)]
+            results = report_checks(con, context, PERSON_SOURCE_LINK, "linkage", outcomes, check_config)
         metrics = summary.metrics.as_dict() if summary.metrics else {}
         context.log.info(
             f"linked {summary.records:,} records into {summary.persons:,} persons; "
@@ -98,6 +104,6 @@ def build_linkage_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinit
         yield dg.MaterializeResult(
             asset_key=LINKAGE_METRICS, metadata={k: float(v) for k, v in metrics.items()}
         )
-        yield check_result(outcome, PERSON_SOURCE_LINK, blocking=True)
+        yield from results
 
     return record_linkage

@@ -5,8 +5,9 @@ from pathlib import Path
 import dagster as dg
 from dagster import AssetExecutionContext
 
-from assets.common import night_of
+from assets.common import WORK_DB_POOL, night_of
 from pipelines.resources import IbrHome, WorkDatabase
+from quality.auditor_report import render_auditor_report
 from quality.publish import publish_all
 from registry.ministry_reports import render_ministry_reports
 
@@ -15,6 +16,7 @@ def build_publish_asset(
     upstream: list[dg.AssetKey], partitions: dg.PartitionsDefinition
 ) -> dg.AssetsDefinition:
     @dg.asset(
+        pool=WORK_DB_POOL,
         key=dg.AssetKey(["warehouse", "ibr"]),
         deps=upstream,
         group_name="publish",
@@ -32,9 +34,12 @@ def build_publish_asset(
         with work_db.connect() as con:
             con.execute("checkpoint")
         home = Path(ibr_home.path)
-        published = publish_all(Path(work_db.database), home)
+        published = publish_all(
+            Path(work_db.database), home, night=context.partition_key, run_id=context.run_id
+        )
         with work_db.connect() as con:
             reports = render_ministry_reports(con, home, night_of(context), run_id=context.run_id)
+            auditor = render_auditor_report(con, home, night_of(context), context.run_id)
         context.log.info(f"published night {night_of(context)} to {home / 'warehouse'}")
         return dg.MaterializeResult(
             metadata={
@@ -44,6 +49,7 @@ def build_publish_asset(
                 "analytics_bytes": published.analytics_bytes,
                 "parquet_files": published.parquet_files,
                 "ministry_reports": dg.MetadataValue.json([str(p) for p in reports if p.suffix == ".html"]),
+                "auditor_report": dg.MetadataValue.path(str(auditor)),
                 "night": context.partition_key,
             }
         )

@@ -5,40 +5,61 @@ from pathlib import Path
 import dagster as dg
 from dagster import AssetExecutionContext
 
-from assets.common import night_of
+from assets.common import WORK_DB_POOL, check_specs, night_of, report_checks
 from assets.linkage import LINKAGE_KEYS
 from pipelines.resources import IbrHome, WorkDatabase
+from quality.checks import CheckConfig
+from quality.expectations import registry_checks, run_registry_suite
 from registry import build_registry, build_reports, evaluate_findings, load_programmes
 from registry.build import REGISTRY_MODELS
 from registry.findings import REPORT_MODELS
+from registry.programmes import ProgrammeRules
 
 REGISTRY_KEYS = [dg.AssetKey(["registry", model]) for model in REGISTRY_MODELS]
 REPORT_KEYS = [dg.AssetKey(["reports", model]) for model in ("eligibility", *REPORT_MODELS)]
 FINDING_METRICS = dg.AssetKey(["audit", "finding_metrics"])
 
 
-def build_registry_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+REGISTRY_CHECKED = dg.AssetKey(["registry", "enrolment"])
+
+
+def build_registry_asset(
+    partitions: dg.PartitionsDefinition, rules: ProgrammeRules, check_config: CheckConfig
+) -> dg.AssetsDefinition:
     @dg.multi_asset(
+        pool=WORK_DB_POOL,
         name="registry_tables",
         specs=[
             dg.AssetSpec(key, deps=LINKAGE_KEYS, group_name="registry", kinds={"duckdb"})
             for key in REGISTRY_KEYS
         ],
         partitions_def=partitions,
+        check_specs=check_specs(REGISTRY_CHECKED, registry_checks(rules).items(), check_config),
     )
     def registry_tables(context: AssetExecutionContext, work_db: WorkDatabase, ibr_home: IbrHome):  # type: ignore[no-untyped-def]
         home = Path(ibr_home.path)
         rules = load_programmes(home / "programmes.yaml")
         with work_db.connect() as con:
             counts = build_registry(con, home, night_of(context), rules)
+            suite = run_registry_suite(con, rules, night_of(context), check_config)
+            results = report_checks(con, context, REGISTRY_CHECKED, "registry", suite.outcomes, check_config)
+        context.log.info(
+            f"registry suite: {len(suite.outcomes)} checks over {suite.rows:,} rows; "
+            f"{suite.seconds_to_pandas:.1f}s to pandas, {suite.seconds_validate:.1f}s to validate"
+        )
         for key in REGISTRY_KEYS:
-            yield dg.MaterializeResult(asset_key=key, metadata={"rows": counts.get(key.path[-1], 0)})
+            metadata: dict[str, float | int] = {"rows": counts.get(key.path[-1], 0)}
+            if key == REGISTRY_CHECKED:
+                metadata["checks_seconds"] = round(suite.seconds_to_pandas + suite.seconds_validate, 2)
+            yield dg.MaterializeResult(asset_key=key, metadata=metadata)
+        yield from results
 
     return registry_tables
 
 
 def build_findings_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     @dg.multi_asset(
+        pool=WORK_DB_POOL,
         name="findings",
         specs=[
             *(

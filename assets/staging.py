@@ -5,10 +5,11 @@ from pathlib import Path
 import dagster as dg
 from dagster import AssetExecutionContext
 
-from assets.common import check_result, night_of
+from assets.common import WORK_DB_POOL, check_specs, night_of, report_checks
 from ingest.contracts import Contract
 from matching.standardise import FACT_MODELS, build_staging
 from pipelines.resources import IbrHome, WorkDatabase
+from quality.checks import CheckConfig
 from quality.reconcile import staging_complete
 
 STAGING_GROUP = "staging"
@@ -23,7 +24,10 @@ FACT_DESCRIPTIONS = {
 
 
 def build_staging_asset(
-    contracts: dict[str, Contract], raw_keys: list[dg.AssetKey], partitions: dg.PartitionsDefinition
+    contracts: dict[str, Contract],
+    raw_keys: list[dg.AssetKey],
+    partitions: dg.PartitionsDefinition,
+    check_config: CheckConfig,
 ) -> dg.AssetsDefinition:
     specs = [
         dg.AssetSpec(
@@ -47,23 +51,27 @@ def build_staging_asset(
     record_ids = {name: c.record_id for name, c in contracts.items()}
 
     @dg.multi_asset(
+        pool=WORK_DB_POOL,
         name="staging_tables",
         specs=specs,
         partitions_def=partitions,
-        check_specs=[
-            dg.AssetCheckSpec(
-                "one_row_per_source_record",
-                asset=PERSON_RECORDS,
-                blocking=True,
-                description="every source record landed up to the night has exactly one staged row",
-            )
-        ],
+        check_specs=check_specs(
+            PERSON_RECORDS,
+            [
+                (
+                    "one_row_per_source_record",
+                    "every source record landed up to the night has exactly one staged row",
+                )
+            ],
+            check_config,
+        ),
     )
     def staging_tables(context: AssetExecutionContext, work_db: WorkDatabase, ibr_home: IbrHome):  # type: ignore[no-untyped-def]
         night = night_of(context)
         with work_db.connect() as con:
             summary = build_staging(con, Path(ibr_home.path), contracts, night)
             outcome = staging_complete(con, night, record_ids)
+            results = report_checks(con, context, PERSON_RECORDS, "staging", [outcome], check_config)
         yield dg.MaterializeResult(
             asset_key=PERSON_RECORDS,
             metadata={
@@ -75,6 +83,6 @@ def build_staging_asset(
             yield dg.MaterializeResult(
                 asset_key=dg.AssetKey(["staging", model]), metadata={"rows": summary.facts[model]}
             )
-        yield check_result(outcome, PERSON_RECORDS, blocking=True)
+        yield from results
 
     return staging_tables

@@ -6,6 +6,8 @@ Every night runs the `nightly` job of `pipelines.definitions`, the same definiti
     ibr demo                          # synthetic country into ./data, 3 nights, summary
     ibr generate --people 100000 --nights 3 --seed 7
     ibr run --date 2026-03-01         # one night over the drops present
+    ibr run --since 2026-03-01        # backfill: that night and every later one, in order
+    ibr status                        # last runs, what is published, failed checks
     ibr validate-sources              # check every contract in <home>/sources
 """
 
@@ -20,9 +22,17 @@ from pathlib import Path
 
 from pipelines.settings import Settings, drop_nights, settings_from_env
 
-DAGSTER_YAML = """# written by ibr: local instance for headless runs
+DAGSTER_YAML = """# written by ibr (see docs/operations.md). One nightly run at a time, one step at a time on the
+# working DuckDB file: nights never interleave and no two steps ever hold the file's write lock.
 telemetry:
   enabled: false
+concurrency:
+  runs:
+    tag_concurrency_limits:
+      - key: "ibr/nightly"
+        limit: 1
+  pools:
+    default_limit: 1
 """
 
 
@@ -54,10 +64,13 @@ def run_night(settings: Settings, night: date, quiet: bool = True, retrain: bool
         result = job.execute_in_process(
             partition_key=night.isoformat(), instance=instance, run_config=run_config, raise_on_error=False
         )
-    failed_checks = [e for e in result.get_asset_check_evaluations() if not e.passed]
-    for evaluation in failed_checks:
+    failed = [e for e in result.get_asset_check_evaluations() if not e.passed]
+    failed_checks = [e for e in failed if e.severity == dg.AssetCheckSeverity.ERROR]
+    for evaluation in failed:
+        label = "check failed" if evaluation.severity == dg.AssetCheckSeverity.ERROR else "warning"
         print(
-            f"  check failed: {evaluation.asset_key.to_user_string()} {evaluation.check_name}",
+            f"  {label}: {evaluation.asset_key.to_user_string()} {evaluation.check_name}: "
+            f"{evaluation.description or ''}",
             file=sys.stderr,
         )
     for event in result.all_events:
@@ -65,7 +78,27 @@ def run_night(settings: Settings, night: date, quiet: bool = True, retrain: bool
             error = event.step_failure_data.error
             message = error.message.strip() if error else "unknown error"
             print(f"  step failed: {event.step_key}: {message}", file=sys.stderr)
-    return bool(result.success) and not failed_checks
+    ok = bool(result.success) and not failed_checks
+    if not ok:
+        report = audit_failed_night(settings, night, result.run_id)
+        if report:
+            print(f"  auditor report of the failed night: {report}", file=sys.stderr)
+        print("  the published warehouse is unchanged (last good night)", file=sys.stderr)
+    return ok
+
+
+def audit_failed_night(settings: Settings, night: date, run_id: str) -> Path | None:
+    """The auditor's report of a night that did not publish, from the working database; None if unreadable."""
+    import duckdb
+
+    from quality.auditor_report import render_auditor_report
+
+    try:
+        with duckdb.connect(str(settings.work_db)) as con:
+            return render_auditor_report(con, settings.home, night, run_id)
+    except (duckdb.Error, OSError) as exc:
+        print(f"  could not write the auditor report: {type(exc).__name__}", file=sys.stderr)
+        return None
 
 
 def night_summary(settings: Settings, night: date) -> str:
@@ -147,19 +180,101 @@ def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
-    if args.date:
-        night = date.fromisoformat(args.date)
-    else:
-        nights = drop_nights(settings)
+    present = drop_nights(settings)
+    if args.since:
+        since = date.fromisoformat(args.since)
+        nights = [n for n in present if n >= since]
         if not nights:
-            print(f"no drops under {settings.drops_dir}: nothing to run", file=sys.stderr)
+            print(f"no drops on or after {since} under {settings.drops_dir}: nothing to run", file=sys.stderr)
             return 2
-        night = nights[-1]
-    started = time.perf_counter()
-    ok = run_night(settings, night, quiet=not args.verbose, retrain=args.retrain)
-    print(f"night {night}: {'ok' if ok else 'FAILED'} in {time.perf_counter() - started:.1f}s")
-    print(night_summary(settings, night))
-    return 0 if ok else 1
+    elif args.date:
+        nights = [date.fromisoformat(args.date)]
+    elif present:
+        nights = [present[-1]]
+    else:
+        print(f"no drops under {settings.drops_dir}: nothing to run", file=sys.stderr)
+        return 2
+    for night in nights:
+        started = time.perf_counter()
+        ok = run_night(settings, night, quiet=not args.verbose, retrain=args.retrain)
+        print(f"night {night}: {'ok' if ok else 'FAILED'} in {time.perf_counter() - started:.1f}s")
+        print(night_summary(settings, night))
+        if not ok:
+            if len(nights) > 1:
+                print(f"stopped: the nights after {night} were not run (each builds on the one before)")
+            return 1
+    return 0
+
+
+def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+    """Last runs, what is published, and the checks that failed in the latest run of each recent night."""
+    import json
+
+    import dagster as dg
+    import duckdb
+
+    from ingest.sqlutil import table_exists
+
+    _prepare_dagster_home(settings)
+    print(f"home: {settings.home}")
+    manifest = settings.home / "warehouse" / "published.json"
+    if manifest.is_file():
+        published = json.loads(manifest.read_text(encoding="utf-8"))
+        print(
+            f"published: night {published.get('night') or '?'} (run {str(published.get('run_id'))[:8]}) "
+            f"at {published.get('published_at')}; {settings.warehouse_db}"
+        )
+    else:
+        print("published: nothing yet")
+    with dg.DagsterInstance.get() as instance:
+        runs = instance.get_runs(limit=args.runs)
+        print(f"last {len(runs)} run(s):")
+        for run in runs:
+            stats = instance.get_run_stats(run.run_id)
+            started = (
+                time.strftime("%Y-%m-%d %H:%M", time.gmtime(stats.start_time)) if stats.start_time else "-"
+            )
+            took = (
+                f"{stats.end_time - stats.start_time:.0f}s"
+                if stats.start_time and stats.end_time
+                else "running"
+            )
+            print(
+                f"  {run.run_id[:8]}  night {run.tags.get('dagster/partition', '-'):<10}  {run.status.value:<9}  "
+                f"started {started} UTC  {took}  {run.tags.get('ibr/trigger', 'manual')}"
+            )
+    if settings.work_db.exists():
+        try:
+            con = duckdb.connect(str(settings.work_db), read_only=True)
+        except duckdb.IOException:
+            print("checks: the working database is busy (a night is running); try again later")
+            return 0
+        with con:
+            if table_exists(con, "audit", "checks"):
+                rows = con.execute(
+                    """
+                    with latest as (
+                        select night, arg_max(run_id, checked_at) as run_id from audit.checks group by night
+                    )
+                    select c.night, c.severity, c.asset, c.check_name, c.description
+                    from audit.checks c join latest using (night, run_id)
+                    where not c.passed
+                    order by c.night desc, c.severity, c.asset, c.check_name
+                    limit 30
+                    """
+                ).fetchall()
+                totals = con.execute(
+                    "select count(distinct night), count(*) filter (where not passed) from audit.checks"
+                ).fetchall()[0]
+                print(f"checks: {totals[0]} night(s) checked; failed in the latest run of each night:")
+                for night, severity, asset, check, description in rows:
+                    print(f"  {night}  {severity:<8}  {asset}  {check}: {description}")
+                if not rows:
+                    print("  none")
+    failures = sorted((settings.home / "state" / "failures").glob("*.md"))
+    if failures:
+        print(f"failure summaries: {len(failures)}, newest {failures[-1]}")
+    return 0
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
@@ -212,11 +327,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     run = sub.add_parser("run", help="run one night headless")
     run.add_argument("--date", help="drop date YYYY-MM-DD (default: the latest drop present)")
+    run.add_argument(
+        "--since",
+        help="backfill: rerun this drop date and every later one present, in order (stops at the first failure)",
+    )
     run.add_argument("--verbose", action="store_true", help="show Dagster's step log")
     run.add_argument(
         "--retrain", action="store_true", help="retrain the linkage model instead of reusing the saved one"
     )
     sub.add_parser("validate-sources", help="check the source contracts and list the drops present")
+    status = sub.add_parser("status", help="last runs, what is published, failed checks")
+    status.add_argument("--runs", type=int, default=10, help="how many recent runs to list")
 
     args = parser.parse_args(argv)
     settings = settings_from_env(args.home)
@@ -226,6 +347,7 @@ def main(argv: list[str] | None = None) -> int:
         "demo": cmd_demo,
         "run": cmd_run,
         "validate-sources": cmd_validate_sources,
+        "status": cmd_status,
     }
     return commands[args.command](args, settings)
 

@@ -24,10 +24,15 @@ from assets.registry import (
 )
 from assets.staging import FACT_MODELS, PERSON_RECORDS, build_staging_asset
 from ingest.contracts import Contract, load_contracts
+from pipelines.automation import build_drop_sensor, build_failure_sensor, build_nightly_schedule
 from pipelines.resources import IbrHome, WorkDatabase
 from pipelines.settings import Settings, settings_from_env
+from quality.checks import CheckConfig
+from registry.programmes import ProgrammeRules, load_programmes
 
 NIGHTLY_JOB = "nightly"
+# dagster.yaml lets one run with this tag run at a time: nights never interleave in the working database
+NIGHTLY_TAG = "ibr/nightly"
 
 
 def load_source_contracts(settings: Settings) -> dict[str, Contract]:
@@ -40,18 +45,27 @@ def load_source_contracts(settings: Settings) -> dict[str, Contract]:
     return load_contracts(settings.sources_dir)
 
 
+def load_rules(settings: Settings) -> ProgrammeRules:
+    path = settings.home / "programmes.yaml"
+    if not path.is_file():
+        warnings.warn(f"{path} does not exist: the registry has no programme rules yet", stacklevel=2)
+        return ProgrammeRules(path, (), ())
+    return load_programmes(path)
+
+
 def build_defs(settings: Settings | None = None) -> dg.Definitions:
     settings = settings or settings_from_env()
     contracts = load_source_contracts(settings)
+    check_config = CheckConfig.load(settings.home)
     partitions = dg.DailyPartitionsDefinition(start_date=settings.first_night.isoformat(), end_offset=1)
 
-    raw_assets = [build_raw_asset(c, partitions) for c in contracts.values()]
+    raw_assets = [build_raw_asset(c, partitions, check_config) for c in contracts.values()]
     raw_keys = [dg.AssetKey(["raw", name]) for name in contracts]
     unrecognised = build_unrecognised_asset(set(contracts), partitions)
-    staging = build_staging_asset(contracts, raw_keys, partitions)
+    staging = build_staging_asset(contracts, raw_keys, partitions, check_config)
     staging_keys = [PERSON_RECORDS, *(dg.AssetKey(["staging", m]) for m in FACT_MODELS)]
-    linkage = build_linkage_asset(partitions)
-    registry = build_registry_asset(partitions)
+    linkage = build_linkage_asset(partitions, check_config)
+    registry = build_registry_asset(partitions, load_rules(settings), check_config)
     findings = build_findings_asset(partitions)
     publish = build_publish_asset(
         [
@@ -70,11 +84,14 @@ def build_defs(settings: Settings | None = None) -> dg.Definitions:
         selection=dg.AssetSelection.all(),
         partitions_def=partitions,
         description="One night: land every source's drops, standardise, link, build the registry and findings, check, publish.",
+        tags={NIGHTLY_TAG: "1"},
     )
     settings.work_db.parent.mkdir(parents=True, exist_ok=True)
     return dg.Definitions(
         assets=[*raw_assets, unrecognised, staging, linkage, registry, findings, publish],
         jobs=[nightly],
+        schedules=[build_nightly_schedule(settings, nightly)],
+        sensors=[build_drop_sensor(settings, nightly), build_failure_sensor(settings, nightly)],
         resources={
             "work_db": WorkDatabase(database=str(settings.work_db)),
             "ibr_home": IbrHome(path=str(settings.home)),

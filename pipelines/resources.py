@@ -11,15 +11,30 @@ from dagster_duckdb import DuckDBResource
 
 from matching.standardise import register_functions
 
+# dagster-duckdb already retries a locked file for about 100 s with exponential backoff; a step that still
+# finds it locked (another process holds it: an analyst opened the working file read-write, a stray run)
+# is retried whole, up to 3 times, 2 minutes apart. Other errors are not transient and fail at once.
+LOCK_RETRIES = 3
+LOCK_RETRY_SECONDS = 120
+
 
 class WorkDatabase(DuckDBResource):
     """The pipeline's working DuckDB file, with our SQL macros registered on every connection."""
 
     @contextmanager
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        with self.get_connection() as con:
+        try:
+            connection = self.get_connection()
+            con = connection.__enter__()
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower():
+                raise
+            raise dg.RetryRequested(max_retries=LOCK_RETRIES, seconds_to_wait=LOCK_RETRY_SECONDS) from exc
+        try:
             register_functions(con)
             yield con
+        finally:
+            connection.__exit__(None, None, None)
 
 
 class IbrHome(dg.ConfigurableResource):

@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import os
 import secrets
 import shutil
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -268,11 +270,12 @@ def _write_dictionaries(restricted: Path, analytics: Path, warehouse: Path) -> N
         os.replace(staged, warehouse / name)
 
 
-def publish_all(work_db: Path, home: Path) -> Published:
+def publish_all(work_db: Path, home: Path, night: str = "", run_id: str = "") -> Published:
     """Publish the restricted warehouse, the analytics warehouse and the Parquet files.
 
     Everything is built first; only then are the three swapped in, one rename each, so a
     failure while building leaves every published file of the last good night in place.
+    Last, `warehouse/published.json` records the night, the run and when (read by `ibr status`).
     """
     warehouse = home / "warehouse"
     warehouse.mkdir(parents=True, exist_ok=True)
@@ -291,4 +294,15 @@ def publish_all(work_db: Path, home: Path) -> Published:
     )
     for old in older[:-1]:
         shutil.rmtree(old, ignore_errors=True)
+    manifest = {
+        "night": night,
+        "run_id": run_id,
+        "published_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "restricted_bytes": restricted,
+        "analytics_bytes": analytics,
+        "parquet_files": parquet_files,
+    }
+    staged = warehouse / ".published.json.publishing"
+    staged.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    os.replace(staged, warehouse / "published.json")
     return Published(restricted, analytics, parquet_files)

@@ -30,12 +30,22 @@ def test_nightly_job_lands_checks_and_publishes(home, drop):
     checks = {
         (e.asset_key.to_user_string(), e.check_name): e.passed for e in result.get_asset_check_evaluations()
     }
-    assert checks == {
-        ("raw/pension", "rows_reconcile"): True,
-        ("raw/registry", "rows_reconcile"): True,
-        ("staging/person_records", "one_row_per_source_record"): True,
-        ("registry/person_source_link", "every_record_linked_once"): True,
+    blocking = {
+        ("raw/pension", "rows_reconcile"),
+        ("raw/pension", "record_id_unique_in_drop"),
+        ("raw/registry", "rows_reconcile"),
+        ("staging/person_records", "one_row_per_source_record"),
+        ("registry/person_source_link", "every_record_linked_once"),
+        ("registry/enrolment", "enrolment_person_exists"),
     }
+    assert blocking <= set(checks)
+    assert all(checks.values()), [k for k, ok in checks.items() if not ok]
+    with duckdb.connect(str(home / "warehouse" / "ibr.duckdb"), read_only=True) as con:
+        recorded = con.execute(
+            "select asset, check_name, severity, passed from audit.checks where run_id = $1", [result.run_id]
+        ).fetchall()
+    assert {(a, c) for a, c, _, _ in recorded} == set(checks)
+    assert {(a, c) for a, c, severity, _ in recorded if severity == "blocking"} >= blocking
     warehouse = home / "warehouse" / "ibr.duckdb"
     assert oct(warehouse.stat().st_mode & 0o777) == "0o600"
     with duckdb.connect(str(warehouse), read_only=True) as con:

@@ -51,3 +51,31 @@ comment on column audit.quarantine.field is 'Canonical field (and source column)
 comment on column audit.quarantine.reason is 'What is wrong, naming the field and what was expected; never the value.';
 comment on column audit.quarantine.raw_record is 'The row as landed (CSV line or JSON of the values): personal data, restricted warehouse only.';
 comment on column audit.quarantine.landed_at is 'When the row was set aside (UTC).';
+
+create table if not exists audit.checks (
+    run_id varchar not null,
+    night date not null,
+    asset varchar not null,
+    check_name varchar not null,
+    layer varchar not null,
+    severity varchar not null,
+    passed boolean not null,
+    observed double,
+    threshold double,
+    description varchar,
+    failing_keys varchar[],
+    checked_at timestamp not null
+);
+comment on table audit.checks is 'One row per quality check evaluated, per run and night; kept across nights so a check''s trend can be read. A rerun of a night adds rows under its own run_id.';
+comment on column audit.checks.run_id is 'Dagster run id (or the id of the headless run) that evaluated the check.';
+comment on column audit.checks.night is 'Drop date (the night) the check ran for.';
+comment on column audit.checks.asset is 'What was checked: a Dagster asset key such as raw/civil_registry or registry/enrolment.';
+comment on column audit.checks.check_name is 'Name of the check, unique within its asset (expectations are named after the field they test).';
+comment on column audit.checks.layer is 'source (a drop as landed), staging, linkage, registry, reports or cross_night (a comparison with earlier nights).';
+comment on column audit.checks.severity is 'blocking (a failure stops the publish) or warning (reported, the night goes on); set in <home>/checks.yaml.';
+comment on column audit.checks.passed is 'True when the check passed.';
+comment on column audit.checks.observed is 'The value the check observed (a count of failing rows, a share, a ratio), as the description says.';
+comment on column audit.checks.threshold is 'The value the observed one is held against.';
+comment on column audit.checks.description is 'What the check found, in words; never a personal value.';
+comment on column audit.checks.failing_keys is 'Up to 20 keys of failing records (source:source_record_id, file path, person id): keys only, never personal fields.';
+comment on column audit.checks.checked_at is 'When the check ran (UTC).';

@@ -1,0 +1,227 @@
+"""Unattended operation: the drop sensor, the nightly schedule and the run-failure summary.
+
+When is a source's drop complete? A drop is the folder `drops/<source>/<YYYY-MM-DD>/`.
+It is complete when it holds a manifest file named `_READY` (the sender writes it last),
+or, for senders that cannot write one, when no file in it has changed for a quiet period
+(`IBR_DROP_QUIET_MINUTES`, default 30). Files whose name starts with `.` or `_`, or ends
+in `.tmp`/`.part`, are never data (transfers in progress, markers).
+
+The sensor launches the night of a drop as soon as one of its sources' drops is
+complete, and again when another source of the same night completes: a run key made of
+the complete folders' file names, sizes and modification times means each new state is
+launched once, and landing skips files already landed, so the rerun only adds the new
+source. Runs go through the instance's run queue; `dagster.yaml` (written by `ibr`, see
+the operations guide) allows one run of the nightly job at a time and one step at a time
+in the `ibr_work_db` pool, so no two steps ever write the working DuckDB file at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+import dagster as dg
+
+from pipelines.settings import Settings
+
+READY_MARKER = "_READY"
+QUIET_MINUTES_DEFAULT = 30
+NOT_DATA_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload")
+
+
+@dataclass(frozen=True)
+class Drop:
+    source: str
+    night: date
+    files: tuple[tuple[str, int, int], ...]  # (name, bytes, mtime_ns)
+    complete: bool
+    reason: str
+
+
+def _is_data(path: Path) -> bool:
+    return (
+        path.is_file() and not path.name.startswith((".", "_")) and not path.name.endswith(NOT_DATA_SUFFIXES)
+    )
+
+
+def quiet_minutes() -> float:
+    raw = os.environ.get("IBR_DROP_QUIET_MINUTES", str(QUIET_MINUTES_DEFAULT))
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"IBR_DROP_QUIET_MINUTES: got {raw!r}; expected a number of minutes") from None
+    if value < 0:
+        raise ValueError(f"IBR_DROP_QUIET_MINUTES: got {raw!r}; expected a number of minutes >= 0")
+    return value
+
+
+def scan_drops(drops_dir: Path, now: float | None = None, quiet: float | None = None) -> list[Drop]:
+    """Every drop folder under `drops_dir`, with whether it is complete (a `_READY` file, or quiet long enough)."""
+    now = time.time() if now is None else now
+    quiet = quiet_minutes() if quiet is None else quiet
+    found: list[Drop] = []
+    if not drops_dir.is_dir():
+        return found
+    for folder in sorted(drops_dir.glob("*/*")):
+        if not folder.is_dir():
+            continue
+        try:
+            night = date.fromisoformat(folder.name)
+        except ValueError:
+            continue
+        data = sorted(p for p in folder.iterdir() if _is_data(p))
+        stats = [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in data]
+        if (folder / READY_MARKER).is_file():
+            complete, reason = bool(data), "manifest" if data else "manifest but no data files"
+        elif not data:
+            complete, reason = False, "empty"
+        else:
+            newest = max(m for _, _, m in stats) / 1e9
+            complete = now - newest >= quiet * 60
+            reason = "quiet" if complete else f"changed {int(now - newest)}s ago"
+        found.append(Drop(folder.parent.name, night, tuple(stats), complete, reason))
+    return found
+
+
+def night_run_key(drops: list[Drop]) -> str:
+    """One key per state of a night's complete drops: a new or changed file gives a new key."""
+    digest = hashlib.sha256()
+    for drop in sorted(drops, key=lambda d: d.source):
+        for name, size, mtime in drop.files:
+            digest.update(f"{drop.source}/{name}:{size}:{mtime}\n".encode())
+    night = drops[0].night.isoformat()
+    return f"drops:{night}:{digest.hexdigest()[:16]}"
+
+
+def build_drop_sensor(settings: Settings, job: dg.UnresolvedAssetJobDefinition) -> dg.SensorDefinition:
+    @dg.sensor(
+        name="drop_sensor",
+        job=job,
+        minimum_interval_seconds=120,
+        default_status=dg.DefaultSensorStatus.STOPPED,
+        description=(
+            "Launches a night when a source's drop folder is complete: a _READY file in it, or no change "
+            "for IBR_DROP_QUIET_MINUTES (default 30)."
+        ),
+    )
+    def drop_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+        by_night: dict[date, list[Drop]] = defaultdict(list)
+        waiting = []
+        for drop in scan_drops(settings.drops_dir):
+            if drop.complete:
+                by_night[drop.night].append(drop)
+            else:
+                waiting.append(f"{drop.source}/{drop.night}: {drop.reason}")
+        if waiting:
+            context.log.info("waiting for: " + "; ".join(waiting[:20]))
+        requests = [
+            dg.RunRequest(
+                run_key=night_run_key(drops),
+                partition_key=night.isoformat(),
+                tags={"ibr/trigger": "drop_sensor", "ibr/sources": ",".join(sorted(d.source for d in drops))},
+            )
+            for night, drops in sorted(by_night.items())
+        ]
+        return dg.SensorResult(run_requests=requests)
+
+    return drop_sensor
+
+
+def build_nightly_schedule(settings: Settings, job: dg.UnresolvedAssetJobDefinition) -> dg.ScheduleDefinition:
+    cron = os.environ.get("IBR_SCHEDULE_CRON", "0 2 * * *")
+    timezone = os.environ.get("IBR_SCHEDULE_TIMEZONE", "UTC")
+
+    @dg.schedule(
+        name="nightly_schedule",
+        cron_schedule=cron,
+        execution_timezone=timezone,
+        job=job,
+        default_status=dg.DefaultScheduleStatus.STOPPED,
+        description=(
+            f"Every night ({cron}, {timezone}): runs the latest drop date up to yesterday, whatever the sensor did "
+            "(landing skips what is already landed). IBR_SCHEDULE_CRON and IBR_SCHEDULE_TIMEZONE change it."
+        ),
+    )
+    def nightly_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
+        latest = context.scheduled_execution_time.date() - timedelta(days=1)
+        nights = sorted({d.night for d in scan_drops(settings.drops_dir, quiet=0) if d.night <= latest})
+        if not nights:
+            return dg.SkipReason(f"no drops up to {latest} under {settings.drops_dir}")
+        night = nights[-1]
+        return dg.RunRequest(
+            run_key=f"schedule:{context.scheduled_execution_time.date()}",
+            partition_key=night.isoformat(),
+            tags={"ibr/trigger": "schedule"},
+        )
+
+    return nightly_schedule
+
+
+def failure_summary(run: dg.DagsterRun, step_errors: list[tuple[str, str]], failed_checks: list[str]) -> str:
+    """A short markdown account of a failed night: what failed and what to do. Keys and messages only."""
+    night = run.tags.get("dagster/partition", "?")
+    lines = [
+        f"# Night {night} failed",
+        "",
+        f"- run: {run.run_id}",
+        f"- job: {run.job_name}",
+        "- the published warehouse is unchanged: it still holds the last good night",
+        "",
+    ]
+    if step_errors:
+        lines += ["## Steps that failed", ""]
+        lines += [f"- `{step}`: {message}" for step, message in step_errors]
+        lines.append("")
+    if failed_checks:
+        lines += ["## Blocking checks that failed", ""]
+        lines += [f"- {check}" for check in failed_checks]
+        lines.append("")
+    lines += [
+        "## What next",
+        "",
+        "Read the auditor report of the night (reports/<night>/auditor_report.html), fix the drop or the "
+        f"contract, then rerun the night: `ibr run --date {night}` (or re-execute the run in the UI).",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def build_failure_sensor(settings: Settings, job: dg.UnresolvedAssetJobDefinition) -> dg.SensorDefinition:
+    @dg.run_failure_sensor(
+        name="night_failure_summary",
+        monitored_jobs=[job],
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Writes state/failures/<night>_<run>.md and the auditor report when a night fails.",
+    )
+    def night_failure_summary(context: dg.RunFailureSensorContext) -> None:
+        run = context.dagster_run
+        step_errors = []
+        for event in context.get_step_failure_events():
+            error = event.step_failure_data.error
+            step_errors.append(
+                (event.step_key or "?", error.message.strip() if error else event.message or "")
+            )
+        records = context.instance.get_records_for_run(
+            run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
+        ).records
+        failed_checks = []
+        for record in records:
+            evaluation = record.event_log_entry.dagster_event.asset_check_evaluation_data  # type: ignore[union-attr]
+            if not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR:
+                failed_checks.append(f"{evaluation.asset_key.to_user_string()}: {evaluation.check_name}")
+        folder = settings.home / "state" / "failures"
+        folder.mkdir(parents=True, exist_ok=True)
+        night = run.tags.get("dagster/partition", "unknown")
+        path = folder / f"{night}_{run.run_id[:8]}.md"
+        path.write_text(failure_summary(run, step_errors, failed_checks), encoding="utf-8")
+        context.log.info(f"failure summary written to {path}")
+        if night != "unknown":
+            from pipelines.cli import audit_failed_night
+
+            audit_failed_night(settings, date.fromisoformat(night), run.run_id)
+
+    return night_failure_summary

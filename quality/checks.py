@@ -1,0 +1,151 @@
+"""Which checks block the publish, their thresholds, and the record of every result in `audit.checks`.
+
+Severity is configuration: `<home>/checks.yaml` (optional) overrides the defaults below.
+A key is a check name (it applies to that check on every asset) or `asset:check`
+(one asset only, e.g. `raw/tax_registry:drop_volume`); the most specific key wins::
+
+    severity:
+      drop_volume: blocking                  # every source
+      raw/tax_registry:drop_volume: warning  # except the tax registry
+    thresholds:
+      drop_volume_change: 0.5                # |rows tonight / rows last night - 1| allowed
+
+A blocking check that fails stops the publish (the last good warehouse stays); a
+warning is reported and the night goes on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+
+import duckdb
+import yaml
+
+from quality.reconcile import CheckOutcome
+
+Severity = Literal["blocking", "warning"]
+SEVERITIES: tuple[Severity, ...] = ("blocking", "warning")
+LAYERS = ("source", "staging", "linkage", "registry", "reports", "cross_night")
+
+# checks whose failure means data was lost, invented or is not fit to publish
+DEFAULT_BLOCKING = frozenset(
+    {
+        "rows_reconcile",
+        "one_row_per_source_record",
+        "every_record_linked_once",
+        "record_id_unique_in_drop",
+        "enrolment_person_exists",
+        "benefit_amount_not_negative",
+        "birth_before_death",
+    }
+)
+
+DEFAULT_THRESHOLDS: dict[str, float] = {
+    # |rows landed tonight / rows landed the previous night with a drop - 1|
+    "drop_volume_change": 0.5,
+    # fall of the share of records with a valid national id, in points, against the previous night
+    "national_id_share_drop": 0.10,
+    # change of the share of records linked to at least one other record, in points
+    "linked_share_change": 0.05,
+    # change of the share of persons in clusters of 5 or more records, in points
+    "large_cluster_share_change": 0.02,
+    # tolerated share of rows failing a warning expectation before it is reported failed
+    "expectation_mostly": 1.0,
+}
+
+
+class CheckConfigError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class CheckConfig:
+    severity: dict[str, Severity] = field(default_factory=dict)
+    thresholds: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
+    path: Path | None = None
+
+    @classmethod
+    def load(cls, home: Path) -> CheckConfig:
+        path = home / "checks.yaml"
+        if not path.is_file():
+            return cls()
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise CheckConfigError(f"{path}: not valid YAML: {exc}") from None
+        if not isinstance(raw, dict):
+            raise CheckConfigError(f"{path}: expected a mapping with 'severity' and/or 'thresholds'")
+        unknown = set(raw) - {"severity", "thresholds"}
+        if unknown:
+            raise CheckConfigError(f"{path}: unknown key(s) {sorted(unknown)}; allowed: severity, thresholds")
+        severity: dict[str, Severity] = {}
+        for key, value in (raw.get("severity") or {}).items():
+            if value not in SEVERITIES:
+                raise CheckConfigError(
+                    f"{path}: severity.{key}: got {value!r}; allowed: {', '.join(SEVERITIES)}"
+                )
+            severity[str(key)] = value
+        thresholds = dict(DEFAULT_THRESHOLDS)
+        for key, value in (raw.get("thresholds") or {}).items():
+            if key not in DEFAULT_THRESHOLDS:
+                raise CheckConfigError(
+                    f"{path}: thresholds.{key}: unknown; allowed: {', '.join(sorted(DEFAULT_THRESHOLDS))}"
+                )
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                raise CheckConfigError(f"{path}: thresholds.{key}: got {value!r}; expected a number >= 0")
+            thresholds[key] = float(value)
+        return cls(severity=severity, thresholds=thresholds, path=path)
+
+    def severity_of(self, asset: str, check: str) -> Severity:
+        qualified = f"{asset}:{check}"
+        if qualified in self.severity:
+            return self.severity[qualified]
+        if check in self.severity:
+            return self.severity[check]
+        return "blocking" if check in DEFAULT_BLOCKING else "warning"
+
+    def is_blocking(self, asset: str, check: str) -> bool:
+        return self.severity_of(asset, check) == "blocking"
+
+
+def record_checks(
+    con: duckdb.DuckDBPyConnection,
+    run_id: str,
+    night: date,
+    asset: str,
+    layer: str,
+    outcomes: list[CheckOutcome],
+    config: CheckConfig,
+) -> None:
+    """Append the outcomes to audit.checks (a rerun of the same run and asset replaces its rows)."""
+    if layer not in LAYERS:
+        raise ValueError(f"layer {layer!r}: expected one of {', '.join(LAYERS)}")
+    con.execute(
+        "delete from audit.checks where run_id = $1 and night = $2 and asset = $3 and check_name = any($4)",
+        [run_id, night, asset, [o.name for o in outcomes]],
+    )
+    rows: list[list[Any]] = [
+        [
+            run_id,
+            night,
+            asset,
+            o.name,
+            layer,
+            config.severity_of(asset, o.name),
+            o.passed,
+            o.observed,
+            o.threshold,
+            o.description,
+            o.failing_keys[:20],
+        ]
+        for o in outcomes
+    ]
+    if rows:
+        con.executemany(
+            "insert into audit.checks values "
+            "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, current_timestamp at time zone 'UTC')",
+            rows,
+        )
