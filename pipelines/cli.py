@@ -319,7 +319,12 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--people", type=int, default=people)
         p.add_argument("--nights", type=int, default=3)
         p.add_argument("--seed", type=int, default=42)
-        p.add_argument("--noise", choices=["default", "hard"], default="default")
+        p.add_argument(
+            "--noise",
+            choices=["default", "hard", "clean"],
+            default="default",
+            help="clean: no typos or bad rows (every check passes); hard: 2-3 times the default noise",
+        )
 
     add_generate_options(sub.add_parser("generate", help="write a synthetic country into <home>"), 20_000)
     add_generate_options(

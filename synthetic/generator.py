@@ -167,7 +167,10 @@ def generate(
         for drop in drops:
             rendered = render(contract, drop, rng, style.amount_as_text)
             person = drop.frame.sort("_record_id")["_person"].to_numpy()
-            rendered, bad = plant_bad_rows(contract, rendered, person, sim.planted_people, rng)
+            if noise == "clean":
+                bad: list[dict[str, str]] = []
+            else:
+                rendered, bad = plant_bad_rows(contract, rendered, person, sim.planted_people, rng)
             name = drop.name + extension(contract)
             write_file(contract, rendered, drops_root / contract.name / drop.night.folder / name)
             bad_rows += [

@@ -36,7 +36,7 @@ from synthetic.names import ACCENTED_CHARS, PLAIN_CHARS
 from synthetic.nights import NO_DATE, ymd
 from synthetic.rng import pick
 
-PRESETS = ("default", "hard")
+PRESETS = ("default", "hard", "clean")
 LETTERS = np.array(list("abdefghijklmnoprstuvwyz"))
 DAY, MONTH, YEAR = 0, 1, 2  # precision of a date of birth
 
@@ -63,6 +63,12 @@ class NoiseRates:
     dob_missing: float = 0.0
     phone_missing: float = 0.0  # phone left empty although the person has one
     sex_error: float = 0.0  # sex miscoded
+
+    def cleaned(self) -> NoiseRates:
+        """The ``clean`` preset: no errors at all, only the source's conventions (married surnames,
+        ASCII-only systems, month-precision dates)."""
+        conventions = {"married_surname", "accent_drop", "dob_month_only"}
+        return replace(self, **{f.name: 0.0 for f in fields(self) if f.name not in conventions})
 
     def harder(self) -> NoiseRates:
         """The ``hard`` preset of these rates (see the module docstring)."""
@@ -144,12 +150,14 @@ FALLBACK = "programme"  # a source without its own rates gets the programme rate
 
 
 def noise_profile(preset: str) -> dict[str, NoiseRates]:
-    """The rates of every source under a preset (``default`` or ``hard``)."""
+    """The rates of every source under a preset (``default``, ``hard`` or ``clean``)."""
     if preset not in PRESETS:
         raise ValueError(f"noise preset {preset!r} unknown; allowed: {', '.join(PRESETS)}")
     profile = {**DEFAULT, FALLBACK: PROGRAMME}
     if preset == "hard":
         profile = {name: rates.harder() for name, rates in profile.items()}
+    if preset == "clean":
+        profile = {name: rates.cleaned() for name, rates in profile.items()}
     return profile
 
 

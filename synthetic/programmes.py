@@ -269,7 +269,9 @@ def simulate(pop: Population, geo: Gazetteer, rules: Rules, seed: int, n_plant: 
     death_lo = nights[0].drop_day - 270
     death_hi = max(nights[-1].period_start_day - 15, death_lo + 1)
     for _, chosen in zombies:
-        pop.dod[chosen] = rng.integers(death_lo, death_hi, size=chosen.size, dtype=np.int32)
+        # nobody dies before being born: a baby's planted death falls after its birth
+        lo = np.maximum(death_lo, pop.dob[chosen].astype(np.int64) + 1)
+        pop.dod[chosen] = (lo + rng.random(chosen.size) * np.maximum(death_hi - lo, 1)).astype(np.int32)
         pop.death_forced[chosen] = True
     pop.register_deaths(seed)
 

@@ -73,3 +73,19 @@ def test_rerunning_a_night_changes_nothing(home, drop):
     first = snapshot()
     assert run(home).success
     assert snapshot() == first
+
+
+def test_every_check_passes_on_a_clean_country(tmp_path):
+    """A generated country without noise: every check of every layer passes, and there are well over 30."""
+    from synthetic import generate
+
+    generate(tmp_path, people=1500, nights=1, seed=3, noise="clean")
+    result = run(tmp_path, night="2026-02-01")
+    assert result.success
+    evaluations = result.get_asset_check_evaluations()
+    failed = [
+        (e.asset_key.to_user_string(), e.check_name, e.description) for e in evaluations if not e.passed
+    ]
+    assert failed == []
+    assert len({(e.asset_key.to_user_string(), e.check_name) for e in evaluations}) >= 100
+    assert len({e.check_name for e in evaluations}) >= 30
