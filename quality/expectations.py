@@ -25,9 +25,9 @@ the key column and never copied into an outcome.
 
 Tolerance: every expectation is strict (one failing row fails it), except
 `national_id_matches_pattern`, where mistyped ids are expected. There the share of
-non-empty ids allowed to fail is `thresholds["expectation_mostly"]` of `<home>/checks.yaml`,
+non-empty ids allowed to fail is `thresholds["national_id_invalid_share_max"]` of `<home>/checks.yaml`,
 read as quality/checks.py documents it ("tolerated share of rows failing"), so GX's
-`mostly` is 1 - that share. Its default, 1.0, tolerates every id: the check then only
+`mostly` is 1 - that share. Its default is 0.1; 1.0 would tolerate every id: the check then only
 reports the share; set it to e.g. 0.1 to flag a drop with more than 10% invalid ids.
 """
 
@@ -236,7 +236,7 @@ def _source_expectations(contract: Contract, night: date, config: CheckConfig) -
                 "ExpectColumnValuesToBeInSet",
                 {"column": "national_id_valid", "value_set": [True]},
                 "non-empty national ids match country.yaml's pattern and check digit (as staging's national_id_valid)",
-                tolerance=config.thresholds["expectation_mostly"],
+                tolerance=config.thresholds["national_id_invalid_share_max"],
             )
         )
     return checks

@@ -197,17 +197,18 @@ def test_death_before_birth_and_death_in_the_future_fail_on_a_registry_drop(con,
 
 
 def test_mistyped_national_ids_are_tolerated_up_to_the_configured_share(con, home, drop):
-    """`expectation_mostly` is the share of ids allowed to fail; the default (1.0) tolerates every id."""
+    """`national_id_invalid_share_max` is the share of ids allowed to fail; 1.0 tolerates every id."""
     mistyped = NID_3[:-1] + str((int(NID_3[-1]) + 1) % 10)
     drop("pension", "pay.csv", pension_csv(*CLEAN_ROWS, f"B4;Ann;Lee;1951;2;{mistyped};P01;2026-01;100"))
     contracts = land(con, home)
     country = load_country(home)
 
-    default = run_source_suite(con, contracts["pension"], TONIGHT, CheckConfig(), country)
-    nid = {o.name: o for o in default.outcomes}["national_id_matches_pattern"]
+    lenient = CheckConfig(thresholds={**DEFAULT_THRESHOLDS, "national_id_invalid_share_max": 1.0})
+    tolerated = run_source_suite(con, contracts["pension"], TONIGHT, lenient, country)
+    nid = {o.name: o for o in tolerated.outcomes}["national_id_matches_pattern"]
     assert (nid.passed, nid.observed, nid.threshold) == (True, pytest.approx(1 / 3, abs=1e-6), 1.0)
 
-    strict = CheckConfig(thresholds={**DEFAULT_THRESHOLDS, "expectation_mostly": 0.1})
+    strict = CheckConfig()  # the default tolerates 10 %
     result = run_source_suite(con, contracts["pension"], TONIGHT, strict, country)
     assert failed(result.outcomes) == {"national_id_matches_pattern": ["pension:B4"]}
 
@@ -247,7 +248,7 @@ def test_no_personal_value_reaches_any_outcome(con, home, drop, monkeypatch, tmp
     ]
     drop("pension", "pay.csv", pension_csv(*CLEAN_ROWS, *bad))
     contracts = land(con, home)
-    strict = CheckConfig(thresholds={**DEFAULT_THRESHOLDS, "expectation_mostly": 0.0})
+    strict = CheckConfig(thresholds={**DEFAULT_THRESHOLDS, "national_id_invalid_share_max": 0.0})
     result = run_source_suite(con, contracts["pension"], TONIGHT, strict, load_country(home))
     assert len(failed(result.outcomes)) >= 5
     personal = [
