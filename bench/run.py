@@ -63,6 +63,43 @@ def run_stage(
     return {"seconds": seconds, "peak_rss_mib": usage.ru_maxrss / 1024, **reported}
 
 
+def _incremental_lines(measurements: dict[str, list[dict[str, object]]]) -> list[str]:
+    """Incremental vs full re-link of the second night: wall-time ratio, records scored, agreement."""
+    full, incremental = measurements["link_full_next"], measurements["link_incremental"]
+    ratios = [
+        float(str(inc["seconds"])) / float(str(ful["seconds"]))
+        for ful, inc in zip(full, incremental, strict=True)
+    ]
+    lines = [
+        f"link_incremental / link_full_next wall time, per run: {', '.join(f'{r:.2f}' for r in ratios)} "
+        f"(median {statistics.median(ratios):.2f})"
+    ]
+    changes = measurements.get("standardise_next", [])
+    if changes:
+        lines.append(
+            "second night: new or changed records, per run: "
+            + ", ".join(f"{float(str(c['share_new_or_changed'])):.2%}" for c in changes)
+        )
+    lines.append(
+        "records scored (incremental / full), per run: "
+        + ", ".join(
+            f"{inc.get('records_scored')} / {ful.get('records_scored')}"
+            for ful, inc in zip(full, incremental, strict=True)
+        )
+    )
+    agreement = [r for r in full + incremental if "agreement_pairwise" in r]
+    if agreement:
+        lines.append(
+            "agreement with the full re-link, per run: "
+            + ", ".join(
+                f"pairwise {r['agreement_pairwise']}, identical clusters {r['agreement_identical_clusters']}, "
+                f"same person id {r['agreement_same_person_id']}"
+                for r in agreement
+            )
+        )
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--people", type=int, default=1_000_000)
@@ -117,6 +154,8 @@ def main(argv: list[str] | None = None) -> int:
             f"link / plain_splink wall time, per run: {', '.join(f'{r:.2f}' for r in ratios)} "
             f"(median {statistics.median(ratios):.2f}; a timed-out baseline makes this an upper bound)",
         ]
+    if "link_full_next" in measurements and "link_incremental" in measurements:
+        lines += ["", *_incremental_lines(measurements)]
     table = "\n".join(lines) + "\n"
     print()
     print(table)

@@ -2,6 +2,22 @@
 
 A stage is a function of the deployment home; later issues add theirs here
 (linkage, registry, reports, checks, a full night).
+
+Incremental linkage (needs `--nights 2` or more, after generate,land,standardise,link):
+
+- `standardise_next` lands and standardises the second night. The generated second
+  night brings about 0.8% new records (births, new enrolments, late filers) and almost
+  no changed ones (the payroll snapshots are re-sent as they were), so the stage also
+  edits the linkage fields of 0.2% of the first night's records in
+  `staging.person_records` (a name corrected to the true one, a first-name typo, a new
+  phone number, a move to another district): about 1% of records new or changed. The
+  drop files stay as generated. It reports the shares it measured.
+- `link_full_next` re-links the whole second night with the first night's model;
+- `link_incremental` links the second night incrementally (new and changed records only).
+
+Both link the second night from the same state (the first night's links), whichever
+runs first; the second of the two reports how far their person assignments agree.
+`bench.run` prints their wall-time ratio.
 """
 
 from __future__ import annotations
@@ -14,7 +30,9 @@ import duckdb
 
 from ingest.contracts import load_contracts
 from ingest.landing import Lander
-from matching.linkage import LinkageConfig, link_night
+from ingest.sqlutil import literal
+from matching.incremental import compare_assignments, fingerprint_sql
+from matching.linkage import LINK_FIELDS, LinkageConfig, LinkageSummary, link_night
 from matching.standardise import build_staging, register_functions
 from pipelines.settings import drop_nights, settings_from_env
 
@@ -71,6 +89,127 @@ def link(home: Path, **_: object) -> dict[str, object]:
     }
 
 
+# records of the first night whose linkage fields standardise_next edits, per thousand
+EDITED_PER_MILLE = 2
+
+
+def standardise_next(home: Path, **_: object) -> dict[str, object]:
+    """Land and standardise the second night; edit 0.2% of the first night's records (module docstring)."""
+    settings = settings_from_env(home)
+    nights = drop_nights(settings)
+    if len(nights) < 2:
+        raise SystemExit("standardise_next needs a country of two nights or more (--nights 2)")
+    first, second = nights[:2]
+    contracts = load_contracts(settings.sources_dir)
+    with _work_db(home) as con:
+        lander = Lander(con, home, second)
+        for contract in contracts.values():
+            lander.land_source(contract)
+        summary = build_staging(con, home, contracts, second)
+        con.execute(
+            "create temp table _truth as select r.source, r.source_record_id, p.first_name, p.last_name, "
+            "p.admin2 from read_parquet($records) r join read_parquet($people) p using (true_person_id)",
+            {
+                "records": str(home / "truth" / "records.parquet"),
+                "people": str(home / "truth" / "people.parquet"),
+            },
+        )
+        edited = con.execute(
+            """
+            update staging.person_records s set
+                last_name = case e.kind when 0 then ibr_clean_name(t.last_name) else s.last_name end,
+                first_name = case e.kind when 0 then ibr_clean_name(t.first_name)
+                                         when 1 then left(s.first_name, -1) else s.first_name end,
+                phone = case e.kind when 2 then lpad(cast(e.h % 1000000000 as varchar), 9, '9') else s.phone end,
+                admin2 = case e.kind when 3 then coalesce(
+                    (select min(a.admin2) from staging.person_records a
+                     where a.admin1 = s.admin1 and a.admin2 > s.admin2), s.admin2) else s.admin2 end
+            from (
+                select source, source_record_id, h, h % 4 as kind
+                from (select source, source_record_id, hash(source || ':' || source_record_id || ':edit') as h
+                      from staging.person_records)
+                where h % 1000 < $per_mille
+            ) e
+            left join _truth t using (source, source_record_id)
+            where s.source = e.source and s.source_record_id = e.source_record_id
+              and s.source || ':' || s.source_record_id in (
+                  select record_key from linkage.record_person where night = $first)
+            """,
+            {"per_mille": EDITED_PER_MILLE, "first": first},
+        ).fetchall()[0][0]
+        total, new, changed, removed = con.execute(
+            f"""
+            with tonight as (
+                select source || ':' || source_record_id as record_key, {fingerprint_sql(LINK_FIELDS)} as fingerprint
+                from staging.person_records
+            ),
+            before as (select record_key, link_fingerprint from linkage.record_person where night = $first)
+            select count(*), count(*) filter (where b.record_key is null),
+                   count(*) filter (where b.link_fingerprint <> t.fingerprint),
+                   (select count(*) from before anti join tonight using (record_key))
+            from tonight t left join before b using (record_key)
+            """,
+            {"first": first},
+        ).fetchall()[0]
+    return {
+        "rows": summary.person_records,
+        "edited": edited,
+        "new": new,
+        "changed": changed,
+        "removed": removed,
+        "share_new_or_changed": round((new + changed) / total, 5),
+    }
+
+
+def _link_next(home: Path, mode: str, other: str) -> dict[str, object]:
+    """Link the second night in `mode`; keep its assignment and compare it with `other`'s when that ran first."""
+    settings = settings_from_env(home)
+    night = drop_nights(settings)[1]
+    keep = home / "state" / f"bench_{mode}_next.parquet"
+    earlier = home / "state" / f"bench_{other}_next.parquet"
+    with _work_db(home) as con:
+        summary: LinkageSummary = link_night(con, home, night, LinkageConfig(mode=mode))
+        con.execute(
+            "create temp table _tonight as select record_key, person_id from linkage.record_person where night = $n",
+            {"n": night},
+        )
+        con.execute(f"copy _tonight to {literal(str(keep))} (format parquet)")
+        agreement = None
+        if earlier.exists():
+            con.execute("create temp table _other as select * from read_parquet($p)", {"p": str(earlier)})
+            agreement = compare_assignments(con, "select * from _tonight", "select * from _other")
+    metrics = summary.metrics.as_dict() if summary.metrics else {}
+    return {
+        "rows": summary.records,
+        "mode": summary.mode,
+        "records_scored": summary.records_scored,
+        "comparisons": summary.comparisons,
+        "carried_pairs": summary.carried_pairs,
+        "persons": summary.persons,
+        "seconds_by_step": summary.seconds,
+        **{k: round(float(v), 4) for k, v in metrics.items() if k.startswith(("pairwise", "bcubed"))},
+        **(
+            {
+                "agreement_pairwise": round(agreement.pairwise_agreement, 6),
+                "agreement_identical_clusters": round(agreement.identical_clusters, 6),
+                "agreement_same_person_id": round(agreement.same_person_id, 6),
+            }
+            if agreement
+            else {}
+        ),
+    }
+
+
+def link_full_next(home: Path, **_: object) -> dict[str, object]:
+    """Re-link the whole second night with the first night's model."""
+    return _link_next(home, "full", "incremental")
+
+
+def link_incremental(home: Path, **_: object) -> dict[str, object]:
+    """Link the second night incrementally: only new and changed records are scored."""
+    return _link_next(home, "incremental", "full")
+
+
 def plain_splink(home: Path, **_: object) -> dict[str, object]:
     """The tutorial-style baseline on the same staged records (bench/plain_splink.py)."""
     from bench.plain_splink import run_plain_splink
@@ -90,4 +229,7 @@ STAGES: dict[str, Callable[..., dict[str, object]]] = {
     "standardise": standardise,
     "link": link,
     "plain_splink": plain_splink,
+    "standardise_next": standardise_next,
+    "link_full_next": link_full_next,
+    "link_incremental": link_incremental,
 }

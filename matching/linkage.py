@@ -18,6 +18,14 @@ Steps, all on DuckDB:
 6. the review queue (pairs in the uncertain band, and pairs inside flagged clusters);
 7. accuracy against the truth where it exists (matching.evaluate).
 
+A night runs in one of two modes (`LinkageConfig.mode`, matching.incremental): *full*
+scores every record pair the blocking rules generate; *incremental* scores only the new
+and changed records (against everyone, and among themselves) and carries the previous
+night's scored pairs of unchanged records over. Steps 2 and 4 to 7 are the same in both:
+clustering always runs over every record, so the guard and the stable-id rules see the
+same graph a full re-link would. `auto` (the default) runs incremental on ordinary
+nights and full once a week, when many records changed, or when asked to retrain.
+
 Splink works in its own in-memory DuckDB connection so that its scratch tables never
 reach the warehouse; records travel between the two as Arrow.
 """
@@ -37,6 +45,7 @@ import duckdb
 import yaml
 
 from ingest.sqlutil import literal
+from matching import incremental
 from matching import model as model_lib
 from matching.evaluate import LinkageMetrics, evaluate_clusters
 from matching.review import load_decisions
@@ -79,6 +88,9 @@ class LinkageConfig:
     memory_limit: str = "6GB"
     seed: int = 42
     retrain: bool = False
+    mode: str = "auto"  # auto | full | incremental (matching.incremental.choose_mode)
+    full_relink_weekday: str | None = "sunday"  # auto mode links in full on this day; null: never
+    max_changed_share: float = 0.2  # auto mode links in full when more records are new or changed
 
     @classmethod
     def load(cls, home: Path) -> LinkageConfig:
@@ -91,16 +103,38 @@ class LinkageConfig:
         unknown = sorted(set(raw) - allowed)
         if unknown:
             raise ValueError(f"{path}: '{unknown[0]}': unknown key; allowed: {', '.join(sorted(allowed))}")
+        if isinstance(raw.get("full_relink_weekday"), str):
+            raw["full_relink_weekday"] = raw["full_relink_weekday"].strip().lower()
         config = cls(**raw)
         if not re.fullmatch(r"\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)", config.memory_limit):
             raise ValueError(f"{path}: 'memory_limit': got {config.memory_limit!r}; expected e.g. 6GB")
         if not 0 < config.review_lower <= config.match_threshold <= config.strong_threshold <= 1:
             raise ValueError(f"{path}: need 0 < review_lower <= match_threshold <= strong_threshold <= 1")
+        if config.mode not in incremental.MODES:
+            raise ValueError(f"{path}: 'mode': got {config.mode!r}; allowed: {', '.join(incremental.MODES)}")
+        if config.full_relink_weekday is not None and config.full_relink_weekday not in incremental.WEEKDAYS:
+            raise ValueError(
+                f"{path}: 'full_relink_weekday': got {config.full_relink_weekday!r}; "
+                f"allowed: {', '.join(incremental.WEEKDAYS)}, or null for never"
+            )
+        if not isinstance(config.max_changed_share, int | float) or not 0 <= config.max_changed_share <= 1:
+            raise ValueError(
+                f"{path}: 'max_changed_share': got {config.max_changed_share!r}; expected a share from 0 to 1"
+            )
         return config
 
 
 @dataclass
 class LinkageSummary:
+    """What a night's linkage did.
+
+    `mode` is full or incremental, `mode_reason` why; `records_scored` counts the records
+    Splink scored (every linkable record in full, the new and changed ones in incremental),
+    `comparisons` the pairs they generated, `carried_pairs` the previous night's pairs of
+    unchanged records reused without scoring, `changes` the records new, changed and removed
+    since the previous night.
+    """
+
     night: str
     records: int
     modelled_records: int
@@ -114,6 +148,11 @@ class LinkageSummary:
     ids: IdAssignment
     model_path: str
     trained: bool
+    mode: str = "full"
+    mode_reason: str = ""
+    records_scored: int = 0
+    carried_pairs: int = 0
+    changes: incremental.RecordChanges | None = None
     seconds: dict[str, float] = field(default_factory=dict)
     blocking: list[dict[str, Any]] = field(default_factory=list)
     metrics: LinkageMetrics | None = None
@@ -137,6 +176,7 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     from ingest.sqlutil import read_sql
 
     con.execute(read_sql("registry/schema.sql"))
+    incremental.ensure_schema(con)
 
 
 def _prepare_input(con: duckdb.DuckDBPyConnection) -> None:
@@ -149,6 +189,7 @@ def _prepare_input(con: duckdb.DuckDBPyConnection) -> None:
             source_record_id as unique_id,
             source || ':' || source_record_id as record_key,
             {columns},
+            {incremental.fingerprint_sql(LINK_FIELDS)} as link_fingerprint,
             nullif(concat_ws(' ', first_name, last_name), '') as name_concat,
             (first_name is not null or last_name is not null)::int + (date_of_birth is not null)::int
               + (national_id is not null)::int + (phone is not null)::int >= 2 as usable
@@ -200,6 +241,18 @@ class _Timer:
         self._start = now
 
 
+@dataclass
+class _Scored:
+    """What the scoring step of a night did."""
+
+    comparisons: int
+    records_scored: int
+    trained: bool
+    model_path: Path | None
+    blocking: list[model_lib.BlockingCount]
+    carried_pairs: int = 0
+
+
 def link_night(
     con: duckdb.DuckDBPyConnection,
     home: Path,
@@ -207,80 +260,39 @@ def link_night(
     config: LinkageConfig | None = None,
     run_id: str = "",
 ) -> LinkageSummary:
-    """Link every staged record of the night and write the registry's link tables."""
-    from splink import DuckDBAPI, Linker, SettingsCreator
+    """Link every staged record of the night and write the registry's link tables.
 
+    The night runs full or incremental as `config.mode` decides (matching.incremental);
+    the summary says which, and how many records were scored.
+    """
     config = config or LinkageConfig.load(home)
     timer = _Timer()
     ensure_schema(con)
     _prepare_input(con)
-    scratch = _scratch_connection(config, home)
-    _copy(con, "select * from _link_input where usable", scratch, "link_input")
     counts = con.execute("select count(*), count(*) filter (where not usable) from _link_input").fetchall()[0]
     total_records, unusable = int(counts[0]), int(counts[1])
     modelled = total_records - unusable
+    saved = None if config.retrain else latest_model(home, night)
+    changes = incremental.detect_changes(con, night)
+    decision = incremental.choose_mode(con, night, config, saved, changes)
+    scratch = _scratch_connection(config, home)
+    _copy(con, "select * exclude (link_fingerprint) from _link_input where usable", scratch, "link_input")
     timer.lap("prepare")
 
-    fields = model_lib.shared_fields(scratch, "link_input")
-    db = DuckDBAPI(connection=scratch)
-    sdf = db.register("link_input")
-    sample = 1.0 if modelled < 200_000 else 0.1
-    candidates = model_lib.blocking_candidates(fields)
-    blocking = model_lib.count_blocking(sdf, candidates, config.max_comparisons_per_rule, sample)
-    comparisons_scored = model_lib.count_all_blocking(sdf, candidates, sample)
-    timer.lap("blocking_analysis")
-
-    saved = None if config.retrain else latest_model(home, night)
     out_dir = model_dir(home, night)
     out_dir.mkdir(parents=True, exist_ok=True)
-    model_path: Path | None = out_dir / "model.json"
-    trained = False
-    if saved is None and modelled < config.min_records_to_train:
-        # too few records to estimate anything: deterministic links only, said plainly in the run record
-        log.warning(
-            "only %d linkable records and no saved model: linking on agreeing valid national ids only",
-            modelled,
+    if decision.mode == "incremental" and saved is not None and changes.previous_night is not None:
+        _copy(con, "select record_key from _dirty", scratch, "dirty_keys")
+        scored = _score_incremental(scratch, saved, out_dir, config, timer)
+        scored.carried_pairs = incremental.carry_pairs(con, changes.previous_night, config.review_lower)
+        _copy(scratch, "select * from edges", con, "_scored_tonight", temp=True)
+        con.execute(
+            "create or replace temp table _model_edges as "
+            "select * from _carried_pairs union all select * from _scored_tonight"
         )
-        scratch.execute(
-            "create or replace table edges (record_key_l varchar, record_key_r varchar, "
-            "match_probability double, match_weight double, match_key varchar)"
-        )
-        model_path = None
     else:
-        if saved is None:
-            settings = SettingsCreator(
-                link_type="link_and_dedupe",
-                unique_id_column_name="unique_id",
-                comparisons=model_lib.comparisons(fields),
-                blocking_rules_to_generate_predictions=[sql for _, sql in candidates],  # type: ignore[misc]
-                retain_intermediate_calculation_columns=False,
-                retain_matching_columns=False,
-            )
-            linker = Linker(sdf, settings, SPLINK_LOG_LEVEL)
-            _train(linker, scratch, fields, config)
-            linker.misc.save_model_to_json(str(out_dir / "model.json"), overwrite=True)
-            _save_charts(linker, out_dir, sdf, candidates, sample)
-            trained = True
-        else:
-            with saved.open(encoding="utf-8") as handle:
-                settings_dict = json.load(handle)
-            linker = Linker(sdf, settings_dict, SPLINK_LOG_LEVEL)
-            if saved.parent != out_dir:
-                (out_dir / "model.json").write_text(saved.read_text(encoding="utf-8"), encoding="utf-8")
-                (out_dir / "reused_from.txt").write_text(saved.parent.name + "\n", encoding="utf-8")
-        timer.lap("train" if trained else "load_model")
-        predictions = linker.inference.predict(
-            threshold_match_probability=config.review_lower, warning_mode="never"
-        )
-        scratch.execute(
-            f"""
-            create or replace table edges as
-            select source_dataset_l || ':' || unique_id_l as record_key_l,
-                   source_dataset_r || ':' || unique_id_r as record_key_r,
-                   match_probability, match_weight, match_key
-            from {predictions.physical_name}
-            """
-        )
+        scored = _score_full(scratch, saved, out_dir, config, modelled, timer)
+        _copy(scratch, "select * from edges", con, "_model_edges", temp=True)
     timer.lap("predict")
 
     scratch.execute(
@@ -292,10 +304,14 @@ def link_night(
         where {model_lib.DETERMINISTIC_SQL}
         """
     )
-    _copy(scratch, "select * from edges", con, "_model_edges", temp=True)
     _copy(scratch, "select * from deterministic", con, "_deterministic", temp=True)
     scratch.close()
     timer.lap("deterministic")
+
+    # tonight's scored pairs, for the next night to carry over
+    model_sha = incremental.model_sha256(scored.model_path) if scored.model_path else None
+    pairs_stored = incremental.store_pairs(con, night, changes.previous_night) if model_sha else 0
+    timer.lap("store_pairs")
 
     flagged = _cluster(con, home, config)
     timer.lap("cluster")
@@ -310,7 +326,7 @@ def link_night(
         modelled_records=modelled,
         insufficient_identifiers=unusable,
         deterministic_pairs=con.execute("select count(*) from _deterministic").fetchall()[0][0],
-        comparisons=comparisons_scored,
+        comparisons=scored.comparisons,
         predicted_pairs=con.execute(
             "select count(*) from _model_edges where match_probability >= $1", [config.match_threshold]
         ).fetchall()[0][0],
@@ -318,16 +334,119 @@ def link_night(
         flagged_clusters=flagged,
         review_queue=review,
         ids=ids,
-        model_path=str(model_path) if model_path else "",
-        trained=trained,
-        blocking=[asdict(b) for b in blocking],
+        model_path=str(scored.model_path) if scored.model_path else "",
+        trained=scored.trained,
+        mode=decision.mode,
+        mode_reason=decision.reason,
+        records_scored=scored.records_scored,
+        carried_pairs=scored.carried_pairs,
+        changes=changes,
+        blocking=[asdict(b) for b in scored.blocking],
     )
     summary.metrics = _evaluate(con, home, night, run_id)
     summary.id_stability = _id_stability(con, night, run_id)
     timer.lap("evaluate")
     summary.seconds = timer.seconds
-    _record_run(con, summary, run_id)
+    _record_run(
+        con,
+        summary,
+        run_id,
+        {"model_sha256": model_sha, "pair_threshold": config.review_lower, "pairs_stored": pairs_stored},
+    )
     return summary
+
+
+def _score_full(
+    scratch: duckdb.DuckDBPyConnection,
+    saved: Path | None,
+    out_dir: Path,
+    config: LinkageConfig,
+    modelled: int,
+    timer: _Timer,
+) -> _Scored:
+    """Every pair the blocking rules generate, scored into scratch table `edges`; trains when no model is saved."""
+    from splink import DuckDBAPI, Linker, SettingsCreator
+
+    fields = model_lib.shared_fields(scratch, "link_input")
+    db = DuckDBAPI(connection=scratch)
+    sdf = db.register("link_input")
+    sample = 1.0 if modelled < 200_000 else 0.1
+    candidates = model_lib.blocking_candidates(fields)
+    blocking = model_lib.count_blocking(sdf, candidates, config.max_comparisons_per_rule, sample)
+    comparisons_scored = model_lib.count_all_blocking(sdf, candidates, sample)
+    timer.lap("blocking_analysis")
+
+    if saved is None and modelled < config.min_records_to_train:
+        # too few records to estimate anything: deterministic links only, said plainly in the run record
+        log.warning(
+            "only %d linkable records and no saved model: linking on agreeing valid national ids only",
+            modelled,
+        )
+        scratch.execute(
+            "create or replace table edges (record_key_l varchar, record_key_r varchar, "
+            "match_probability double, match_weight double)"
+        )
+        return _Scored(comparisons_scored, modelled, False, None, blocking)
+    trained = saved is None
+    if saved is None:
+        settings = SettingsCreator(
+            link_type="link_and_dedupe",
+            unique_id_column_name="unique_id",
+            comparisons=model_lib.comparisons(fields),
+            blocking_rules_to_generate_predictions=[sql for _, sql in candidates],  # type: ignore[misc]
+            retain_intermediate_calculation_columns=False,
+            retain_matching_columns=False,
+        )
+        linker = Linker(sdf, settings, SPLINK_LOG_LEVEL)
+        _train(linker, scratch, fields, config)
+        linker.misc.save_model_to_json(str(out_dir / "model.json"), overwrite=True)
+        _save_charts(linker, out_dir, sdf, candidates, sample)
+    else:
+        linker = Linker(sdf, _reuse_model(saved, out_dir), SPLINK_LOG_LEVEL)
+    timer.lap("train" if trained else "load_model")
+    predictions = linker.inference.predict(
+        threshold_match_probability=config.review_lower, warning_mode="never"
+    )
+    scratch.execute(
+        f"""
+        create or replace table edges as
+        select source_dataset_l || ':' || unique_id_l as record_key_l,
+               source_dataset_r || ':' || unique_id_r as record_key_r,
+               match_probability, match_weight
+        from {predictions.physical_name}
+        """
+    )
+    return _Scored(comparisons_scored, modelled, trained, out_dir / "model.json", blocking)
+
+
+def _score_incremental(
+    scratch: duckdb.DuckDBPyConnection, saved: Path, out_dir: Path, config: LinkageConfig, timer: _Timer
+) -> _Scored:
+    """Only the new and changed records (scratch `dirty_keys`), against everyone and among themselves."""
+    from splink import DuckDBAPI, Linker
+
+    db = DuckDBAPI(connection=scratch)
+    settings = _reuse_model(saved, out_dir)
+    linker = Linker(db.register("link_input"), settings, SPLINK_LOG_LEVEL)
+    timer.lap("load_model")
+    blocking = incremental.score_dirty(
+        scratch, linker, db, settings, config.review_lower, config.max_comparisons_per_rule
+    )
+    comparisons = sum(b.comparisons for b in blocking)
+    scored = scratch.execute(
+        "select count(*) from link_input where record_key in (select record_key from dirty_keys)"
+    ).fetchall()[0][0]
+    return _Scored(comparisons, int(scored), False, out_dir / "model.json", blocking)
+
+
+def _reuse_model(saved: Path, out_dir: Path) -> dict[str, Any]:
+    """The saved model's settings; copied to tonight's model folder (with where it came from) when older."""
+    with saved.open(encoding="utf-8") as handle:
+        settings: dict[str, Any] = json.load(handle)
+    if saved.parent != out_dir:
+        (out_dir / "model.json").write_text(saved.read_text(encoding="utf-8"), encoding="utf-8")
+        (out_dir / "reused_from.txt").write_text(saved.parent.name + "\n", encoding="utf-8")
+    return settings
 
 
 def _train(linker: Any, scratch: duckdb.DuckDBPyConnection, fields: set[str], config: LinkageConfig) -> None:
@@ -529,6 +648,7 @@ def _assign_ids(con: duckdb.DuckDBPyConnection, night: date, run_id: str) -> IdA
     con.execute(
         """
         insert into linkage.record_person
+            (night, record_key, source, source_record_id, person_id, match_probability, flag, link_fingerprint)
         with directed as (
             select record_key_l as record_key, record_key_r as other_key, match_probability from _edges
             union all
@@ -544,7 +664,8 @@ def _assign_ids(con: duckdb.DuckDBPyConnection, night: date, run_id: str) -> IdA
         )
         select $night, a.record_key, i.source_dataset, i.unique_id, a.person_id, s.match_probability,
                case when not i.usable then 'insufficient_identifiers'
-                    when f.record_key is not null then 'needs_review' end
+                    when f.record_key is not null then 'needs_review' end,
+               i.link_fingerprint
         from _assigned a
         join _link_input i using (record_key)
         left join strongest s using (record_key)
@@ -666,10 +787,30 @@ def _id_stability(con: duckdb.DuckDBPyConnection, night: date, run_id: str) -> f
     return float(value)
 
 
-def _record_run(con: duckdb.DuckDBPyConnection, summary: LinkageSummary, run_id: str) -> None:
+def _record_run(
+    con: duckdb.DuckDBPyConnection, summary: LinkageSummary, run_id: str, pair_store: dict[str, Any]
+) -> None:
+    """One row of audit.linkage_runs; `pair_store` (model hash, pair threshold, pairs kept) lets the next night
+    check that it may run incrementally."""
+    details = {
+        "blocking": summary.blocking,
+        "seconds": summary.seconds,
+        "trained": summary.trained,
+        "mode_reason": summary.mode_reason,
+        "records_scored": summary.records_scored,
+        "carried_pairs": summary.carried_pairs,
+        "changes": summary.changes.as_dict() if summary.changes else None,
+        **pair_store,
+    }
     con.execute("delete from audit.linkage_runs where night = $1", [summary.night])
     con.execute(
-        "insert into audit.linkage_runs values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, current_timestamp)",
+        """
+        insert into audit.linkage_runs (
+            night, run_id, records, insufficient_identifiers, deterministic_pairs, comparisons, predicted_pairs,
+            persons, flagged_clusters, review_queue, model_path, details, finished_at, mode
+        )
+        values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, current_timestamp, $13)
+        """,
         [
             summary.night,
             run_id,
@@ -682,8 +823,7 @@ def _record_run(con: duckdb.DuckDBPyConnection, summary: LinkageSummary, run_id:
             summary.flagged_clusters,
             summary.review_queue,
             summary.model_path,
-            json.dumps(
-                {"blocking": summary.blocking, "seconds": summary.seconds, "trained": summary.trained}
-            ),
+            json.dumps(details, default=str),
+            summary.mode,
         ],
     )

@@ -20,6 +20,9 @@ comment on column linkage.record_person.source_record_id is 'The record''s id in
 comment on column linkage.record_person.person_id is 'Stable person id assigned that night.';
 comment on column linkage.record_person.match_probability is 'Strongest link from this record to another record of the same person (1.0: deterministic id match or reviewer must-link; null: singleton).';
 comment on column linkage.record_person.flag is 'needs_review (in a cluster split by the chaining guard), insufficient_identifiers (kept a singleton), or null.';
+-- added for incremental nights; `add column if not exists` upgrades a database made before it
+alter table linkage.record_person add column if not exists link_fingerprint varchar;
+comment on column linkage.record_person.link_fingerprint is 'MD5 of the record''s linkage fields as linked that night: the next night re-scores a record whose fingerprint changed (null: linked before fingerprints were kept).';
 
 create table if not exists registry.person_id_history (
     night date not null,
@@ -108,5 +111,7 @@ comment on column audit.linkage_runs.persons is 'Distinct persons after clusteri
 comment on column audit.linkage_runs.flagged_clusters is 'Clusters the chaining guard split and flagged for review.';
 comment on column audit.linkage_runs.review_queue is 'Pairs queued for clerical review.';
 comment on column audit.linkage_runs.model_path is 'The Splink model (JSON) used.';
-comment on column audit.linkage_runs.details is 'Blocking rule counts, step timings (seconds), whether the model was trained this night.';
+comment on column audit.linkage_runs.details is 'Blocking rule counts, step timings (seconds), whether the model was trained this night; why the night ran in its mode, records new/changed/removed since the previous night, records scored, pairs carried over, and the model hash and pair threshold the next night checks before running incrementally.';
 comment on column audit.linkage_runs.finished_at is 'When the linkage finished (UTC).';
+alter table audit.linkage_runs add column if not exists mode varchar;
+comment on column audit.linkage_runs.mode is 'full (every record pair the blocking rules generate was scored) or incremental (only new and changed records were scored, and comparisons counts their pairs alone; pairs of unchanged records carried over from the night before). Null: linked before modes existed.';
