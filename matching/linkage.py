@@ -188,6 +188,7 @@ def _prepare_input(con: duckdb.DuckDBPyConnection) -> None:
             source as source_dataset,
             source_record_id as unique_id,
             source || ':' || source_record_id as record_key,
+            source_kind,
             {columns},
             {incremental.fingerprint_sql(LINK_FIELDS)} as link_fingerprint,
             nullif(concat_ws(' ', first_name, last_name), '') as name_concat,
@@ -555,7 +556,9 @@ def _cluster(con: duckdb.DuckDBPyConnection, home: Path, config: LinkageConfig) 
         temp=True,
     )
 
-    # identity constraints: too big, two different valid national ids, a reviewer's cannot-link inside,
+    # identity constraints: too big, two different valid national ids, two different registration numbers
+    # as the civil registry itself holds them (the registry that issues a number lists one person under
+    # it; copies in programme lists may be mistyped, its own may not), a reviewer's cannot-link inside,
     # or two records that cannot be one person (chained through others)
     con.execute(
         """
@@ -565,6 +568,7 @@ def _cluster(con: duckdb.DuckDBPyConnection, home: Path, config: LinkageConfig) 
         group by c.cluster_key
         having count(*) > $max_size
             or count(distinct case when i.national_id_valid then i.national_id end) > 1
+            or count(distinct case when i.source_kind = 'civil_registry' then i.civil_registration_number end) > 1
         union
         select l.cluster_key from _decisions d
         join _clusters l on l.record_key = d.record_key_l

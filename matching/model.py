@@ -173,6 +173,20 @@ def blocking_candidates(fields: set[str]) -> list[tuple[str, str]]:
         rules.append(("phone", "l.phone = r.phone"))
     if "admin1" in fields:
         rules.append(("date_of_birth+admin2", "l.date_of_birth = r.date_of_birth and l.admin2 = r.admin2"))
+        # within a district: the surname misspelt or changed at marriage while the birth date is known
+        # to the month or year only (no exact date to block on), or the year is mistyped. (Blocking on
+        # the surname this way instead would pair brothers and sisters born in one year.)
+        rules += [
+            (
+                "first_name+birth_year+admin2",
+                "l.first_name = r.first_name and l.birth_year = r.birth_year and l.admin2 = r.admin2",
+            ),
+            (
+                "first_name+birth_month+admin2",
+                "l.first_name = r.first_name and month(l.date_of_birth) = month(r.date_of_birth) "
+                "and l.admin2 = r.admin2",
+            ),
+        ]
     return rules
 
 
