@@ -1,16 +1,17 @@
 """Linkage assets: who is who across every source, with stable person ids."""
 
+import time
 from pathlib import Path
 
 import dagster as dg
 from dagster import AssetExecutionContext
-from quality.cross_night import LINKAGE_DRIFT_CHECKS, linkage_drift
 
 from assets.common import WORK_DB_POOL, check_specs, night_of, report_checks
 from assets.staging import PERSON_RECORDS
 from matching.linkage import LinkageConfig, link_night
 from pipelines.resources import IbrHome, WorkDatabase
 from quality.checks import CheckConfig
+from quality.cross_night import LINKAGE_DRIFT_CHECKS, linkage_drift
 from quality.reconcile import every_record_linked_once
 
 PERSON_SOURCE_LINK = dg.AssetKey(["registry", "person_source_link"])
@@ -69,8 +70,10 @@ def build_linkage_asset(
             settings = LinkageConfig(**{**settings.__dict__, "retrain": True})
         with work_db.connect() as con:
             summary = link_night(con, home, night_of(context), settings, run_id=context.run_id)
+            checks_started = time.perf_counter()
             outcomes = [every_record_linked_once(con), *linkage_drift(con, night_of(context), check_config)]
             results = report_checks(con, context, PERSON_SOURCE_LINK, "linkage", outcomes, check_config)
+            checks_seconds = time.perf_counter() - checks_started
         metrics = summary.metrics.as_dict() if summary.metrics else {}
         context.log.info(
             f"linked {summary.records:,} records into {summary.persons:,} persons; "
@@ -80,6 +83,9 @@ def build_linkage_asset(
             asset_key=PERSON_SOURCE_LINK,
             metadata={
                 "records": summary.records,
+                "checks_seconds": round(checks_seconds, 2),
+                "mode": summary.mode,
+                "records_scored": summary.records_scored,
                 "persons": summary.persons,
                 "comparisons": summary.comparisons,
                 "deterministic_pairs": summary.deterministic_pairs,

@@ -1,5 +1,6 @@
 """Registry and findings assets: who receives what, and where the system fails people."""
 
+import time
 from pathlib import Path
 
 import dagster as dg
@@ -41,8 +42,10 @@ def build_registry_asset(
         rules = load_programmes(home / "programmes.yaml")
         with work_db.connect() as con:
             counts = build_registry(con, home, night_of(context), rules)
+            checks_started = time.perf_counter()
             suite = run_registry_suite(con, rules, night_of(context), check_config)
             results = report_checks(con, context, REGISTRY_CHECKED, "registry", suite.outcomes, check_config)
+            checks_seconds = time.perf_counter() - checks_started
         context.log.info(
             f"registry suite: {len(suite.outcomes)} checks over {suite.rows:,} rows; "
             f"{suite.seconds_to_pandas:.1f}s to pandas, {suite.seconds_validate:.1f}s to validate"
@@ -50,7 +53,7 @@ def build_registry_asset(
         for key in REGISTRY_KEYS:
             metadata: dict[str, float | int] = {"rows": counts.get(key.path[-1], 0)}
             if key == REGISTRY_CHECKED:
-                metadata["checks_seconds"] = round(suite.seconds_to_pandas + suite.seconds_validate, 2)
+                metadata["checks_seconds"] = round(checks_seconds, 2)
             yield dg.MaterializeResult(asset_key=key, metadata=metadata)
         yield from results
 

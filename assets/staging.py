@@ -1,5 +1,6 @@
 """Staging assets: the canonical person records and the facts tables, rebuilt as of the night."""
 
+import time
 from pathlib import Path
 
 import dagster as dg
@@ -70,12 +71,15 @@ def build_staging_asset(
         night = night_of(context)
         with work_db.connect() as con:
             summary = build_staging(con, Path(ibr_home.path), contracts, night)
+            checks_started = time.perf_counter()
             outcome = staging_complete(con, night, record_ids)
             results = report_checks(con, context, PERSON_RECORDS, "staging", [outcome], check_config)
+            checks_seconds = time.perf_counter() - checks_started
         yield dg.MaterializeResult(
             asset_key=PERSON_RECORDS,
             metadata={
                 "rows": summary.person_records,
+                "checks_seconds": round(checks_seconds, 2),
                 "rows_by_source": dg.MetadataValue.json(summary.by_source),
             },
         )
