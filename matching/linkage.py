@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import time
 from dataclasses import asdict, dataclass, field
@@ -400,8 +401,11 @@ def _score_full(
         )
         linker = Linker(sdf, settings, SPLINK_LOG_LEVEL)
         _train(linker, scratch, fields, config)
-        linker.misc.save_model_to_json(str(out_dir / "model.json"), overwrite=True)
         _save_charts(linker, out_dir, sdf, candidates, sample)
+        # model.json last, and in one rename: a night killed while training leaves no half model to reuse
+        partial = out_dir / "model.json.partial"
+        linker.misc.save_model_to_json(str(partial), overwrite=True)
+        os.replace(partial, out_dir / "model.json")
     else:
         linker = Linker(sdf, _reuse_model(saved, out_dir), SPLINK_LOG_LEVEL)
     timer.lap("train" if trained else "load_model")
@@ -445,8 +449,10 @@ def _reuse_model(saved: Path, out_dir: Path) -> dict[str, Any]:
     with saved.open(encoding="utf-8") as handle:
         settings: dict[str, Any] = json.load(handle)
     if saved.parent != out_dir:
-        (out_dir / "model.json").write_text(saved.read_text(encoding="utf-8"), encoding="utf-8")
         (out_dir / "reused_from.txt").write_text(saved.parent.name + "\n", encoding="utf-8")
+        partial = out_dir / "model.json.partial"
+        partial.write_text(saved.read_text(encoding="utf-8"), encoding="utf-8")
+        os.replace(partial, out_dir / "model.json")
     return settings
 
 

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from pipelines.recovery import release_dead_runs
 from pipelines.settings import Settings
 
 READY_MARKER = "_READY"
@@ -110,6 +111,8 @@ def build_drop_sensor(settings: Settings, job: dg.UnresolvedAssetJobDefinition) 
         ),
     )
     def drop_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+        for run_id in release_dead_runs(context.instance):
+            context.log.warning(f"run {run_id}: its process is gone (killed or crashed); marked failed")
         by_night: dict[date, list[Drop]] = defaultdict(list)
         waiting = []
         for drop in scan_drops(settings.drops_dir):
@@ -148,6 +151,8 @@ def build_nightly_schedule(settings: Settings, job: dg.UnresolvedAssetJobDefinit
         ),
     )
     def nightly_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
+        for run_id in release_dead_runs(context.instance):
+            context.log.warning(f"run {run_id}: its process is gone (killed or crashed); marked failed")
         latest = context.scheduled_execution_time.date() - timedelta(days=1)
         nights = sorted({d.night for d in scan_drops(settings.drops_dir, quiet=0) if d.night <= latest})
         if not nights:

@@ -26,6 +26,12 @@ DAGSTER_YAML = """# written by ibr (see docs/operations.md). One nightly run at 
 # working DuckDB file: nights never interleave and no two steps ever hold the file's write lock.
 telemetry:
   enabled: false
+run_monitoring:
+  enabled: true
+  # a run the daemon launched that hangs or whose worker died is failed after 4 hours (a night of a
+  # million people takes about 10 minutes) and gives its pool slots back a minute after it ends
+  max_runtime_seconds: 14400
+  free_slots_after_run_end_seconds: 60
 concurrency:
   runs:
     tag_concurrency_limits:
@@ -52,6 +58,7 @@ def run_night(settings: Settings, night: date, quiet: bool = True, retrain: bool
     import dagster as dg
 
     from pipelines.definitions import NIGHTLY_JOB, build_defs
+    from pipelines.recovery import process_tags, release_dead_runs
 
     _prepare_dagster_home(settings)
     defs = build_defs(settings)
@@ -61,8 +68,16 @@ def run_night(settings: Settings, night: date, quiet: bool = True, retrain: bool
         "ops": {"record_linkage": {"config": {"retrain": retrain}}},
     }
     with dg.DagsterInstance.get() as instance:
+        for run_id in release_dead_runs(instance):
+            print(
+                f"  run {run_id[:8]}: its process is gone (killed or crashed); marked failed", file=sys.stderr
+            )
         result = job.execute_in_process(
-            partition_key=night.isoformat(), instance=instance, run_config=run_config, raise_on_error=False
+            partition_key=night.isoformat(),
+            instance=instance,
+            run_config=run_config,
+            tags=process_tags(),
+            raise_on_error=False,
         )
     failed = [e for e in result.get_asset_check_evaluations() if not e.passed]
     failed_checks = [e for e in failed if e.severity == dg.AssetCheckSeverity.ERROR]
