@@ -55,6 +55,9 @@ DEFAULT_THRESHOLDS: dict[str, float] = {
     # share of a drop's non-empty national ids allowed to fail the country's pattern and check digit
     # (mistyped ids are expected in programme lists; more than this says the export itself is wrong)
     "national_id_invalid_share_max": 0.1,
+    # share of records (of a drop, or of registry.person) allowed to die before they are born: a mistyped
+    # year on a few death registrations is data to report; more says the export swapped or broke the dates
+    "implausible_dates_share_max": 0.001,
 }
 
 

@@ -195,6 +195,17 @@ def test_death_before_birth_and_death_in_the_future_fail_on_a_registry_drop(con,
         "date_of_death_not_in_future": ["registry:R3"],
     }
 
+    # a few mistyped years are data, reported but let through up to `implausible_dates_share_max`
+    lenient = CheckConfig(thresholds={**DEFAULT_THRESHOLDS, "implausible_dates_share_max": 0.5})
+    result = run_source_suite(con, contracts["registry"], TONIGHT, lenient, load_country(home))
+    outcome = {o.name: o for o in result.outcomes}["birth_before_death"]
+    assert (outcome.passed, outcome.observed, outcome.threshold) == (
+        True,
+        pytest.approx(1 / 3, abs=1e-6),
+        0.5,
+    )
+    assert outcome.description.startswith("1 of 3 row(s) fail (33.3%), within the tolerated 50%")
+
 
 def test_mistyped_national_ids_are_tolerated_up_to_the_configured_share(con, home, drop):
     """`national_id_invalid_share_max` is the share of ids allowed to fail; 1.0 tolerates every id."""
