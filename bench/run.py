@@ -100,6 +100,106 @@ def _incremental_lines(measurements: dict[str, list[dict[str, object]]]) -> list
     return lines
 
 
+def _num(result: dict[str, object], key: str) -> float:
+    return float(str(result[key]))
+
+
+def _seconds_map(result: dict[str, object], key: str) -> dict[str, float]:
+    """A stage's {name: seconds} report (an empty one when the stage did not report it)."""
+    value = result.get(key)
+    return {str(k): float(v) for k, v in value.items()} if isinstance(value, dict) else {}
+
+
+def _night_lines(measurements: dict[str, list[dict[str, object]]]) -> list[str]:
+    """The whole nights: checks' seconds and share, seconds per step, the incremental night against the full one."""
+    lines: list[str] = []
+    full = [r for r in measurements.get("night", []) if not r.get("timed_out")]
+    if full:
+        night_median = statistics.median(_num(r, "seconds") for r in full)
+        lines += [
+            "",
+            f"## Full night ({full[0].get('night')}): every step, check and report, as `ibr run` runs it",
+            "",
+            "run_night wall time, per run (the stage's time less the interpreter start): "
+            + ", ".join(f"{_num(r, 'run_seconds'):.1f}s" for r in full),
+            "of which the Dagster run (start to end, per run): "
+            + ", ".join(f"{r.get('dagster_run_seconds')}s" for r in full)
+            + "; the steps' sum: "
+            + ", ".join(f"{r.get('steps_seconds')}s" for r in full)
+            + " (the rest: importing Dagster, loading the definitions, the run's own bookkeeping)",
+            "checks' seconds (sum of every asset's `checks_seconds`), per run: "
+            + ", ".join(
+                f"{_num(r, 'checks_seconds'):.1f}s ({_num(r, 'checks_share'):.1%} of the night)" for r in full
+            )
+            + f"; median share {statistics.median(_num(r, 'checks_share') for r in full):.1%}",
+            "check evaluations, per run: "
+            + ", ".join(
+                f"{r.get('check_evaluations')} ({r.get('checks_failed')} failed, "
+                f"{r.get('checks_failed_blocking')} of them blocking)"
+                for r in full
+            ),
+            f"linkage: mode {full[-1].get('mode')} ({full[-1].get('mode_reason')}), "
+            f"records scored {full[-1].get('records_scored')}",
+            "",
+            "| step | median s | share of the night | checks s (median) |",
+            "|---|---|---|---|",
+        ]
+        steps: dict[str, list[float]] = {}
+        for r in full:
+            for step, seconds in _seconds_map(r, "seconds_by_step").items():
+                steps.setdefault(step, []).append(float(seconds))
+        checks: dict[str, list[float]] = {}
+        for r in full:
+            for step, seconds in _seconds_map(r, "checks_seconds_by_step").items():
+                checks.setdefault(step, []).append(seconds)
+        for step, values in sorted(steps.items(), key=lambda kv: -statistics.median(kv[1])):
+            median = statistics.median(values)
+            own = f"{statistics.median(checks[step]):.1f}" if step in checks else ""
+            lines.append(f"| {step} | {median:.1f} | {median / night_median:.1%} | {own} |")
+    incremental = [r for r in measurements.get("night_incremental", []) if not r.get("timed_out")]
+    if incremental:
+        lines += [
+            "",
+            f"## Incremental night ({incremental[0].get('night')}): the night after `night`, ~1% new or changed",
+            "",
+            "linkage mode, per run: "
+            + ", ".join(f"{r.get('mode')} ({r.get('mode_reason')})" for r in incremental),
+            "new or changed records, per run: "
+            + ", ".join(
+                f"{r.get('new')} new + {r.get('changed')} changed of {r.get('rows')} "
+                f"= {_num(r, 'share_new_or_changed'):.2%} (rows edited in the drops {r.get('rows_edited')})"
+                for r in incremental
+            ),
+            "records scored, per run: "
+            + ", ".join(f"{r.get('records_scored')} of {r.get('rows')}" for r in incremental),
+            "checks' seconds, per run: "
+            + ", ".join(
+                f"{_num(r, 'checks_seconds'):.1f}s ({_num(r, 'checks_share'):.1%} of the night)"
+                for r in incremental
+            ),
+            "check evaluations, per run: "
+            + ", ".join(
+                f"{r.get('check_evaluations')} ({r.get('checks_failed')} failed)" for r in incremental
+            ),
+            "seconds per step, last run: "
+            + ", ".join(
+                f"{k} {float(v):.1f}" for k, v in _seconds_map(incremental[-1], "seconds_by_step").items()
+            ),
+        ]
+        if full:
+            ratios = [
+                _num(inc, "seconds") / _num(ful, "seconds")
+                for ful, inc in zip(full, incremental, strict=False)
+            ]
+            inc_median = statistics.median(_num(r, "seconds") for r in incremental)
+            lines.append(
+                f"night_incremental / night wall time, per run: {', '.join(f'{r:.3f}' for r in ratios)}; "
+                f"medians {inc_median:.1f}s / {night_median:.1f}s = {inc_median / night_median:.3f} "
+                "(target <= 0.10)"
+            )
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--people", type=int, default=1_000_000)
@@ -156,6 +256,8 @@ def main(argv: list[str] | None = None) -> int:
         ]
     if "link_full_next" in measurements and "link_incremental" in measurements:
         lines += ["", *_incremental_lines(measurements)]
+    if "night" in measurements or "night_incremental" in measurements:
+        lines += _night_lines(measurements)
     table = "\n".join(lines) + "\n"
     print()
     print(table)

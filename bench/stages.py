@@ -18,6 +18,14 @@ Incremental linkage (needs `--nights 2` or more, after generate,land,standardise
 Both link the second night from the same state (the first night's links), whichever
 runs first; the second of the two reports how far their person assignments agree.
 `bench.run` prints their wall-time ratio.
+
+Whole nights (bench/night.py), in their own home `<home>/night/`, after generate:
+
+- `night`: the nightly Dagster job for the first drop night, as `ibr run` runs it
+  (land, standardise, link and train, registry, findings, every check, publish,
+  reports); reports the seconds per step and the checks' seconds and share.
+- `night_incremental`: the second drop night after `night`, with about 1% of records
+  new or changed (its Parquet drops edited first), linked incrementally.
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ from pathlib import Path
 
 import duckdb
 
+from bench.night import night, night_incremental
 from ingest.contracts import load_contracts
 from ingest.landing import Lander
 from ingest.sqlutil import literal
@@ -232,4 +241,6 @@ STAGES: dict[str, Callable[..., dict[str, object]]] = {
     "standardise_next": standardise_next,
     "link_full_next": link_full_next,
     "link_incremental": link_incremental,
+    "night": night,
+    "night_incremental": night_incremental,
 }
