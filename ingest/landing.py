@@ -159,12 +159,19 @@ def _utf8_copy(path: Path, encoding: str, workdir: Path) -> Path:
 
 
 class Lander:
-    """Lands the drop files of one night into one DuckDB connection."""
+    """Lands the drop files of one night into one DuckDB connection.
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, home: Path, night: date) -> None:
+    `dry_run`: the same checks on every file and row, but a rejected file is not copied to
+    `quarantine/`; given a scratch connection (`ibr validate-sources`) nothing of the deployment changes.
+    """
+
+    def __init__(
+        self, con: duckdb.DuckDBPyConnection, home: Path, night: date, dry_run: bool = False
+    ) -> None:
         self.con = con
         self.home = home
         self.night = night
+        self.dry_run = dry_run
         ensure_schema(con)
 
     # -- bookkeeping -------------------------------------------------------------------------
@@ -210,6 +217,8 @@ class Lander:
         return result
 
     def _set_aside(self, path: Path, source: str) -> None:
+        if self.dry_run:
+            return
         target = self.home / "quarantine" / self.night.isoformat() / source / path.name
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(path, target)

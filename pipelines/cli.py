@@ -8,7 +8,7 @@ Every night runs the `nightly` job of `pipelines.definitions`, the same definiti
     ibr run --date 2026-03-01         # one night over the drops present
     ibr run --since 2026-03-01        # backfill: that night and every later one, in order
     ibr status                        # last runs, what is published, failed checks
-    ibr validate-sources              # check every contract in <home>/sources
+    ibr validate-sources              # dry run: contracts, and the latest drop's files against them
 """
 
 from __future__ import annotations
@@ -310,19 +310,53 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_validate_sources(args: argparse.Namespace, settings: Settings) -> int:
+    """A dry run: every contract, then every drop file of the chosen nights through the real landing checks,
+    into a scratch in-memory database. Nothing of the deployment is written; the exit code is 1 when a
+    contract is invalid or a file would be rejected whole, 0 otherwise (rows that would be quarantined are
+    counted, as a night would)."""
+    import duckdb
+
     from ingest.contracts import ContractError, load_contracts
+    from ingest.landing import Lander
+    from matching.standardise import register_functions
 
     try:
         contracts = load_contracts(settings.sources_dir)
     except ContractError as exc:
         print(f"invalid: {exc}", file=sys.stderr)
         return 1
+    present = drop_nights(settings)
     for name, contract in sorted(contracts.items()):
         drops = sorted(p.name for p in (settings.drops_dir / name).glob("*") if p.is_dir())
         print(
             f"{name}: {contract.kind}, {contract.file.format}, {len(contract.columns)} fields, {len(drops)} drop(s)"
         )
-    return 0
+    if args.all:
+        nights = present
+    elif args.date:
+        nights = [date.fromisoformat(args.date)]
+    else:
+        nights = present[-1:]
+    rejected = 0
+    for night in nights:
+        print(f"night {night} (dry run: nothing is landed or moved)")
+        with duckdb.connect(":memory:") as con:
+            register_functions(con)
+            lander = Lander(con, settings.home, night, dry_run=True)
+            results = [r for c in contracts.values() for r in lander.land_source(c)]
+            results += lander.land_unknown(set(contracts))
+        if not results:
+            print("  no drop files")
+        for result in results:
+            rejected += result.status == "rejected"
+            detail = f": {result.reason}" if result.reason else ""
+            print(
+                f"  {result.file_path}: {result.status}, {result.rows_in:,} rows in, "
+                f"{result.rows_accepted:,} accepted, {result.rows_rejected:,} to quarantine{detail}"
+            )
+    if rejected:
+        print(f"{rejected} file(s) would be rejected whole", file=sys.stderr)
+    return 1 if rejected else 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -355,7 +389,12 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument(
         "--retrain", action="store_true", help="retrain the linkage model instead of reusing the saved one"
     )
-    sub.add_parser("validate-sources", help="check the source contracts and list the drops present")
+    validate = sub.add_parser(
+        "validate-sources",
+        help="dry run: check the source contracts and every drop file against them (nothing is landed)",
+    )
+    validate.add_argument("--date", help="the drop date to check (default: the latest present)")
+    validate.add_argument("--all", action="store_true", help="check every drop date present")
     status = sub.add_parser("status", help="last runs, what is published, failed checks")
     status.add_argument("--runs", type=int, default=10, help="how many recent runs to list")
 

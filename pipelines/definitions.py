@@ -79,6 +79,10 @@ def build_defs(settings: Settings | None = None) -> dg.Definitions:
         partitions,
     )
 
+    assets = [*raw_assets, unrecognised, staging, linkage, registry, findings, publish]
+    check_config.require_known(
+        {(spec.asset_key.to_user_string(), spec.name) for asset in assets for spec in asset.check_specs}
+    )
     nightly = dg.define_asset_job(
         NIGHTLY_JOB,
         selection=dg.AssetSelection.all(),
@@ -88,7 +92,7 @@ def build_defs(settings: Settings | None = None) -> dg.Definitions:
     )
     settings.work_db.parent.mkdir(parents=True, exist_ok=True)
     return dg.Definitions(
-        assets=[*raw_assets, unrecognised, staging, linkage, registry, findings, publish],
+        assets=assets,
         jobs=[nightly],
         schedules=[build_nightly_schedule(settings, nightly)],
         sensors=[build_drop_sensor(settings, nightly), build_failure_sensor(settings, nightly)],

@@ -103,6 +103,21 @@ class CheckConfig:
             thresholds[key] = float(value)
         return cls(severity=severity, thresholds=thresholds, path=path)
 
+    def require_known(self, checks: set[tuple[str, str]]) -> None:
+        """Fail on a severity key that names no check: a typo would otherwise change nothing, silently.
+
+        `checks` holds every (asset, check name) the definitions declare, as "raw/pension", "drop_volume".
+        """
+        names = {name for _asset, name in checks}
+        qualified = {f"{asset}:{name}" for asset, name in checks}
+        unknown = sorted(key for key in self.severity if key not in names and key not in qualified)
+        if unknown:
+            raise CheckConfigError(
+                f"{self.path}: severity: {', '.join(repr(k) for k in unknown)} name(s) no check; "
+                f"use a check name ({', '.join(sorted(names)[:8])}, ...) or asset:check "
+                "(see `ibr status` or audit.checks for every name)"
+            )
+
     def severity_of(self, asset: str, check: str) -> Severity:
         qualified = f"{asset}:{check}"
         if qualified in self.severity:
