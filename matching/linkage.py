@@ -241,6 +241,7 @@ class _Timer:
         now = time.perf_counter()
         self.seconds[name] = round(now - self._start, 2)
         self._start = now
+        log.info("linkage: %s done in %.1fs", name.replace("_", " "), self.seconds[name])
 
 
 @dataclass

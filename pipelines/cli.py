@@ -19,6 +19,7 @@ import sys
 import time
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from pipelines.settings import Settings, drop_nights, settings_from_env
 
@@ -53,8 +54,84 @@ def _prepare_dagster_home(settings: Settings) -> None:
         config.write_text(DAGSTER_YAML, encoding="utf-8")
 
 
-def run_night(settings: Settings, night: date, quiet: bool = True, retrain: bool = False) -> bool:
-    """Run the nightly job for one drop date; True when every step and blocking check passed."""
+class _Progress:
+    """Prints each step as it starts and ends, and linkage's own stages, while a night runs in this process.
+
+    Steps are read from the run's event log by a background thread (the run itself is not touched);
+    lines go to stderr with the time of day, so a nightly cron log shows where a night spends its time.
+    """
+
+    STEP_EVENTS = ("STEP_START", "STEP_SUCCESS", "STEP_FAILURE", "STEP_UP_FOR_RETRY")
+
+    def __init__(self, instance: Any, run_id: str) -> None:
+        import logging
+        import threading
+
+        self.instance = instance
+        self.run_id = run_id
+        self.started: dict[str, float] = {}
+        self.cursor: str | None = None
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._watch, name="ibr-progress", daemon=True)
+        self.handler = logging.StreamHandler(sys.stderr)
+        self.handler.setFormatter(logging.Formatter("  %(asctime)s      %(message)s", "%H:%M:%S"))
+        self.linkage_log = logging.getLogger("matching.linkage")
+
+    def __enter__(self) -> _Progress:
+        import logging
+
+        self.linkage_log.addHandler(self.handler)
+        self.linkage_log.setLevel(logging.INFO)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(timeout=10)
+        self._print_new()
+        self.linkage_log.removeHandler(self.handler)
+
+    def _watch(self) -> None:
+        while not self.stop.wait(1.0):
+            self._print_new()
+
+    def _print_new(self) -> None:
+        import dagster as dg
+
+        try:
+            records = self.instance.get_records_for_run(
+                self.run_id,
+                cursor=self.cursor,
+                of_type={dg.DagsterEventType(name) for name in self.STEP_EVENTS},
+            )
+        except Exception:  # the run may not have begun writing yet; progress never stops a night
+            return
+        self.cursor = records.cursor
+        for record in records.records:
+            entry = record.event_log_entry
+            step, kind = entry.step_key or "?", entry.dagster_event_type.value
+            clock = time.strftime("%H:%M:%S", time.localtime(entry.timestamp))
+            if kind == "STEP_START":
+                self.started[step] = entry.timestamp
+                print(f"  {clock}  {step} ...", file=sys.stderr, flush=True)
+            else:
+                took = entry.timestamp - self.started.get(step, entry.timestamp)
+                verdict = {"STEP_SUCCESS": "done", "STEP_FAILURE": "FAILED", "STEP_UP_FOR_RETRY": "retrying"}[
+                    kind
+                ]
+                print(f"  {clock}  {step} {verdict} in {took:.1f}s", file=sys.stderr, flush=True)
+
+
+def run_night(
+    settings: Settings, night: date, quiet: bool = True, retrain: bool = False, progress: bool = False
+) -> bool:
+    """Run the nightly job for one drop date; True when every step and blocking check passed.
+
+    `progress` prints each step's start and end (and linkage's stages) to stderr as the night goes.
+    """
+    import uuid
+    from contextlib import nullcontext
+
     import dagster as dg
 
     from pipelines.definitions import NIGHTLY_JOB, build_defs
@@ -72,13 +149,16 @@ def run_night(settings: Settings, night: date, quiet: bool = True, retrain: bool
             print(
                 f"  run {run_id[:8]}: its process is gone (killed or crashed); marked failed", file=sys.stderr
             )
-        result = job.execute_in_process(
-            partition_key=night.isoformat(),
-            instance=instance,
-            run_config=run_config,
-            tags=process_tags(),
-            raise_on_error=False,
-        )
+        run_id = str(uuid.uuid4())
+        with _Progress(instance, run_id) if progress else nullcontext():
+            result = job.execute_in_process(
+                partition_key=night.isoformat(),
+                instance=instance,
+                run_config=run_config,
+                tags=process_tags(),
+                run_id=run_id,
+                raise_on_error=False,
+            )
     failed = [e for e in result.get_asset_check_evaluations() if not e.passed]
     failed_checks = [e for e in failed if e.severity == dg.AssetCheckSeverity.ERROR]
     for evaluation in failed:
@@ -211,7 +291,9 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     for night in nights:
         started = time.perf_counter()
-        ok = run_night(settings, night, quiet=not args.verbose, retrain=args.retrain)
+        ok = run_night(
+            settings, night, quiet=not args.verbose, retrain=args.retrain, progress=not args.no_progress
+        )
         print(f"night {night}: {'ok' if ok else 'FAILED'} in {time.perf_counter() - started:.1f}s")
         print(night_summary(settings, night))
         if not ok:
@@ -386,6 +468,9 @@ def main(argv: list[str] | None = None) -> int:
         help="backfill: rerun this drop date and every later one present, in order (stops at the first failure)",
     )
     run.add_argument("--verbose", action="store_true", help="show Dagster's step log")
+    run.add_argument(
+        "--no-progress", action="store_true", help="do not print each step's start and end as the night goes"
+    )
     run.add_argument(
         "--retrain", action="store_true", help="retrain the linkage model instead of reusing the saved one"
     )
