@@ -99,6 +99,16 @@ def night_run_key(drops: list[Drop]) -> str:
     return f"drops:{night}:{digest.hexdigest()[:16]}"
 
 
+def _release_dead_runs(context: dg.SensorEvaluationContext | dg.ScheduleEvaluationContext) -> None:
+    """Free what runs of killed processes hold before launching another (pipelines/recovery.py)."""
+    try:
+        instance = context.instance
+    except dg.DagsterInvariantViolationError:  # evaluated without an instance: a preview or a unit test
+        return
+    for run_id in release_dead_runs(instance):
+        context.log.warning(f"run {run_id}: its process is gone (killed or crashed); marked failed")
+
+
 def build_drop_sensor(settings: Settings, job: dg.UnresolvedAssetJobDefinition) -> dg.SensorDefinition:
     @dg.sensor(
         name="drop_sensor",
@@ -111,8 +121,7 @@ def build_drop_sensor(settings: Settings, job: dg.UnresolvedAssetJobDefinition) 
         ),
     )
     def drop_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
-        for run_id in release_dead_runs(context.instance):
-            context.log.warning(f"run {run_id}: its process is gone (killed or crashed); marked failed")
+        _release_dead_runs(context)
         by_night: dict[date, list[Drop]] = defaultdict(list)
         waiting = []
         for drop in scan_drops(settings.drops_dir):
@@ -151,8 +160,7 @@ def build_nightly_schedule(settings: Settings, job: dg.UnresolvedAssetJobDefinit
         ),
     )
     def nightly_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
-        for run_id in release_dead_runs(context.instance):
-            context.log.warning(f"run {run_id}: its process is gone (killed or crashed); marked failed")
+        _release_dead_runs(context)
         latest = context.scheduled_execution_time.date() - timedelta(days=1)
         nights = sorted({d.night for d in scan_drops(settings.drops_dir, quiet=0) if d.night <= latest})
         if not nights:

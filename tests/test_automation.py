@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
+import uuid
 from datetime import UTC, datetime
 
 import dagster as dg
@@ -12,6 +15,7 @@ from conftest import NIGHT, pension_csv
 
 from pipelines.automation import READY_MARKER, failure_summary, night_run_key, scan_drops
 from pipelines.definitions import build_defs
+from pipelines.recovery import PID_TAG, process_tags, release_dead_runs
 from pipelines.settings import Settings
 
 
@@ -92,3 +96,37 @@ def test_the_failure_summary_names_the_night_the_step_and_the_way_back(with_chec
     assert "record_linkage" in text and "unchanged" in text
     assert f"ibr run --date {NIGHT}" in text
     assert ("record_id_unique_in_drop" in text) == with_checks
+
+
+def _run_of_process(instance: dg.DagsterInstance, tags: dict[str, str]) -> dg.DagsterRun:
+    run = dg.DagsterRun(
+        job_name="nightly", run_id=str(uuid.uuid4()), status=dg.DagsterRunStatus.STARTED, tags=tags
+    )
+    return instance.add_run(run)
+
+
+def test_a_run_whose_process_died_is_failed_and_its_slots_freed_before_the_next_launch(home, drop):
+    """A killed `ibr run` left its run STARTED, holding the work database's pool slot: the next night would wait
+    forever. The sensor (as `ibr run` and the schedule) marks it failed and frees the slot; a live run is kept."""
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    with dg.DagsterInstance.ephemeral() as instance:
+        dead_tags = {**process_tags(), PID_TAG: str(dead.pid)}
+        dead_run = _run_of_process(instance, dead_tags)
+        live_run = _run_of_process(instance, process_tags())  # this very process: alive
+        instance.event_log_storage.set_concurrency_slots("ibr_work_db", 1)
+        claim = instance.event_log_storage.claim_concurrency_slot(
+            "ibr_work_db", dead_run.run_id, "record_linkage"
+        )
+        assert claim.is_claimed
+
+        drop("pension", "a.csv", pension_csv("B1;Ann;Lee;1950;2;;P01;2026-01;100"), night=NIGHT)
+        sensor = build_defs(Settings(home=home)).resolve_sensor_def("drop_sensor")
+        sensor(dg.build_sensor_context(instance=instance))
+
+        assert instance.get_run_by_id(dead_run.run_id).status == dg.DagsterRunStatus.FAILURE
+        assert instance.get_run_by_id(live_run.run_id).status == dg.DagsterRunStatus.STARTED
+        info = instance.event_log_storage.get_concurrency_info("ibr_work_db")
+        assert info.active_slot_count == 0
+        # nothing left to release: a second evaluation changes nothing
+        assert release_dead_runs(instance) == []
