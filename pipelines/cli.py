@@ -274,16 +274,24 @@ def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _drop_date(text: str) -> date:
+    """A drop date argument, YYYY-MM-DD; anything else is a usage error naming it."""
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date as YYYY-MM-DD") from None
+
+
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     present = drop_nights(settings)
     if args.since:
-        since = date.fromisoformat(args.since)
+        since = args.since
         nights = [n for n in present if n >= since]
         if not nights:
             print(f"no drops on or after {since} under {settings.drops_dir}: nothing to run", file=sys.stderr)
             return 2
     elif args.date:
-        nights = [date.fromisoformat(args.date)]
+        nights = [args.date]
     elif present:
         nights = [present[-1]]
     else:
@@ -416,7 +424,7 @@ def cmd_validate_sources(args: argparse.Namespace, settings: Settings) -> int:
     if args.all:
         nights = present
     elif args.date:
-        nights = [date.fromisoformat(args.date)]
+        nights = [args.date]
     else:
         nights = present[-1:]
     rejected = 0
@@ -462,9 +470,12 @@ def main(argv: list[str] | None = None) -> int:
         sub.add_parser("demo", help="generate a synthetic country and run its nights"), 20_000
     )
     run = sub.add_parser("run", help="run one night headless")
-    run.add_argument("--date", help="drop date YYYY-MM-DD (default: the latest drop present)")
+    run.add_argument(
+        "--date", type=_drop_date, help="drop date YYYY-MM-DD (default: the latest drop present)"
+    )
     run.add_argument(
         "--since",
+        type=_drop_date,
         help="backfill: rerun this drop date and every later one present, in order (stops at the first failure)",
     )
     run.add_argument("--verbose", action="store_true", help="show Dagster's step log")
@@ -478,7 +489,9 @@ def main(argv: list[str] | None = None) -> int:
         "validate-sources",
         help="dry run: check the source contracts and every drop file against them (nothing is landed)",
     )
-    validate.add_argument("--date", help="the drop date to check (default: the latest present)")
+    validate.add_argument(
+        "--date", type=_drop_date, help="the drop date to check (default: the latest present)"
+    )
     validate.add_argument("--all", action="store_true", help="check every drop date present")
     status = sub.add_parser("status", help="last runs, what is published, failed checks")
     status.add_argument("--runs", type=int, default=10, help="how many recent runs to list")
