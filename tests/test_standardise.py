@@ -48,6 +48,8 @@ def test_names_dates_codes_ids_and_areas_are_standardised(con, home, drop):
         pension_csv(
             f"B1;  José-Luis ;O'Dúrán;01/02/1950;1;{valid[:4]}-{valid[4:]};NÓRTE;2026-01;100",
             f"B2;Ørjan;Šuster;1961;2;{mistyped};p02;2026-01;100",
+            # a letter O typed for a zero: invalid, and no failure (DuckDB evaluates both sides of an AND)
+            f"B3;Ann;Lee;1955;2;{valid[:3]}O{valid[4:]};P01;2026-01;100",
         ),
     )
     run_nights(con, home, NIGHT)
@@ -58,6 +60,10 @@ def test_names_dates_codes_ids_and_areas_are_standardised(con, home, drop):
     assert (pension["B1"]["sex"], pension["B2"]["sex"]) == ("M", "F")
     assert (pension["B1"]["national_id"], pension["B1"]["national_id_valid"]) == (valid, True)
     assert (pension["B2"]["national_id"], pension["B2"]["national_id_valid"]) == (mistyped, False)
+    assert (pension["B3"]["national_id"], pension["B3"]["national_id_valid"]) == (
+        f"{valid[:3]}O{valid[4:]}",
+        False,
+    )
     assert (pension["B1"]["admin1"], pension["B2"]["admin1"]) == ("P01", "P02")
     assert (pension["B2"]["first_name"], pension["B2"]["last_name"]) == ("orjan", "suster")
 

@@ -13,10 +13,11 @@ create or replace temp macro ibr_clean_name(x) as
 create or replace temp macro ibr_area_key(x) as
     nullif(regexp_replace(lower(ibr_ascii(x)), '[^a-z0-9]+', '', 'g'), '');
 
+-- try_cast: DuckDB evaluates both sides of AND, so a letter in an id must not fail the cast (it fails the match)
 create or replace temp macro ibr_luhn_valid(s) as
     regexp_full_match(s, '[0-9]+') and
     list_sum(list_transform(range(length(s)), lambda i:
         case when i % 2 = 1
-             then (2 * cast(substr(s, length(s) - i, 1) as integer)) // 10
-                  + (2 * cast(substr(s, length(s) - i, 1) as integer)) % 10
-             else cast(substr(s, length(s) - i, 1) as integer) end)) % 10 = 0;
+             then (2 * try_cast(substr(s, length(s) - i, 1) as integer)) // 10
+                  + (2 * try_cast(substr(s, length(s) - i, 1) as integer)) % 10
+             else try_cast(substr(s, length(s) - i, 1) as integer) end)) % 10 = 0;
