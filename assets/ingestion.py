@@ -98,7 +98,7 @@ def build_raw_asset(
                 context,
                 key,
                 "cross_night",
-                source_cross_night(con, contract, night, check_config, country),
+                source_cross_night(con, contract, night, check_config, country, suite.valid_national_ids),
                 check_config,
             )
             checks_seconds = time.perf_counter() - checks_started

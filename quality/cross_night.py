@@ -38,6 +38,7 @@ import duckdb
 from ingest.contracts import Contract
 from ingest.country import Country
 from ingest.fields import text_sql
+from ingest.landing import ensure_schema
 from ingest.sqlutil import qualified, table_exists
 from matching.standardise import register_functions
 from quality.checks import CheckConfig
@@ -67,11 +68,16 @@ def source_cross_night(
     night: date,
     config: CheckConfig,
     country: Country,
+    valid_tonight: int | None = None,
 ) -> list[CheckOutcome]:
-    """`drop_volume` and `national_id_share` of one source's drop, against its previous drop."""
+    """`drop_volume` and `national_id_share` of one source's drop, against its previous drop.
+
+    `valid_tonight`: tonight's rows with a valid national id when the source suite already counted
+    them (`SuiteResult.valid_national_ids`); otherwise they are counted here.
+    """
     return [
         drop_volume(con, contract, night, config),
-        national_id_share(con, contract, night, config, country),
+        national_id_share(con, contract, night, config, country, valid_tonight),
     ]
 
 
@@ -130,10 +136,13 @@ def national_id_share(
     night: date,
     config: CheckConfig,
     country: Country,
+    valid_tonight: int | None = None,
 ) -> CheckOutcome:
     """Share of tonight's landed rows with a valid national id (staging's test) against the previous drop's.
 
-    Fails when it falls by more than `national_id_share_drop` points; a rise always passes.
+    Fails when it falls by more than `national_id_share_drop` points; a rise always passes. Each
+    night's counts are kept in `audit.drop_stats`, so the previous drop is not read again (testing
+    every id's check digit is the costly part); a night without kept counts is counted from raw.
     """
     allowed = config.thresholds["national_id_share_drop"]
     column = contract.column_for("national_id")
@@ -151,16 +160,30 @@ def national_id_share(
         return CheckOutcome("national_id_share", True, 0.0, allowed, "no rows landed tonight")
     judged = [n for n, count in rows.items() if count >= SHARE_MIN_ROWS]
     baseline = _baseline(judged, night, _initial_load(contract, list(rows)))
-    # the check digit test is the costly part: only tonight's and the baseline's rows are tested
-    register_functions(con)
-    valid = dict(
-        con.execute(
-            f"select _night, count(*) filter (where {national_id_valid_sql(text_sql(column))}) from {table} "
-            "where _night in ($night, $baseline) group by _night",
-            {"night": night, "baseline": baseline, **country_params(country)},
-        ).fetchall()
-    )
+    ensure_schema(con)  # audit.drop_stats
+    kept = con.execute(
+        "select night, rows_landed, valid_national_ids from audit.drop_stats where source = $source and night = $baseline",
+        {"source": contract.name, "baseline": baseline},
+    ).fetchall()
+    # counts kept for the baseline hold only while its rows are the same (a night landed again may differ)
+    valid = {n: int(v) for n, landed, v in kept if landed == rows[n]}
+    if valid_tonight is not None:
+        valid[night] = valid_tonight
+    missing = [n for n in (night, baseline) if n is not None and n not in valid]
+    if missing:
+        register_functions(con)
+        valid |= dict(
+            con.execute(
+                f"select _night, count(*) filter (where {national_id_valid_sql(text_sql(column))}) from {table} "
+                "where list_contains($nights, _night) group by _night",
+                {"nights": missing, **country_params(country)},
+            ).fetchall()
+        )
     total = int(rows[night])
+    con.execute(
+        "insert or replace into audit.drop_stats values ($source, $night, $rows, $valid)",
+        {"source": contract.name, "night": night, "rows": total, "valid": valid[night]},
+    )
     share = valid[night] / total
     if total < SHARE_MIN_ROWS:
         return CheckOutcome(

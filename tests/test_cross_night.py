@@ -142,6 +142,42 @@ def test_national_id_share(audit_con, contracts, description, history, night, pa
     assert outcome.threshold == 0.10
 
 
+@pytest.mark.parametrize(
+    "description, history, night, passed, observed", SHARE_CASES, ids=[c[0] for c in SHARE_CASES]
+)
+def test_national_id_share_night_after_night(
+    audit_con, contracts, description, history, night, passed, observed
+):
+    """As a deployment runs it: each night in turn, tonight's count given by the source suite, earlier
+    nights' counts read from audit.drop_stats instead of testing their ids again. Same outcomes."""
+    raw_ids(audit_con, history)
+    for each in sorted(n for n in history if n <= night):
+        valid_tonight = history[each][1]
+        outcome = national_id_share(
+            audit_con, contracts["pension"], each, CheckConfig(), COUNTRY, valid_tonight
+        )
+    assert (outcome.passed, outcome.observed) == (passed, pytest.approx(observed, abs=1e-5)), (
+        outcome.description
+    )
+
+
+def test_national_id_share_counts_a_relanded_baseline_again(audit_con, contracts):
+    """Counts kept for a night hold only while its rows do: a night landed again with more rows is re-counted."""
+    raw_ids(audit_con, {N1: (200, 160)})
+    national_id_share(audit_con, contracts["pension"], N1, CheckConfig(), COUNTRY)
+    audit_con.execute(
+        "insert into raw.pension select 'X' || \"BENEF_NO\", 'not-an-id', _night from raw.pension where _night = $1",
+        [N1],
+    )
+    audit_con.execute(
+        'insert into raw.pension select "BENEF_NO", "NRC", $2 from raw.pension where _night = $1', [N1, N2]
+    )
+    outcome = national_id_share(audit_con, contracts["pension"], N2, CheckConfig(), COUNTRY)
+    # N1 is now 400 rows of which 160 valid (40%); N2 copies them: no change
+    assert outcome.observed == pytest.approx(0.0, abs=1e-9), outcome.description
+    assert "40.0%" in outcome.description
+
+
 def test_national_id_share_of_a_source_without_ids(audit_con, contracts):
     no_ids = replace(contracts["pension"], columns={"last_name": "SURNAME"}, required=())
     outcome = national_id_share(audit_con, no_ids, N1, CheckConfig(), COUNTRY)

@@ -79,3 +79,16 @@ comment on column audit.checks.threshold is 'The value the observed one is held 
 comment on column audit.checks.description is 'What the check found, in words; never a personal value.';
 comment on column audit.checks.failing_keys is 'Up to 20 keys of failing records (source:source_record_id, file path, person id): keys only, never personal fields.';
 comment on column audit.checks.checked_at is 'When the check ran (UTC).';
+
+create table if not exists audit.drop_stats (
+    source varchar not null,
+    night date not null,
+    rows_landed bigint not null,
+    valid_national_ids bigint not null,
+    primary key (source, night)
+);
+comment on table audit.drop_stats is 'Per source and night, counts the cross-night checks compare with later nights (so an earlier drop is not read again): the rows landed and how many carry a valid national id.';
+comment on column audit.drop_stats.source is 'Source (contract name).';
+comment on column audit.drop_stats.night is 'Drop date (the night) the rows were landed for.';
+comment on column audit.drop_stats.rows_landed is 'Rows of raw.<source> landed that night.';
+comment on column audit.drop_stats.valid_national_ids is 'Of them, rows whose national id passes the country pattern and check digit (staging''s national_id_valid).';
