@@ -415,12 +415,26 @@ def cmd_validate_sources(args: argparse.Namespace, settings: Settings) -> int:
     except ContractError as exc:
         print(f"invalid: {exc}", file=sys.stderr)
         return 1
+    from registry.programmes import ProgrammesError, load_programmes
+
+    programmes_path = settings.home / "programmes.yaml"
+    try:
+        known = set(load_programmes(programmes_path).by_id) if programmes_path.is_file() else set()
+    except ProgrammesError as exc:
+        print(f"invalid: {exc}", file=sys.stderr)
+        return 1
     present = drop_nights(settings)
     for name, contract in sorted(contracts.items()):
         drops = sorted(p.name for p in (settings.drops_dir / name).glob("*") if p.is_dir())
         print(
             f"{name}: {contract.kind}, {contract.file.format}, {len(contract.columns)} fields, {len(drops)} drop(s)"
         )
+        if contract.programme_id and contract.programme_id not in known:
+            print(
+                f"  note: programme_id {contract.programme_id!r} is not in {programmes_path.name}: its enrolments "
+                "are kept, but no eligibility, exclusion or means-test rule applies to it and the registry check "
+                "programme_id_in_programmes warns every night"
+            )
     if args.all:
         nights = present
     elif args.date:

@@ -64,3 +64,21 @@ def test_a_file_that_would_be_rejected_is_named_with_its_reason(home, capsys, tm
     finally:
         (drop / "oap_payroll_extra.csv").unlink()
         (stray / "list.csv").unlink()
+
+
+def test_a_programme_missing_from_programmes_yaml_is_pointed_out(home, capsys):
+    contract = home / "sources" / "school_meals.yaml"
+    text = (home / "sources" / "old_age_pension.yaml").read_text(encoding="utf-8")
+    contract.write_text(
+        text.replace("name: old_age_pension", "name: school_meals").replace(
+            "programme_id: old_age_pension", "programme_id: school_meals"
+        ),
+        encoding="utf-8",
+    )
+    try:
+        assert main(["--home", str(home), "validate-sources"]) == 0
+        out = capsys.readouterr().out
+        assert "note: programme_id 'school_meals' is not in programmes.yaml" in out
+        assert "programme_id 'old_age_pension'" not in out
+    finally:
+        contract.unlink()
