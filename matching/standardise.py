@@ -3,7 +3,9 @@
 Everything is set-based SQL in DuckDB (files under sql/staging/): the only per-source
 part is the mapping of source columns onto canonical fields, rendered from the
 contracts. Staging is rebuilt from `raw` as of a night, so rerunning or backfilling
-a night gives the same tables.
+a night gives the same tables. The one part kept from night to night is the typing of
+every landed row (`staging.record_versions`): only files landed since are typed, so
+the nightly cost does not grow with the history (see `update_record_versions`).
 
 Example::
 
@@ -13,6 +15,7 @@ Example::
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -24,7 +27,7 @@ from ingest.contracts import CANONICAL_FIELDS, Contract
 from ingest.country import Country, load_country
 from ingest.fields import precision_sql, typed_sql
 from ingest.landing import ensure_schema
-from ingest.sqlutil import literal, qualified, quote_ident, read_sql, render_sql, tables_in
+from ingest.sqlutil import literal, qualified, quote_ident, read_sql, render_sql, table_exists, tables_in
 
 FACT_MODELS = ("enrolment", "civil_event", "tax_income", "disability_assessment")
 
@@ -129,15 +132,17 @@ def build_staging(
     _load_reference(con, home, contracts)
 
     landed = tables_in(con, "raw")
-    sources = [
-        _source_view(c, parquet=c.file.format == "parquet")
-        for name, c in sorted(contracts.items())
-        if name in landed
-    ]
-    if sources:
-        con.execute(render_sql("staging/record_versions.sql.j2", sources=sources), {"night": night})
-    else:
-        _empty_record_versions(con)
+    update_record_versions(
+        con,
+        {
+            name: render_sql(
+                "staging/record_versions.sql.j2", s=_source_view(c, parquet=c.file.format == "parquet")
+            )
+            for name, c in sorted(contracts.items())
+            if name in landed
+        },
+        night,
+    )
     _comment_helpers(con)
     con.execute(read_sql("staging/person_records.sql"))
     facts = {}
@@ -182,6 +187,14 @@ HELPER_COMMENTS = {
             "by_code": "True when the key is the code, false when it is the name.",
         },
     ),
+    "record_versions_sources": (
+        "One row per source in staging.record_versions: a fingerprint of the query that typed its rows, so a "
+        "changed contract or typing code retypes the source whole.",
+        {
+            "source": "Source name.",
+            "fingerprint": "SHA-256 of the canonical field list and the source's typing query.",
+        },
+    ),
     "source_settings": (
         "One row per source: contract settings standardisation needs.",
         {"source": "Source name.", "full_name_order": "given_first or surname_first (contract)."},
@@ -204,6 +217,75 @@ def _comment_helpers(con: duckdb.DuckDBPyConnection) -> None:
         for column in present:
             text = columns.get(column) or f"Canonical field {column}, typed as the contract reads it."
             con.execute(f"comment on column {name}.{quote_ident(column)} is {literal(text)}")
+
+
+def update_record_versions(con: duckdb.DuckDBPyConnection, selects: dict[str, str], night: date) -> None:
+    """Bring `staging.record_versions` to `night`: every row of raw landed on that night or before, typed.
+
+    `selects` holds, per landed source, the query typing its rows (`record_versions.sql.j2`). The
+    table is kept between nights with a fingerprint of each source's query
+    (`staging.record_versions_sources`): a source whose query is unchanged only loses the rows of
+    later nights (a backfill) and of files no longer in raw (a file replaced in place), and gains
+    the rows of files landed since; a source whose contract or typing code changed is retyped
+    whole. One transaction: a night killed half-way leaves the table as it was.
+    """
+    layout = hashlib.sha256(",".join(CANONICAL_FIELDS).encode()).hexdigest()
+    fingerprints = {
+        name: hashlib.sha256((layout + sql).encode()).hexdigest() for name, sql in selects.items()
+    }
+    con.execute("begin transaction")
+    try:
+        kept: dict[str, str] = {}
+        if table_exists(con, "staging", "record_versions") and table_exists(
+            con, "staging", "record_versions_sources"
+        ):
+            kept = dict(
+                con.execute("select source, fingerprint from staging.record_versions_sources").fetchall()
+            )
+        else:
+            _empty_record_versions(con)
+        con.execute(
+            "delete from staging.record_versions where not list_contains($sources, source)",
+            {"sources": list(selects)},
+        )
+        for name, sql in selects.items():
+            params = {"night": night, "source": name}
+            if kept.get(name) != fingerprints[name]:
+                con.execute("delete from staging.record_versions where source = $source", {"source": name})
+                con.execute(f"insert into staging.record_versions by name {sql}", {"night": night})
+                continue
+            files = (
+                f"select distinct _file, _file_sha256 from {qualified('raw', name)} where _night <= $night"
+            )
+            con.execute(
+                f"""
+                delete from staging.record_versions v
+                where v.source = $source
+                  and (v._night > $night
+                       or not exists (select 1 from ({files}) f
+                                      where f._file = v._file and f._file_sha256 = v._file_sha256))
+                """,
+                params,
+            )
+            con.execute(
+                f"""
+                insert into staging.record_versions by name
+                select t.* from ({sql}) t
+                anti join (select distinct _file, _file_sha256 from staging.record_versions where source = $source) have
+                    on have._file = t._file and have._file_sha256 = t._file_sha256
+                """,
+                params,
+            )
+        con.execute(
+            "create or replace table staging.record_versions_sources (source varchar primary key, fingerprint varchar)"
+        )
+        con.executemany(
+            "insert into staging.record_versions_sources values ($1, $2)", list(fingerprints.items())
+        )
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
 
 
 def _empty_record_versions(con: duckdb.DuckDBPyConnection) -> None:
