@@ -40,6 +40,11 @@ DATA_SUFFIXES = {".csv": "csv", ".parquet": "parquet"}
 CHUNK = 1 << 22
 
 
+def _is_nested(duckdb_type: str) -> bool:
+    """A column type holding more than one value per row: STRUCT(...), MAP(...), UNION(...), X[] or X[n]."""
+    return duckdb_type.startswith(("STRUCT", "MAP", "UNION")) or duckdb_type.endswith("]")
+
+
 class FileRejected(Exception):
     """The whole file is set aside; the message is the reason (no personal data)."""
 
@@ -386,6 +391,17 @@ class Lander:
                 f"unreadable as Parquet (truncated or corrupt): {type(exc).__name__}"
             ) from None
         self._check_columns(contract, header, parquet_rows(path))
+        nested = [
+            f"{name} ({kind})"
+            for name, kind in zip(rel_.columns, rel_.types, strict=True)
+            if name in contract.source_columns and _is_nested(str(kind))
+        ]
+        if nested:
+            raise FileRejected(
+                f"column(s) {', '.join(nested)} hold nested values (a struct, list or map); the contract maps "
+                "them onto plain fields (text, number, date): flatten them in the export",
+                rows_in=parquet_rows(path),
+            )
         cast = ", ".join(
             f"cast({quote_ident(c)} as varchar) as {quote_ident(c)}" for c in contract.source_columns
         )

@@ -172,6 +172,30 @@ def test_truncated_parquet_is_rejected(con, home, drop, tmp_path):
     assert (home / "quarantine" / NIGHT / "registry" / "reg.parquet").exists()
 
 
+def test_parquet_with_nested_columns_is_rejected_naming_them(con, home, drop, tmp_path):
+    """An export that keeps a struct or a list where the contract expects one value per row: no guessing."""
+    table = pa.table(
+        {
+            "reg_no": ["R1", "R2"],
+            "name": ["Ann Lee", "Bo Ng"],
+            "born": ["1950-01-01", "1951-01-01"],
+            "sex": ["F", "M"],
+            "nid": [None, None],
+            "province": pa.array([{"code": "P01"}, {"code": "P02"}]),
+            "event": ["birth", "birth"],
+            "died": pa.array([[None], []], pa.list_(pa.string())),
+        }
+    )
+    pq.write_table(table, tmp_path / "reg.parquet")
+    drop("registry", "reg.parquet", (tmp_path / "reg.parquet").read_bytes())
+    [result] = land(con, home)
+    assert (result.status, result.rows_in, result.rows_rejected) == ("rejected", 2, 2)
+    assert "province (STRUCT(code VARCHAR))" in (result.reason or "")
+    assert "died (VARCHAR[])" in (result.reason or "")
+    assert (home / "quarantine" / NIGHT / "registry" / "reg.parquet").exists()
+    assert_reconciles(con)
+
+
 def test_folder_of_unknown_source_is_set_aside(con, home, drop):
     """Drops in a folder that names no contract are recorded and kept, never silently ignored."""
     drop("mystery", "list.csv", b"a,b\n1,2\n3,4\n")
