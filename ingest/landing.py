@@ -273,7 +273,8 @@ class Lander:
         size = path.stat().st_size
         sha = sha256_of(path)
         previous = self._previous(source, rel)
-        if previous and previous[0] == sha:
+        # a file landed before is not landed twice; a rejected one is tried again (its contract may be fixed)
+        if previous and previous[0] == sha and previous[1].status != "rejected":
             return previous[1]
         if previous:
             self._forget(source, rel)

@@ -15,6 +15,8 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import hashlib
 from dataclasses import dataclass
 from datetime import date
@@ -141,6 +143,7 @@ def build_staging(
             for name, c in sorted(contracts.items())
             if name in landed
         },
+        contracts,
         night,
     )
     _comment_helpers(con)
@@ -219,26 +222,31 @@ def _comment_helpers(con: duckdb.DuckDBPyConnection) -> None:
             con.execute(f"comment on column {name}.{quote_ident(column)} is {literal(text)}")
 
 
-def update_record_versions(con: duckdb.DuckDBPyConnection, selects: dict[str, str], night: date) -> None:
+def update_record_versions(
+    con: duckdb.DuckDBPyConnection, selects: dict[str, str], contracts: dict[str, Contract], night: date
+) -> None:
     """Bring `staging.record_versions` to `night`: every row of raw landed on that night or before, typed.
 
     `selects` holds, per landed source, the query typing its rows (`record_versions.sql.j2`). The
     table is kept between nights with a fingerprint of each source's query
     (`staging.record_versions_sources`): a source whose query is unchanged only loses the rows of
     later nights (a backfill) and of files no longer in raw (a file replaced in place), and gains
-    the rows of files landed since; a source whose contract or typing code changed is retyped
-    whole. One transaction: a night killed half-way leaves the table as it was.
+    the rows of files landed since; a source whose contract (any setting: what landing accepts
+    too) or typing code changed is retyped whole, and a table whose columns are not the ones
+    this code makes is made again. One transaction: a night killed half-way leaves the table
+    as it was.
     """
-    layout = hashlib.sha256(",".join(CANONICAL_FIELDS).encode()).hexdigest()
     fingerprints = {
-        name: hashlib.sha256((layout + sql).encode()).hexdigest() for name, sql in selects.items()
+        # the contract's settings, not where its file lies: a deployment moved elsewhere keeps its typed rows
+        name: hashlib.sha256(
+            f"{_record_versions_columns()}\n{dataclasses.replace(contracts[name], path=None)!r}\n{sql}".encode()
+        ).hexdigest()
+        for name, sql in selects.items()
     }
     con.execute("begin transaction")
     try:
         kept: dict[str, str] = {}
-        if table_exists(con, "staging", "record_versions") and table_exists(
-            con, "staging", "record_versions_sources"
-        ):
+        if _record_versions_current(con):
             kept = dict(
                 con.execute("select source, fingerprint from staging.record_versions_sources").fetchall()
             )
@@ -284,14 +292,15 @@ def update_record_versions(con: duckdb.DuckDBPyConnection, selects: dict[str, st
         )
         con.execute("commit")
     except BaseException:
-        con.execute("rollback")
+        with contextlib.suppress(duckdb.Error):  # never hide the error that got us here
+            con.execute("rollback")
         raise
 
 
-def _empty_record_versions(con: duckdb.DuckDBPyConnection) -> None:
-    """No source has landed yet: an empty table of the right shape keeps every model runnable."""
+def _record_versions_columns() -> list[str]:
+    """The columns of staging.record_versions, as `name type`: every source's typing fills all of them."""
     typed = {"date": "date", "month": "date", "number": "decimal(18, 2)", "integer": "integer"}
-    columns = [
+    return [
         "source varchar",
         "source_kind varchar",
         "drop_mode varchar",
@@ -304,4 +313,34 @@ def _empty_record_versions(con: duckdb.DuckDBPyConnection) -> None:
         "_row_number bigint",
         "_file_sha256 varchar",
     ]
+
+
+def _record_versions_current(con: duckdb.DuckDBPyConnection) -> bool:
+    """The kept table and its fingerprints exist, with exactly the columns and types this code makes."""
+    if not (
+        table_exists(con, "staging", "record_versions")
+        and table_exists(con, "staging", "record_versions_sources")
+    ):
+        return False
+    con.execute(
+        f"create or replace temp table _record_versions_expected ({', '.join(_record_versions_columns())})"
+    )
+    layout = (
+        "select column_name, data_type from information_schema.columns "
+        "where table_catalog = $catalog and table_schema = $schema and table_name = $table order by ordinal_position"
+    )
+    catalog = con.execute("select current_database()").fetchall()[0][0]
+    expected = con.execute(
+        layout, {"catalog": "temp", "schema": "main", "table": "_record_versions_expected"}
+    ).fetchall()
+    actual = con.execute(
+        layout, {"catalog": catalog, "schema": "staging", "table": "record_versions"}
+    ).fetchall()
+    con.execute("drop table _record_versions_expected")
+    return actual == expected
+
+
+def _empty_record_versions(con: duckdb.DuckDBPyConnection) -> None:
+    """No source has landed yet: an empty table of the right shape keeps every model runnable."""
+    columns = _record_versions_columns()
     con.execute(f"create or replace table staging.record_versions ({', '.join(columns)})")

@@ -14,8 +14,10 @@ Every night runs the `nightly` job of `pipelines.definitions`, the same definiti
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
+import tempfile
 import time
 from datetime import date
 from pathlib import Path
@@ -80,6 +82,7 @@ class _Progress:
     def __enter__(self) -> _Progress:
         import logging
 
+        self.level = self.linkage_log.level
         self.linkage_log.addHandler(self.handler)
         self.linkage_log.setLevel(logging.INFO)
         self.thread.start()
@@ -88,8 +91,11 @@ class _Progress:
     def __exit__(self, *exc: object) -> None:
         self.stop.set()
         self.thread.join(timeout=10)
-        self._print_new()
+        if not self.thread.is_alive():
+            with contextlib.suppress(OSError):  # a closed stderr must not fail a night that has run
+                self._print_new()
         self.linkage_log.removeHandler(self.handler)
+        self.linkage_log.setLevel(self.level)
 
     def _watch(self) -> None:
         while not self.stop.wait(1.0):
@@ -113,13 +119,18 @@ class _Progress:
             clock = time.strftime("%H:%M:%S", time.localtime(entry.timestamp))
             if kind == "STEP_START":
                 self.started[step] = entry.timestamp
-                print(f"  {clock}  {step} ...", file=sys.stderr, flush=True)
+                self._say(f"  {clock}  {step} ...")
             else:
                 took = entry.timestamp - self.started.get(step, entry.timestamp)
                 verdict = {"STEP_SUCCESS": "done", "STEP_FAILURE": "FAILED", "STEP_UP_FOR_RETRY": "retrying"}[
                     kind
                 ]
-                print(f"  {clock}  {step} {verdict} in {took:.1f}s", file=sys.stderr, flush=True)
+                self._say(f"  {clock}  {step} {verdict} in {took:.1f}s")
+
+    @staticmethod
+    def _say(line: str) -> None:
+        with contextlib.suppress(OSError):
+            print(line, file=sys.stderr, flush=True)
 
 
 def run_night(
@@ -135,7 +146,7 @@ def run_night(
     import dagster as dg
 
     from pipelines.definitions import NIGHTLY_JOB, build_defs
-    from pipelines.recovery import process_tags, release_dead_runs
+    from pipelines.recovery import release_dead_runs, run_lock
 
     _prepare_dagster_home(settings)
     defs = build_defs(settings)
@@ -150,12 +161,15 @@ def run_night(
                 f"  run {run_id[:8]}: its process is gone (killed or crashed); marked failed", file=sys.stderr
             )
         run_id = str(uuid.uuid4())
-        with _Progress(instance, run_id) if progress else nullcontext():
+        with (
+            run_lock(instance, run_id) as lock_tags,
+            _Progress(instance, run_id) if progress else nullcontext(),
+        ):
             result = job.execute_in_process(
                 partition_key=night.isoformat(),
                 instance=instance,
                 run_config=run_config,
-                tags=process_tags(),
+                tags=lock_tags,
                 run_id=run_id,
                 raise_on_error=False,
             )
@@ -444,7 +458,13 @@ def cmd_validate_sources(args: argparse.Namespace, settings: Settings) -> int:
     rejected = 0
     for night in nights:
         print(f"night {night} (dry run: nothing is landed or moved)")
-        with duckdb.connect(":memory:") as con:
+        with (
+            tempfile.TemporaryDirectory(prefix="ibr-validate-") as scratch,
+            duckdb.connect(":memory:") as con,
+        ):
+            con.execute(
+                "set temp_directory = $dir", {"dir": scratch}
+            )  # spill, if any, away from the deployment
             register_functions(con)
             lander = Lander(con, settings.home, night, dry_run=True)
             results = [r for c in contracts.values() for r in lander.land_source(c)]

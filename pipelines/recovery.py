@@ -2,77 +2,102 @@
 
 A night run headless (`ibr run`) executes in its own process and holds the `ibr_work_db` pool's one
 slot while a step runs. Killed, it never frees the slot and its run stays `STARTED` in Dagster's
-run storage, so the next night would wait for the slot forever. Every run we start records the
-host, its process id and that process's start time as tags; before a new night, runs of this host
-whose process is gone are marked failed and their slots freed. A run whose process is alive (a
-night still running in another terminal) is left alone: the new night then waits for it.
+run storage, so the next night would wait for the slot forever.
 
-Runs the daemon launches (`dg dev`, `dagster-daemon`) are watched by Dagster's own run monitoring,
-switched on in the dagster.yaml `ibr` writes (see docs/operations.md).
+So every `ibr run` holds an exclusive lock (`flock`) on a file of its own,
+`$DAGSTER_HOME/run_locks/<run_id>.lock`, from before the run starts until it has ended, and
+tags the run with that path. The kernel releases the lock when the process dies, however it
+dies. Before a new night, a run still unfinished whose lock file exists and can be locked has
+lost its process: it is marked failed and its slots are freed. Anything ambiguous (no lock
+file, a file that cannot be opened, a lock held) counts as alive: the new night then waits.
+This holds across containers and users sharing `DAGSTER_HOME`, unlike process ids.
+
+Runs the daemon launches (`dg dev`, `dagster-daemon`) carry no lock; Dagster's run monitoring
+fails them after `max_runtime_seconds` (see docs/operations.md).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
+from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import dagster as dg
 
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; runs are then never judged dead
+    fcntl = None  # type: ignore[assignment]
+
+LOCK_TAG = "ibr/run_lock"
 HOST_TAG = "ibr/host"
-PID_TAG = "ibr/pid"
-PROCESS_STARTED_TAG = "ibr/process_started"
 
 _UNFINISHED = [dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
 
 
-def _process_started(pid: int) -> str | None:
-    """When the process started (clock ticks since boot, from /proc), "" where /proc is missing; None if no such process."""
-    if Path("/proc/self/stat").exists():
+def _locks_dir(instance: dg.DagsterInstance) -> Path:
+    return Path(instance.root_directory) / "run_locks"
+
+
+@contextlib.contextmanager
+def run_lock(instance: dg.DagsterInstance, run_id: str) -> Iterator[dict[str, str]]:
+    """Hold the run's lock while the block runs; yields the tags that point other processes at it.
+
+    The daemon's run monitoring must not time such a run out (its own process is watched here):
+    `dagster/max_runtime` 0 switches the limit off for it.
+    """
+    path = _locks_dir(instance) / f"{run_id}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as handle:
+        if fcntl is not None:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        handle.write(f"{socket.gethostname()} {os.getpid()}\n")
+        handle.flush()
         try:
-            text = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return None
-        # the command name (field 2) may hold spaces: the fields after its closing parenthesis are fixed
-        return text.rsplit(")", 1)[1].split()[19]  # field 22: starttime
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+            yield {LOCK_TAG: str(path), HOST_TAG: socket.gethostname(), "dagster/max_runtime": "0"}
+        finally:
+            path.unlink(missing_ok=True)
+
+
+def _lock_if_dead(path: Path) -> IO[str] | None:
+    """The run's lock, now held by us, when its process is gone; None when it may be alive."""
+    if fcntl is None or not path.is_file():
         return None
-    except PermissionError:
-        return ""
-    return ""
-
-
-def process_tags() -> dict[str, str]:
-    """Tags naming this process, for a run executed in it."""
-    pid = os.getpid()
-    return {
-        HOST_TAG: socket.gethostname(),
-        PID_TAG: str(pid),
-        PROCESS_STARTED_TAG: _process_started(pid) or "",
-    }
-
-
-def _is_alive(run: dg.DagsterRun) -> bool:
-    pid = int(run.tags[PID_TAG])
-    started = _process_started(pid)
-    # a process id the system has since given to another process counts as gone
-    return started is not None and started == run.tags.get(PROCESS_STARTED_TAG, started)
+    try:
+        handle = path.open("r", encoding="utf-8")
+    except OSError:
+        return None
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:  # held: the run's process is alive
+        handle.close()
+        return None
+    return handle
 
 
 def release_dead_runs(instance: dg.DagsterInstance) -> list[str]:
-    """Mark this host's unfinished runs whose process is gone as failed and free their pool slots; their ids."""
-    runs = instance.get_runs(dg.RunsFilter(statuses=_UNFINISHED, tags={HOST_TAG: socket.gethostname()}))
+    """Mark unfinished runs whose process is gone as failed and free their pool slots; their ids."""
     released = []
-    for run in runs:
-        if PID_TAG not in run.tags or _is_alive(run):
+    for run in instance.get_runs(dg.RunsFilter(statuses=_UNFINISHED)):
+        if LOCK_TAG not in run.tags:
             continue
-        instance.report_run_failed(
-            run,
-            f"the process that ran this night (pid {run.tags[PID_TAG]}) is gone: it was killed or crashed. "
-            "Marked failed and its concurrency slots freed so the next run can start.",
-        )
-        instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
-        released.append(run.run_id)
+        path = Path(run.tags[LOCK_TAG])
+        held = _lock_if_dead(path)
+        if held is None:
+            continue
+        with held:
+            current = instance.get_run_by_id(run.run_id)
+            if current is None or current.status not in _UNFINISHED:
+                continue  # it ended between the two reads
+            instance.report_run_failed(
+                current,
+                f"the process that ran this night (on {run.tags.get(HOST_TAG, '?')}) is gone: it was killed or "
+                "crashed. Marked failed and its concurrency slots freed so the next run can start.",
+            )
+            instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+            released.append(run.run_id)
+        path.unlink(missing_ok=True)
     return released

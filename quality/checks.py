@@ -16,6 +16,7 @@ warning is reported and the night goes on.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -107,10 +108,27 @@ class CheckConfig:
         """Fail on a severity key that names no check: a typo would otherwise change nothing, silently.
 
         `checks` holds every (asset, check name) the definitions declare, as "raw/pension", "drop_volume".
+        A key `asset:check` for an asset that is not there (a source retired, its contract removed) only
+        warns: the nights of the other sources must go on.
         """
         names = {name for _asset, name in checks}
+        assets = {asset for asset, _name in checks}
         qualified = {f"{asset}:{name}" for asset, name in checks}
-        unknown = sorted(key for key in self.severity if key not in names and key not in qualified)
+        unknown, retired = [], []
+        for key in sorted(self.severity):
+            asset, _, name = key.rpartition(":")
+            if key in names or key in qualified:
+                continue
+            if asset and asset not in assets and name in names:
+                retired.append(key)
+            else:
+                unknown.append(key)
+        if retired:
+            warnings.warn(
+                f"{self.path}: severity: {', '.join(repr(k) for k in retired)} name(s) an asset that is not "
+                "defined (a source without a contract?): ignored",
+                stacklevel=2,
+            )
         if unknown:
             raise CheckConfigError(
                 f"{self.path}: severity: {', '.join(repr(k) for k in unknown)} name(s) no check; "

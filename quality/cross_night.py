@@ -31,6 +31,7 @@ Example::
 
 from __future__ import annotations
 
+import hashlib
 from datetime import date
 
 import duckdb
@@ -161,11 +162,17 @@ def national_id_share(
     judged = [n for n, count in rows.items() if count >= SHARE_MIN_ROWS]
     baseline = _baseline(judged, night, _initial_load(contract, list(rows)))
     ensure_schema(con)  # audit.drop_stats
+    params = country_params(country)
+    rule = hashlib.sha256(
+        f"{column}\n{params['national_id_pattern']}\n{params['national_id_check_digit']}".encode()
+    ).hexdigest()
     kept = con.execute(
-        "select night, rows_landed, valid_national_ids from audit.drop_stats where source = $source and night = $baseline",
-        {"source": contract.name, "baseline": baseline},
+        "select night, rows_landed, valid_national_ids from audit.drop_stats "
+        "where source = $source and night = $baseline and id_rule = $rule",
+        {"source": contract.name, "baseline": baseline, "rule": rule},
     ).fetchall()
     # counts kept for the baseline hold only while its rows are the same (a night landed again may differ)
+    # and were made under tonight's rule (country.yaml or the contract's id column may have changed)
     valid = {n: int(v) for n, landed, v in kept if landed == rows[n]}
     if valid_tonight is not None:
         valid[night] = valid_tonight
@@ -181,8 +188,8 @@ def national_id_share(
         )
     total = int(rows[night])
     con.execute(
-        "insert or replace into audit.drop_stats values ($source, $night, $rows, $valid)",
-        {"source": contract.name, "night": night, "rows": total, "valid": valid[night]},
+        "insert or replace into audit.drop_stats values ($source, $night, $rows, $valid, $rule)",
+        {"source": contract.name, "night": night, "rows": total, "valid": valid[night], "rule": rule},
     )
     share = valid[night] / total
     if total < SHARE_MIN_ROWS:

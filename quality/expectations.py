@@ -71,9 +71,12 @@ class Expect:
     """One check: a GX expectation (class name and arguments) over one frame of a suite.
 
     `holds` says in words what is true when it passes. `tolerance`, for a check that
-    tolerates failing rows, is the share of non-null rows allowed to fail (GX's `mostly`
-    is 1 - tolerance) and the outcome observes a share; otherwise (None) one failing row
-    fails the check and the outcome observes a count.
+    tolerates failing rows, is the share of rows allowed to fail and the outcome observes
+    a share; otherwise (None) one failing row fails the check and the outcome observes a
+    count. The share is of the rows the expectation reads (non-null: GX's `mostly` is
+    1 - tolerance), or, with `share_of_all_rows`, of every row of the frame: "records that
+    die before they are born" counts against all records, so that one typo among a
+    month's few deaths is not a tenth of them.
     """
 
     name: str
@@ -82,6 +85,7 @@ class Expect:
     kwargs: dict[str, Any]
     holds: str
     tolerance: float | None = None
+    share_of_all_rows: bool = False
 
     @property
     def threshold(self) -> float:
@@ -189,6 +193,7 @@ def _source_expectations(contract: Contract, night: date, config: CheckConfig) -
                     },
                     "no record dies before it is born",
                     tolerance=config.thresholds["implausible_dates_share_max"],
+                    share_of_all_rows=True,
                 )
             )
     if "benefit_amount" in mapped:
@@ -414,6 +419,7 @@ def _registry_expectations(programmes: ProgrammeRules, night: date, config: Chec
             },
             "nobody in registry.person dies before being born",
             tolerance=config.thresholds["implausible_dates_share_max"],
+            share_of_all_rows=True,
         ),
         Expect(
             "source_record_unique_in_links",
@@ -607,7 +613,11 @@ def _validate(
         expectations = [
             getattr(gxe, c.expectation)(
                 **c.kwargs,
-                **({"mostly": 1.0 - c.tolerance} if c.tolerance is not None else {}),
+                **(
+                    {"mostly": 1.0 - c.tolerance}
+                    if c.tolerance is not None and not c.share_of_all_rows
+                    else {}
+                ),
                 meta={"check": c.name},
             )
             for c in frame_checks
@@ -665,18 +675,20 @@ def _outcome(check: Expect, result: Any) -> CheckOutcome:
         )
     detail = result.result or {}
     failing = int(detail.get("unexpected_count") or 0)
-    checked = int(detail.get("element_count") or 0) - int(detail.get("missing_count") or 0)
+    rows = int(detail.get("element_count") or 0)
+    checked = rows - int(detail.get("missing_count") or 0)
     keys = _failing_keys(detail)
     if check.tolerance is not None:
-        share = failing / checked if checked else 0.0
-        verdict = "within" if result.success else "above"
+        of = rows if check.share_of_all_rows else checked
+        share = failing / of if of else 0.0
+        # GX judged `mostly` over the rows it read; a share of all rows is judged here
+        success = share <= check.tolerance if check.share_of_all_rows else bool(result.success)
+        verdict = "within" if success else "above"
         description = (
-            f"{failing} of {checked} row(s) fail ({share:.1%}), {verdict} the tolerated {check.tolerance * 100:g}%: "
+            f"{failing} of {of} row(s) fail ({share:.1%}), {verdict} the tolerated {check.tolerance * 100:g}%: "
             f"{check.holds}"
         )
-        return CheckOutcome(
-            check.name, bool(result.success), round(share, 6), check.tolerance, description, keys
-        )
+        return CheckOutcome(check.name, success, round(share, 6), check.tolerance, description, keys)
     description = (
         f"{check.holds}: {checked} row(s) checked"
         if result.success

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -15,7 +14,7 @@ from conftest import NIGHT, pension_csv
 
 from pipelines.automation import READY_MARKER, failure_summary, night_run_key, scan_drops
 from pipelines.definitions import build_defs
-from pipelines.recovery import PID_TAG, process_tags, release_dead_runs
+from pipelines.recovery import LOCK_TAG, release_dead_runs, run_lock
 from pipelines.settings import Settings
 
 
@@ -98,22 +97,25 @@ def test_the_failure_summary_names_the_night_the_step_and_the_way_back(with_chec
     assert ("record_id_unique_in_drop" in text) == with_checks
 
 
-def _run_of_process(instance: dg.DagsterInstance, tags: dict[str, str]) -> dg.DagsterRun:
+def _started_run(instance: dg.DagsterInstance, tags: dict[str, str]) -> dg.DagsterRun:
     run = dg.DagsterRun(
         job_name="nightly", run_id=str(uuid.uuid4()), status=dg.DagsterRunStatus.STARTED, tags=tags
     )
     return instance.add_run(run)
 
 
-def test_a_run_whose_process_died_is_failed_and_its_slots_freed_before_the_next_launch(home, drop):
+def test_a_run_whose_process_died_is_failed_and_its_slots_freed_before_the_next_launch(home, drop, tmp_path):
     """A killed `ibr run` left its run STARTED, holding the work database's pool slot: the next night would wait
-    forever. The sensor (as `ibr run` and the schedule) marks it failed and frees the slot; a live run is kept."""
-    dead = subprocess.Popen([sys.executable, "-c", "pass"])
-    dead.wait()
-    with dg.DagsterInstance.ephemeral() as instance:
-        dead_tags = {**process_tags(), PID_TAG: str(dead.pid)}
-        dead_run = _run_of_process(instance, dead_tags)
-        live_run = _run_of_process(instance, process_tags())  # this very process: alive
+    forever. The sensor (as `ibr run` and the schedule) marks it failed and frees the slot. A run whose process
+    holds its lock, a run without a lock (launched by the daemon) and a run whose lock file is gone are kept."""
+    with dg.DagsterInstance.ephemeral(tempdir=str(tmp_path / "dagster")) as instance:
+        # a process that died: its lock file is left behind, and nobody holds the lock
+        with run_lock(instance, "dead-run") as dead_tags:
+            pass
+        Path(dead_tags[LOCK_TAG]).write_text("left by a killed process\n", encoding="utf-8")
+        dead_run = _started_run(instance, dead_tags)
+        no_lock_run = _started_run(instance, {})
+        gone_run = _started_run(instance, {LOCK_TAG: str(tmp_path / "nowhere.lock")})
         instance.event_log_storage.set_concurrency_slots("ibr_work_db", 1)
         claim = instance.event_log_storage.claim_concurrency_slot(
             "ibr_work_db", dead_run.run_id, "record_linkage"
@@ -122,11 +124,14 @@ def test_a_run_whose_process_died_is_failed_and_its_slots_freed_before_the_next_
 
         drop("pension", "a.csv", pension_csv("B1;Ann;Lee;1950;2;;P01;2026-01;100"), night=NIGHT)
         sensor = build_defs(Settings(home=home)).resolve_sensor_def("drop_sensor")
-        sensor(dg.build_sensor_context(instance=instance))
+        with run_lock(instance, "live-run") as live_tags:  # a night running in this very process
+            live_run = _started_run(instance, live_tags)
+            sensor(dg.build_sensor_context(instance=instance))
 
-        assert instance.get_run_by_id(dead_run.run_id).status == dg.DagsterRunStatus.FAILURE
-        assert instance.get_run_by_id(live_run.run_id).status == dg.DagsterRunStatus.STARTED
-        info = instance.event_log_storage.get_concurrency_info("ibr_work_db")
-        assert info.active_slot_count == 0
-        # nothing left to release: a second evaluation changes nothing
-        assert release_dead_runs(instance) == []
+            assert instance.get_run_by_id(dead_run.run_id).status == dg.DagsterRunStatus.FAILURE
+            for kept in (live_run, no_lock_run, gone_run):
+                assert instance.get_run_by_id(kept.run_id).status == dg.DagsterRunStatus.STARTED
+            assert instance.event_log_storage.get_concurrency_info("ibr_work_db").active_slot_count == 0
+            assert not Path(dead_tags[LOCK_TAG]).exists()
+            # nothing left to release: a second evaluation changes nothing
+            assert release_dead_runs(instance) == []

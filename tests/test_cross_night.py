@@ -161,6 +161,16 @@ def test_national_id_share_night_after_night(
     )
 
 
+def test_national_id_share_recounts_a_baseline_counted_under_another_rule(audit_con, contracts):
+    """country.yaml gains its check digit between two nights: last night's ids are judged again by the new rule."""
+    raw_ids(audit_con, {N1: (200, 160), N2: (200, 160)})
+    lenient = Country(national_id_pattern="^[0-9]{10}$", national_id_check_digit="none")
+    first = national_id_share(audit_con, contracts["pension"], N1, CheckConfig(), lenient)
+    assert "100.0% of 200" in first.description  # without the check digit every id is valid
+    outcome = national_id_share(audit_con, contracts["pension"], N2, CheckConfig(), COUNTRY)
+    assert (outcome.passed, outcome.observed) == (True, pytest.approx(0.0, abs=1e-9)), outcome.description
+
+
 def test_national_id_share_counts_a_relanded_baseline_again(audit_con, contracts):
     """Counts kept for a night hold only while its rows do: a night landed again with more rows is re-counted."""
     raw_ids(audit_con, {N1: (200, 160)})

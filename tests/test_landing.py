@@ -196,6 +196,24 @@ def test_parquet_with_nested_columns_is_rejected_naming_them(con, home, drop, tm
     assert_reconciles(con)
 
 
+def test_a_rejected_file_is_tried_again_once_its_contract_is_fixed(con, home, drop):
+    """The operations guide says: fix the contract, rerun the night. The same bytes must then land."""
+    header = PENSION_HEADER.replace(";AMOUNT", ";PAID")
+    drop("pension", "pay.csv", pension_csv("B1;Ann;Lee;1950;2;;P01;2026-01;100", header=header))
+    [first] = land(con, home)
+    assert first.status == "rejected" and "AMOUNT" in (first.reason or "")
+
+    contract = home / "sources" / "pension.yaml"
+    contract.write_text(
+        contract.read_text(encoding="utf-8").replace("benefit_amount: AMOUNT", "benefit_amount: PAID"),
+        encoding="utf-8",
+    )
+    [again] = land(con, home)
+    assert (again.status, again.rows_accepted) == ("accepted", 1)
+    assert con.execute("select count(*) from audit.files").fetchall() == [(1,)]  # the rejection is replaced
+    assert_reconciles(con)
+
+
 def test_folder_of_unknown_source_is_set_aside(con, home, drop):
     """Drops in a folder that names no contract are recorded and kept, never silently ignored."""
     drop("mystery", "list.csv", b"a,b\n1,2\n3,4\n")

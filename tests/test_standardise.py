@@ -204,3 +204,18 @@ def test_typed_rows_kept_between_nights_equal_typing_everything_again(con, home,
         "select date_of_birth from staging.record_versions where source_record_id = 'B2'"
     ).fetchall()
     assert born == [(date(1950, 1, 2),)]
+
+
+def test_typed_rows_kept_from_another_layout_are_typed_again(con, home, drop, monkeypatch):
+    """A new canonical field (a code upgrade) changes the table's columns: it is made again, not patched."""
+    import ingest.contracts
+    import matching.standardise
+
+    drop("pension", "jan.csv", pension_csv("B1;A;Lee;1950;1;;P01;2026-01;100"))
+    run_nights(con, home, NIGHT)
+    fields = {**ingest.contracts.CANONICAL_FIELDS, "nickname": "name"}
+    monkeypatch.setattr(matching.standardise, "CANONICAL_FIELDS", fields)
+    build_staging(con, home, load_contracts(home / "sources"), date.fromisoformat(NIGHT))
+    columns = [r[0] for r in con.execute("describe staging.record_versions").fetchall()]
+    assert "nickname" in columns
+    assert con.execute("select count(*) from staging.record_versions").fetchall() == [(1,)]

@@ -85,6 +85,7 @@ create table if not exists audit.drop_stats (
     night date not null,
     rows_landed bigint not null,
     valid_national_ids bigint not null,
+    id_rule varchar not null,
     primary key (source, night)
 );
 comment on table audit.drop_stats is 'Per source and night, counts the cross-night checks compare with later nights (so an earlier drop is not read again): the rows landed and how many carry a valid national id.';
@@ -92,3 +93,4 @@ comment on column audit.drop_stats.source is 'Source (contract name).';
 comment on column audit.drop_stats.night is 'Drop date (the night) the rows were landed for.';
 comment on column audit.drop_stats.rows_landed is 'Rows of raw.<source> landed that night.';
 comment on column audit.drop_stats.valid_national_ids is 'Of them, rows whose national id passes the country pattern and check digit (staging''s national_id_valid).';
+comment on column audit.drop_stats.id_rule is 'SHA-256 of what decided validity (the source column, country.yaml''s pattern and check digit): counts made under another rule are not reused.';
