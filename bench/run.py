@@ -110,6 +110,22 @@ def _seconds_map(result: dict[str, object], key: str) -> dict[str, float]:
     return {str(k): float(v) for k, v in value.items()} if isinstance(value, dict) else {}
 
 
+def _checks_seconds(runs: list[dict[str, object]]) -> str:
+    """Each run's checks' seconds and their share of the night, as one comma-separated list."""
+    return ", ".join(
+        f"{_num(r, 'checks_seconds'):.1f}s ({_num(r, 'checks_share'):.1%} of the night)" for r in runs
+    )
+
+
+def _per_step(runs: list[dict[str, object]], key: str) -> dict[str, list[float]]:
+    """{step: [seconds of each run]} from every run's {step: seconds} report under `key`."""
+    steps: dict[str, list[float]] = {}
+    for r in runs:
+        for step, seconds in _seconds_map(r, key).items():
+            steps.setdefault(step, []).append(seconds)
+    return steps
+
+
 def _night_lines(measurements: dict[str, list[dict[str, object]]]) -> list[str]:
     """The whole nights: checks' seconds and share, seconds per step, the incremental night against the full one."""
     lines: list[str] = []
@@ -128,9 +144,7 @@ def _night_lines(measurements: dict[str, list[dict[str, object]]]) -> list[str]:
             + ", ".join(f"{r.get('steps_seconds')}s" for r in full)
             + " (the rest: importing Dagster, loading the definitions, the run's own bookkeeping)",
             "checks' seconds (sum of every asset's `checks_seconds`), per run: "
-            + ", ".join(
-                f"{_num(r, 'checks_seconds'):.1f}s ({_num(r, 'checks_share'):.1%} of the night)" for r in full
-            )
+            + _checks_seconds(full)
             + f"; median share {statistics.median(_num(r, 'checks_share') for r in full):.1%}",
             "check evaluations, per run: "
             + ", ".join(
@@ -144,14 +158,8 @@ def _night_lines(measurements: dict[str, list[dict[str, object]]]) -> list[str]:
             "| step | median s | share of the night | checks s (median) |",
             "|---|---|---|---|",
         ]
-        steps: dict[str, list[float]] = {}
-        for r in full:
-            for step, seconds in _seconds_map(r, "seconds_by_step").items():
-                steps.setdefault(step, []).append(float(seconds))
-        checks: dict[str, list[float]] = {}
-        for r in full:
-            for step, seconds in _seconds_map(r, "checks_seconds_by_step").items():
-                checks.setdefault(step, []).append(seconds)
+        steps = _per_step(full, "seconds_by_step")
+        checks = _per_step(full, "checks_seconds_by_step")
         for step, values in sorted(steps.items(), key=lambda kv: -statistics.median(kv[1])):
             median = statistics.median(values)
             own = f"{statistics.median(checks[step]):.1f}" if step in checks else ""
@@ -172,11 +180,7 @@ def _night_lines(measurements: dict[str, list[dict[str, object]]]) -> list[str]:
             ),
             "records scored, per run: "
             + ", ".join(f"{r.get('records_scored')} of {r.get('rows')}" for r in incremental),
-            "checks' seconds, per run: "
-            + ", ".join(
-                f"{_num(r, 'checks_seconds'):.1f}s ({_num(r, 'checks_share'):.1%} of the night)"
-                for r in incremental
-            ),
+            "checks' seconds, per run: " + _checks_seconds(incremental),
             "check evaluations, per run: "
             + ", ".join(
                 f"{r.get('check_evaluations')} ({r.get('checks_failed')} failed)" for r in incremental
