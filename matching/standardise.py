@@ -134,18 +134,7 @@ def build_staging(
     _load_reference(con, home, contracts)
 
     landed = tables_in(con, "raw")
-    update_record_versions(
-        con,
-        {
-            name: render_sql(
-                "staging/record_versions.sql.j2", s=_source_view(c, parquet=c.file.format == "parquet")
-            )
-            for name, c in sorted(contracts.items())
-            if name in landed
-        },
-        contracts,
-        night,
-    )
+    update_record_versions(con, {name: c for name, c in sorted(contracts.items()) if name in landed}, night)
     _comment_helpers(con)
     con.execute(read_sql("staging/person_records.sql"))
     facts = {}
@@ -195,7 +184,7 @@ HELPER_COMMENTS = {
         "changed contract or typing code retypes the source whole.",
         {
             "source": "Source name.",
-            "fingerprint": "SHA-256 of the canonical field list and the source's typing query.",
+            "fingerprint": "SHA-256 of the source's contract (its settings) and its typing query.",
         },
     ),
     "source_settings": (
@@ -222,25 +211,27 @@ def _comment_helpers(con: duckdb.DuckDBPyConnection) -> None:
             con.execute(f"comment on column {name}.{quote_ident(column)} is {literal(text)}")
 
 
-def update_record_versions(
-    con: duckdb.DuckDBPyConnection, selects: dict[str, str], contracts: dict[str, Contract], night: date
-) -> None:
+def update_record_versions(con: duckdb.DuckDBPyConnection, landed: dict[str, Contract], night: date) -> None:
     """Bring `staging.record_versions` to `night`: every row of raw landed on that night or before, typed.
 
-    `selects` holds, per landed source, the query typing its rows (`record_versions.sql.j2`). The
-    table is kept between nights with a fingerprint of each source's query
-    (`staging.record_versions_sources`): a source whose query is unchanged only loses the rows of
-    later nights (a backfill) and of files no longer in raw (a file replaced in place), and gains
-    the rows of files landed since; a source whose contract (any setting: what landing accepts
-    too) or typing code changed is retyped whole, and a table whose columns are not the ones
-    this code makes is made again. One transaction: a night killed half-way leaves the table
-    as it was.
+    `landed` holds the contracts of the sources with a raw table; each source's rows are typed by
+    its query from `record_versions.sql.j2`. The table is kept between nights with a fingerprint
+    of each source's contract and query (`staging.record_versions_sources`): a source whose
+    fingerprint is unchanged only loses the rows of files no longer in raw as of the night (a
+    backfill, a file replaced in place) and gains the rows of files landed since; a source whose
+    contract (any setting: what landing accepts too) or typing code changed is retyped whole,
+    and a table whose columns are not the ones this code makes is made again (every source then
+    retyped). One transaction: a night killed half-way leaves the table as it was.
     """
+    selects = {
+        name: render_sql(
+            "staging/record_versions.sql.j2", s=_source_view(c, parquet=c.file.format == "parquet")
+        )
+        for name, c in landed.items()
+    }
     fingerprints = {
         # the contract's settings, not where its file lies: a deployment moved elsewhere keeps its typed rows
-        name: hashlib.sha256(
-            f"{_record_versions_columns()}\n{dataclasses.replace(contracts[name], path=None)!r}\n{sql}".encode()
-        ).hexdigest()
+        name: hashlib.sha256(f"{dataclasses.replace(landed[name], path=None)!r}\n{sql}".encode()).hexdigest()
         for name, sql in selects.items()
     }
     con.execute("begin transaction")
@@ -269,9 +260,8 @@ def update_record_versions(
                 f"""
                 delete from staging.record_versions v
                 where v.source = $source
-                  and (v._night > $night
-                       or not exists (select 1 from ({files}) f
-                                      where f._file = v._file and f._file_sha256 = v._file_sha256))
+                  and not exists (select 1 from ({files}) f
+                                  where f._file = v._file and f._file_sha256 = v._file_sha256)
                 """,
                 params,
             )
