@@ -183,7 +183,7 @@ def national_id_share(
             con.execute(
                 f"select _night, count(*) filter (where {national_id_valid_sql(text_sql(column))}) from {table} "
                 "where list_contains($nights, _night) group by _night",
-                {"nights": missing, **country_params(country)},
+                {"nights": missing, **params},
             ).fetchall()
         )
     total = int(rows[night])
