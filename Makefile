@@ -1,6 +1,8 @@
 # Two commands for a machine that has only python3: `make demo` and `make test`.
 # uv is bootstrapped into .tools/ from PyPI when it is not on PATH; the project
 # environment (.venv) is created from uv.lock, so every machine resolves the same versions.
+# --compile-bytecode: the libraries are compiled once at install, not on every import
+# (where PYTHONDONTWRITEBYTECODE is set, Great Expectations alone took 8 s to import, 3.6 s compiled).
 
 PYTHON ?= python3
 UV_VERSION := 0.13.8
@@ -19,7 +21,7 @@ setup: $(VENV)/.synced
 	.tools/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
 $(VENV)/.synced: pyproject.toml uv.lock $(if $(findstring .tools,$(UV)),.tools/bin/uv)
-	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --frozen --extra dev --python $(PYTHON)
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --frozen --extra dev --compile-bytecode --python $(PYTHON)
 	touch $@
 
 demo: setup

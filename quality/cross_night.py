@@ -43,7 +43,7 @@ from ingest.landing import ensure_schema
 from ingest.sqlutil import qualified, table_exists
 from matching.standardise import register_functions
 from quality.checks import CheckConfig
-from quality.expectations import country_params, national_id_valid_sql
+from quality.expectations import country_params, national_id_std_sql, national_id_valid_sql
 from quality.reconcile import CheckOutcome
 
 VOLUME_MIN_ROWS_CHANGE = 20
@@ -181,8 +181,9 @@ def national_id_share(
         register_functions(con)
         valid |= dict(
             con.execute(
-                f"select _night, count(*) filter (where {national_id_valid_sql(text_sql(column))}) from {table} "
-                "where list_contains($nights, _night) group by _night",
+                f"select _night, count(*) filter (where {national_id_valid_sql('_std')}) "
+                f"from (select _night, {national_id_std_sql(text_sql(column))} as _std from {table} "
+                "where list_contains($nights, _night)) group by _night",
                 {"nights": missing, **params},
             ).fetchall()
         )
