@@ -80,6 +80,7 @@ def fingerprint_sql(columns: tuple[str, ...]) -> str:
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(SCHEMA_SQL)
+    con.execute(SPLIT_COMPONENT_SQL)
 
 
 @dataclass(frozen=True)
@@ -458,3 +459,96 @@ def compare_assignments(con: duckdb.DuckDBPyConnection, left_sql: str, right_sql
         identical_clusters=identical / records if records else 1.0,
         same_person_id=same_id / records if records else 1.0,
     )
+
+
+# -- clustering only what can have changed ---------------------------------------------------------
+
+SPLIT_COMPONENT_SQL = """
+create table if not exists linkage.split_component (
+    night date not null,
+    record_key varchar not null,
+    component_key varchar not null
+);
+comment on table linkage.split_component is 'One row per night and record of a connected component that the identity constraints split into several persons: the component it was split from. With the persons, it gives every record''s component, which an incremental night needs to re-cluster only the components that can have changed. Kept for the latest nights only.';
+comment on column linkage.split_component.night is 'Night of the linkage.';
+comment on column linkage.split_component.record_key is 'source:source_record_id of the record.';
+comment on column linkage.split_component.component_key is 'Key of the component before the split (any record of a component holds the same key).';
+"""
+
+
+def cluster_settings_sha(
+    con: duckdb.DuckDBPyConnection, match_threshold: float, strong_threshold: float, max_cluster_size: int
+) -> str:
+    """Fingerprint of everything besides the records and edges that decides the clusters (needs `_decisions`)."""
+    decisions = con.execute("select * from _decisions order by all").fetchall()
+    text = repr((match_threshold, strong_threshold, max_cluster_size, decisions))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def cluster_scope(con: duckdb.DuckDBPyConnection, before: date, threshold: float) -> int:
+    """Temp table `_scope(record_key)`: the records an incremental night must cluster again; returns its size.
+
+    Needs `_dirty`, `_link_input` and tonight's `_edges`. Every other record lies in a
+    component of last night's graph that holds no new, changed or removed record and has
+    no edge to one tonight; its edges are last night's (clean pairs are carried over, the
+    model, thresholds and decisions are the same: `cluster_settings_sha`), so clustering
+    it again would give last night's persons. The scope starts from the components of last
+    night that held a changed or removed record, adds tonight's new records, then every
+    old component that tonight's edges reach from the scope, until none is left. A
+    component is a person, or for a record of a split component the component it was
+    split from (`linkage.split_component`).
+    """
+    con.execute(
+        """
+        create or replace temp table _old_component as
+        select p.record_key, coalesce(s.component_key, 'person:' || p.person_id) as component_key
+        from linkage.record_person p
+        left join linkage.split_component s on s.night = p.night and s.record_key = p.record_key
+        where p.night = $before
+        """,
+        {"before": before},
+    )
+    con.execute(
+        """
+        create or replace temp table _scope_components as
+        select distinct component_key from _old_component
+        where record_key in (select record_key from _dirty)
+           or record_key not in (select record_key from _link_input);
+
+        create or replace temp table _scope as
+        select record_key from _old_component where component_key in (select component_key from _scope_components)
+        union
+        select record_key from _dirty
+        """
+    )
+    con.execute(
+        "create or replace temp table _scope_edges as "
+        "select record_key_l, record_key_r from _edges where match_probability >= $threshold",
+        {"threshold": threshold},
+    )
+    while True:
+        reached = con.execute(
+            """
+            create or replace temp table _reached as
+            select distinct o.component_key
+            from _scope_edges e
+            join _old_component o on o.record_key = e.record_key_r
+            where e.record_key_l in (select record_key from _scope)
+              and e.record_key_r not in (select record_key from _scope)
+            union
+            select distinct o.component_key
+            from _scope_edges e
+            join _old_component o on o.record_key = e.record_key_l
+            where e.record_key_r in (select record_key from _scope)
+              and e.record_key_l not in (select record_key from _scope);
+            select count(*) from _reached;
+            """
+        ).fetchall()[0][0]
+        if not reached:
+            break
+        con.execute(
+            "insert into _scope select record_key from _old_component "
+            "where component_key in (select component_key from _reached)"
+        )
+    con.execute("drop table _scope_edges; drop table _reached; drop table _scope_components")
+    return int(con.execute("select count(*) from _scope").fetchall()[0][0])

@@ -32,6 +32,7 @@ reach the warehouse; records travel between the two as Arrow.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -133,7 +134,8 @@ class LinkageSummary:
     Splink scored (every linkable record in full, the new and changed ones in incremental),
     `comparisons` the pairs they generated, `carried_pairs` the previous night's pairs of
     unchanged records reused without scoring, `changes` the records new, changed and removed
-    since the previous night.
+    since the previous night, `records_clustered` the records clustered again (all of them
+    in full; in incremental, those whose persons can have changed: `incremental.cluster_scope`).
     """
 
     night: str
@@ -153,6 +155,7 @@ class LinkageSummary:
     mode_reason: str = ""
     records_scored: int = 0
     carried_pairs: int = 0
+    records_clustered: int = 0
     changes: incremental.RecordChanges | None = None
     seconds: dict[str, float] = field(default_factory=dict)
     blocking: list[dict[str, Any]] = field(default_factory=list)
@@ -316,10 +319,20 @@ def link_night(
     pairs_stored = incremental.store_pairs(con, night, changes.previous_night) if model_sha else 0
     timer.lap("store_pairs")
 
-    flagged = _cluster(con, home, config)
+    load_decisions(con, home)
+    cluster_sha = incremental.cluster_settings_sha(
+        con, config.match_threshold, config.strong_threshold, config.max_cluster_size
+    )
+    scope_before = (
+        changes.previous_night
+        if decision.mode == "incremental"
+        and _previous_cluster_sha(con, changes.previous_night) == cluster_sha
+        else None
+    )
+    flagged, clustered = _cluster(con, home, night, config, scope_before)
     timer.lap("cluster")
 
-    ids = _assign_ids(con, night, run_id)
+    ids = _assign_ids(con, night, run_id, scope_before)
     review = _write_review_queue(con, night, config)
     timer.lap("stable_ids")
 
@@ -345,6 +358,7 @@ def link_night(
         carried_pairs=scored.carried_pairs,
         changes=changes,
         blocking=[asdict(b) for b in scored.blocking],
+        records_clustered=clustered,
     )
     summary.metrics = _evaluate(con, home, night, run_id)
     summary.id_stability = _id_stability(con, night, run_id)
@@ -354,7 +368,15 @@ def link_night(
         con,
         summary,
         run_id,
-        {"model_sha256": model_sha, "pair_threshold": config.review_lower, "pairs_stored": pairs_stored},
+        {
+            "model_sha256": model_sha,
+            "pair_threshold": config.review_lower,
+            "pairs_stored": pairs_stored,
+            "cluster_settings": cluster_sha,
+            "split_components": con.execute(
+                "select count(*) from linkage.split_component where night = $1", [night]
+            ).fetchall()[0][0],
+        },
     )
     return summary
 
@@ -509,12 +531,38 @@ def _save_charts(linker: Any, out_dir: Path, sdf: Any, rules: list[tuple[str, st
         (out_dir / f"{name}.json").write_text(json.dumps(chart.chart_dict, default=str), encoding="utf-8")
 
 
-def _cluster(con: duckdb.DuckDBPyConnection, home: Path, config: LinkageConfig) -> int:
-    """Cluster records into persons; split and flag clusters that break identity constraints."""
+def _previous_cluster_sha(con: duckdb.DuckDBPyConnection, before: date | None) -> str | None:
+    """The clustering settings' fingerprint of the night before (None: none recorded, cluster everything)."""
+    if before is None:
+        return None
+    rows = con.execute(
+        "select details->>'cluster_settings', cast(details->>'split_components' as bigint) "
+        "from audit.linkage_runs where night = $1",
+        [before],
+    ).fetchall()
+    if not rows or not rows[0][0]:
+        return None
+    held = con.execute("select count(*) from linkage.split_component where night = $1", [before]).fetchall()[
+        0
+    ][0]
+    # the components of a night older than the latest two are dropped: that night's successor clusters everything
+    return str(rows[0][0]) if held == rows[0][1] else None
+
+
+def _cluster(
+    con: duckdb.DuckDBPyConnection, home: Path, night: date, config: LinkageConfig, scope_before: date | None
+) -> tuple[int, int]:
+    """Cluster records into persons; split and flag clusters that break identity constraints.
+
+    Writes `_clusters(record_key, cluster_key)`, `_flagged_records` and tonight's
+    `linkage.split_component`. With `scope_before` (an incremental night whose clustering
+    settings and decisions are the previous night's), only the records of
+    `incremental.cluster_scope` are clustered: everyone else keeps the previous night's person,
+    flag and split component (`_assign_ids`). Returns the clusters flagged and the records clustered.
+    """
     from splink import DuckDBAPI
     from splink.clustering import cluster_pairwise_predictions_at_threshold
 
-    load_decisions(con, home)
     con.execute(
         """
         create or replace temp table _edges as
@@ -543,11 +591,18 @@ def _cluster(con: duckdb.DuckDBPyConnection, home: Path, config: LinkageConfig) 
           and e.match_probability < 1.0 and _impossible(l, r);
         """
     )
+    if scope_before is not None:
+        clustered = incremental.cluster_scope(con, scope_before, config.match_threshold)
+        nodes = "select record_key from _link_input semi join _scope using (record_key)"
+        in_scope = "and record_key_l in (select record_key from _scope) and record_key_r in (select record_key from _scope)"
+    else:
+        clustered = int(con.execute("select count(*) from _link_input").fetchall()[0][0])
+        nodes, in_scope = "select record_key from _link_input", ""
     scratch = _scratch_connection(config, home)
-    _copy(con, "select record_key from _link_input", scratch, "nodes")
+    _copy(con, nodes, scratch, "nodes")
     _copy(
         con,
-        f"select * from _edges where match_probability >= {float(config.match_threshold)}",
+        f"select * from _edges where match_probability >= {float(config.match_threshold)} {in_scope}",
         scratch,
         "edges",
     )
@@ -626,17 +681,55 @@ def _cluster(con: duckdb.DuckDBPyConnection, home: Path, config: LinkageConfig) 
         con.execute(
             """
             create or replace temp table _flagged_records as select record_key from _split;
+            create or replace temp table _split_component as
+            select record_key, 'component:' || cluster_key as component_key
+            from _clusters where record_key in (select record_key from _split);
             update _clusters set cluster_key = s.cluster_key from _split s where _clusters.record_key = s.record_key;
             """
         )
     else:
-        con.execute("create or replace temp table _flagged_records (record_key varchar)")
+        con.execute(
+            "create or replace temp table _flagged_records (record_key varchar);"
+            "create or replace temp table _split_component (record_key varchar, component_key varchar)"
+        )
     scratch.close()
-    return int(flagged)
+    if scope_before is not None:
+        # outside the scope, last night's flags and split components stand
+        outside = (
+            "night = $before and record_key not in (select record_key from _scope) "
+            "and record_key in (select record_key from _link_input)"
+        )
+        con.execute(
+            "insert into _flagged_records select record_key from linkage.record_person "
+            f"where {outside} and flag = 'needs_review'",
+            {"before": scope_before},
+        )
+        con.execute(
+            f"insert into _split_component select record_key, component_key from linkage.split_component where {outside}",
+            {"before": scope_before},
+        )
+    con.execute("delete from linkage.split_component where night = $night", {"night": night})
+    con.execute(
+        "insert into linkage.split_component select $night, record_key, component_key from _split_component",
+        {"night": night},
+    )
+    # a rerun of tonight (or of the next night) reads the previous night's components; older ones are never read
+    con.execute(
+        "delete from linkage.split_component where night < "
+        "(select max(night) from linkage.record_person where night < $night)",
+        {"night": night},
+    )
+    return int(flagged), clustered
 
 
-def _assign_ids(con: duckdb.DuckDBPyConnection, night: date, run_id: str) -> IdAssignment:
-    """Carry person ids over from the latest night before this one; rerunning a night recomputes from the same state."""
+def _assign_ids(
+    con: duckdb.DuckDBPyConnection, night: date, run_id: str, scope_before: date | None = None
+) -> IdAssignment:
+    """Carry person ids over from the latest night before this one; rerunning a night recomputes from the same state.
+
+    With `scope_before` only the records of `_scope` were clustered: the stable-id rules run on
+    them, and every other record keeps its row of that night (person, link strength, flag).
+    """
     con.execute(
         """
         create or replace temp table _previous as
@@ -654,8 +747,31 @@ def _assign_ids(con: duckdb.DuckDBPyConnection, night: date, run_id: str) -> IdA
         """,
         {"night": night},
     ).fetchall()[0][0]
-    summary = assign_stable_ids(con, "_clusters", "_previous", int(highest), "_assigned", "_history")
+    previous = "_previous"
+    if scope_before is not None:
+        previous = "(select * from _previous where record_key in (select record_key from _scope))"
+    summary = assign_stable_ids(con, "_clusters", previous, int(highest), "_assigned", "_history")
     con.execute("delete from linkage.record_person where night = $night", {"night": night})
+    if scope_before is not None:
+        con.execute(
+            """
+            insert into linkage.record_person
+                (night, record_key, source, source_record_id, person_id, match_probability, flag, link_fingerprint)
+            select $night, record_key, source, source_record_id, person_id, match_probability, flag, link_fingerprint
+            from linkage.record_person
+            where night = $before and record_key not in (select record_key from _scope)
+              and record_key in (select record_key from _link_input)
+            """,
+            {"night": night, "before": scope_before},
+        )
+        unaffected = con.execute(
+            "select count(distinct person_id) from linkage.record_person "
+            "where night = $night and record_key not in (select record_key from _scope)",
+            {"night": night},
+        ).fetchall()[0][0]
+        summary = dataclasses.replace(
+            summary, persons=summary.persons + unaffected, kept=summary.kept + unaffected
+        )
     con.execute(
         """
         insert into linkage.record_person
@@ -810,6 +926,7 @@ def _record_run(
         "mode_reason": summary.mode_reason,
         "records_scored": summary.records_scored,
         "carried_pairs": summary.carried_pairs,
+        "records_clustered": summary.records_clustered,
         "changes": summary.changes.as_dict() if summary.changes else None,
         **pair_store,
     }

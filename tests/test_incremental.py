@@ -406,3 +406,38 @@ def test_compare_assignments(con, description, left, right, pairwise, identical,
     assert (got.pairwise_agreement, got.identical_clusters, got.same_person_id) == pytest.approx(
         (pairwise, identical, same_id)
     ), description
+
+
+def _record_person(night: Night) -> dict[str, tuple[object, ...]]:
+    with duckdb.connect(str(night.home / "state" / "work.duckdb"), read_only=True) as con:
+        rows = con.execute(
+            "select record_key, person_id, flag, round(match_probability, 9) from linkage.record_person "
+            "where night = $1",
+            [SECOND],
+        ).fetchall()
+    return {r[0]: tuple(r[1:]) for r in rows}
+
+
+@pytest.fixture(scope="module")
+def edited_clustering_everything(country: Path, tmp_path_factory: pytest.TempPathFactory) -> Night:
+    """The edited night, incremental, but with the first night's clustering settings unknown: every record is clustered."""
+    home = copy_home(country, tmp_path_factory.mktemp("edited_all") / "home")
+    edit_staging(home)
+    with duckdb.connect(str(home / "state" / "work.duckdb")) as con:
+        con.execute(
+            "update audit.linkage_runs set details = json_merge_patch(details, '{\"cluster_settings\": null}') "
+            "where night = $1",
+            [FIRST],
+        )
+    return link_second(home, LinkageConfig(mode="incremental", **QUICK))  # type: ignore[arg-type]
+
+
+def test_clustering_only_what_can_have_changed_gives_the_same_persons(edited, edited_clustering_everything):
+    """Re-clustering only the components the edits reach gives every record the person, flag and strength that
+    clustering every record gives (both score the same new and changed records)."""
+    _, scoped, _ = edited
+    everything = edited_clustering_everything
+    assert 0 < scoped.summary.records_clustered < scoped.summary.records / 2
+    assert everything.summary.records_clustered == everything.summary.records
+    assert _record_person(scoped) == _record_person(everything)
+    assert scoped.summary.persons == everything.summary.persons
