@@ -135,8 +135,8 @@ def build_staging(
 
     landed = tables_in(con, "raw")
     update_record_versions(con, {name: c for name, c in sorted(contracts.items()) if name in landed}, night)
+    update_person_records(con)
     _comment_helpers(con)
-    con.execute(read_sql("staging/person_records.sql"))
     facts = {}
     for model in FACT_MODELS:
         con.execute(read_sql(f"staging/{model}.sql"))
@@ -186,6 +186,16 @@ HELPER_COMMENTS = {
             "source": "Source name.",
             "fingerprint": "SHA-256 of the source's contract (its settings) and its typing query.",
         },
+    ),
+    "pending_records": (
+        "Records whose versions changed since staging.person_records was last brought up to date (empty after "
+        "every staging build): only their rows are made again.",
+        {"source": "Source name.", "source_record_id": "The record's id in its source."},
+    ),
+    "person_records_state": (
+        "One row: a fingerprint of what person records are made from besides their versions (the SQL, the "
+        "country's settings, the area lookups, the source settings); when it changes the table is made again whole.",
+        {"fingerprint": "SHA-256 of those inputs."},
     ),
     "source_settings": (
         "One row per source: contract settings standardisation needs.",
@@ -237,43 +247,57 @@ def update_record_versions(con: duckdb.DuckDBPyConnection, landed: dict[str, Con
     con.execute("begin transaction")
     try:
         kept: dict[str, str] = {}
+        con.execute(
+            "create table if not exists staging.pending_records (source varchar, source_record_id varchar)"
+        )
         if _record_versions_current(con):
             kept = dict(
                 con.execute("select source, fingerprint from staging.record_versions_sources").fetchall()
             )
         else:
             _empty_record_versions(con)
-        con.execute(
-            "delete from staging.record_versions where not list_contains($sources, source)",
+            con.execute("drop table if exists staging.person_records_state")  # made again whole
+        gone = "not list_contains($sources, source)"
+        _mark_pending(
+            con,
+            f"select source, source_record_id from staging.record_versions where {gone}",
             {"sources": list(selects)},
         )
+        con.execute(f"delete from staging.record_versions where {gone}", {"sources": list(selects)})
         for name, sql in selects.items():
             params = {"night": night, "source": name}
             if kept.get(name) != fingerprints[name]:
+                this_source = (
+                    "select source, source_record_id from staging.record_versions where source = $source"
+                )
+                _mark_pending(con, this_source, {"source": name})
                 con.execute("delete from staging.record_versions where source = $source", {"source": name})
                 con.execute(f"insert into staging.record_versions by name {sql}", {"night": night})
+                _mark_pending(con, this_source, {"source": name})
                 continue
             files = (
                 f"select distinct _file, _file_sha256 from {qualified('raw', name)} where _night <= $night"
             )
-            con.execute(
-                f"""
-                delete from staging.record_versions v
+            stale = f"""
+                from staging.record_versions v
                 where v.source = $source
                   and not exists (select 1 from ({files}) f
                                   where f._file = v._file and f._file_sha256 = v._file_sha256)
-                """,
-                params,
-            )
+            """
+            _mark_pending(con, f"select v.source, v.source_record_id {stale}", params)
+            con.execute(f"delete {stale}", params)
             con.execute(
                 f"""
-                insert into staging.record_versions by name
+                create or replace temp table _new_versions as
                 select t.* from ({sql}) t
                 anti join (select distinct _file, _file_sha256 from staging.record_versions where source = $source) have
                     on have._file = t._file and have._file_sha256 = t._file_sha256
                 """,
                 params,
             )
+            con.execute("insert into staging.record_versions by name select * from _new_versions")
+            _mark_pending(con, "select source, source_record_id from _new_versions", {})
+            con.execute("drop table _new_versions")
         con.execute(
             "create or replace table staging.record_versions_sources (source varchar primary key, fingerprint varchar)"
         )
@@ -285,6 +309,60 @@ def update_record_versions(con: duckdb.DuckDBPyConnection, landed: dict[str, Con
         with contextlib.suppress(duckdb.Error):  # never hide the error that got us here
             con.execute("rollback")
         raise
+
+
+def _mark_pending(con: duckdb.DuckDBPyConnection, keys_sql: str, params: dict[str, object]) -> None:
+    """Note records whose versions are about to change: `update_person_records` makes their rows again."""
+    con.execute(f"insert into staging.pending_records select distinct * from ({keys_sql})", params)
+
+
+def update_person_records(con: duckdb.DuckDBPyConnection) -> None:
+    """Bring `staging.person_records` up to `staging.record_versions` (sql/staging/person_records.sql.j2).
+
+    Only the records of `staging.pending_records` (whose versions `update_record_versions` added or
+    removed since) are made again, unless anything else the rows depend on changed: the SQL, the
+    country's id and phone settings, the admin-area lookups or the source settings
+    (`staging.person_records_state` holds their fingerprint); then the table is made again whole.
+    One transaction with the emptying of the pending records: a night killed half-way leaves both
+    as they were, and the next night finishes the work.
+    """
+    fingerprint = _person_records_fingerprint(con)
+    con.execute("begin transaction")
+    try:
+        state = []
+        if table_exists(con, "staging", "person_records") and table_exists(
+            con, "staging", "person_records_state"
+        ):
+            state = con.execute("select fingerprint from staging.person_records_state").fetchall()
+        incremental = state == [(fingerprint,)]
+        con.execute(render_sql("staging/person_records.sql.j2", incremental=incremental))
+        con.execute("delete from staging.pending_records")
+        con.execute("create or replace table staging.person_records_state (fingerprint varchar)")
+        con.execute("insert into staging.person_records_state values ($1)", [fingerprint])
+        con.execute("commit")
+    except BaseException:
+        with contextlib.suppress(duckdb.Error):
+            con.execute("rollback")
+        raise
+
+
+def _person_records_fingerprint(con: duckdb.DuckDBPyConnection) -> str:
+    """SHA-256 of what a person record is made from, besides its versions (see `update_person_records`)."""
+    settings = con.execute(
+        """
+        select concat_ws(' | ',
+            (select string_agg(k, ',' order by k) from (
+                select concat_ws('=', area_key, admin1_code) as k from staging.admin1_lookup)),
+            (select string_agg(k, ',' order by k) from (
+                select concat_ws('=', area_key, admin2_code, admin1_code, by_code) as k from staging.admin2_lookup)),
+            (select string_agg(k, ',' order by k) from (
+                select concat_ws('=', source, full_name_order) as k from staging.source_settings)),
+            getvariable('national_id_pattern'), getvariable('national_id_check_digit'),
+            cast(getvariable('phone_national_digits') as varchar))
+        """
+    ).fetchall()[0][0]
+    text = "\n".join([read_sql("staging/person_records.sql.j2"), read_sql("staging/macros.sql"), settings])
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _record_versions_columns() -> list[str]:
