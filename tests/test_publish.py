@@ -14,7 +14,7 @@ import yaml
 
 from pipelines.cli import run_night
 from pipelines.settings import settings_from_env
-from quality.publish import PERSONAL_COLUMNS, pseudonyms, publish_copy
+from quality.publish import PERSONAL_COLUMNS, pseudonym_sql, pseudonyms, publish_copy
 from synthetic import generate
 
 READER = textwrap.dedent(
@@ -61,6 +61,20 @@ def test_pseudonyms_are_keyed_and_stable():
     assert first == pseudonyms(ids, b"k" * 32).column("pseudonym").to_pylist()
     assert first != pseudonyms(ids, b"x" * 32).column("pseudonym").to_pylist()
     assert not any(i in p for i, p in zip(ids, first, strict=True))
+
+
+@pytest.mark.parametrize(
+    "key", [b"k" * 16, b"0123456789abcdef" * 4, b"long key " * 20], ids=["16", "64", "180"]
+)
+def test_pseudonyms_made_in_duckdb_are_the_hmac_of_the_definition(key):
+    """Publishing computes the pseudonyms in SQL: the same HMAC-SHA256 for any key length (RFC 2104)."""
+    ids = ["P0000000001", "P0000000002", "Pé-ü 3", ""]
+    expression, params = pseudonym_sql("person_id", key)
+    with duckdb.connect() as con:
+        con.execute("create table t (person_id varchar)")
+        con.executemany("insert into t values (?)", [[i] for i in ids])
+        got = dict(con.execute(f"select person_id, {expression} from t", params).fetchall())
+    assert got == dict(zip(ids, pseudonyms(ids, key).column("pseudonym").to_pylist(), strict=True))
 
 
 @pytest.fixture(scope="module")
