@@ -64,6 +64,8 @@ ranked_kinds as (
     from records
 ),
 
+-- one order of trust per person; the national id and the date of birth put their own test first
+-- (a valid id, a precise date) and break ties by this order
 ordered as (
     select
         ranked_kinds.*,
@@ -71,20 +73,19 @@ ordered as (
             partition by person_id
             order by source_rank, last_seen_night desc, source_file desc, source_row_number desc,
                 source, source_record_id
-        ) as trust_order,
-        -- national id: a valid id (pattern and check digit) first, then trust
-        row_number() over (
-            partition by person_id
-            order by national_id_valid desc nulls last, source_rank, last_seen_night desc,
-                source_file desc, source_row_number desc, source, source_record_id
-        ) as national_id_order,
-        -- date of birth: the most precise date first, then trust
-        row_number() over (
-            partition by person_id
-            order by dob_precision_rank, source_rank, last_seen_night desc,
-                source_file desc, source_row_number desc, source, source_record_id
-        ) as date_of_birth_order
+        ) as trust_order
     from ranked_kinds
+),
+
+orders as (
+    select
+        ordered.*,
+        -- national id: a valid id (pattern and check digit) first, then an invalid one, then trust
+        (case when national_id_valid then 0 when not national_id_valid then 1 else 2 end) * 1000000000::bigint
+            + trust_order as national_id_order,
+        -- date of birth: the most precise date first, then trust
+        dob_precision_rank * 1000000000::bigint + trust_order as date_of_birth_order
+    from ordered
 ),
 
 identity as (
@@ -118,7 +119,7 @@ identity as (
         arg_min(source, trust_order) filter (where admin2 is not null) as admin2_source,
         arg_min(admin1, trust_order) filter (where admin1 is not null) as admin1_only,
         arg_min(source, trust_order) filter (where admin1 is not null) as admin1_only_source
-    from ordered
+    from orders
     group by person_id
 ),
 
