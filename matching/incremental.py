@@ -17,13 +17,16 @@ night stores, per linked record, a fingerprint of its linkage fields
    clean: their fields and the model are unchanged, so a full re-link would score them
    the same (up to the small drift of term frequencies as the record set grows).
 
-Clustering then runs over every record exactly as in a full night (matching.linkage):
-the edges are carried pairs plus tonight's scores, deterministic id edges and reviewers'
-decisions, and the same guard splits and flags an impossible or oversized cluster. A new
-record that matches two existing persons therefore merges them only where a full re-link
-would, through the same guard; a changed record loses its old pairs and is re-scored.
-Unchanged persons keep their person ids through the usual stable-id rules. Uncertain
-pairs of unchanged records stay in the review queue, as a full night would queue them.
+Clustering then runs as in a full night (matching.linkage): the edges are carried pairs
+plus tonight's scores, deterministic id edges and reviewers' decisions, and the same guard
+splits and flags an impossible or oversized cluster. A new record that matches two
+existing persons therefore merges them only where a full re-link would, through the same
+guard; a changed record loses its old pairs and is re-scored. It runs only over
+`cluster_scope`: the components that can have changed. Every other record's component has
+last night's records, fields and edges, so clustering it again would give last night's
+persons; it keeps them (person id, flag, link strength) without being clustered. The
+stable-id rules run on the scope. Uncertain pairs of unchanged records stay in the review
+queue, as a full night would queue them.
 
 Carried pairs keep the score of the night they were scored on, so the term-frequency drift
 accumulates over a run of incremental nights until the weekly full re-link resets it. At

@@ -2,10 +2,13 @@
 
 Everything is set-based SQL in DuckDB (files under sql/staging/): the only per-source
 part is the mapping of source columns onto canonical fields, rendered from the
-contracts. Staging is rebuilt from `raw` as of a night, so rerunning or backfilling
-a night gives the same tables. The one part kept from night to night is the typing of
-every landed row (`staging.record_versions`): only files landed since are typed, so
-the nightly cost does not grow with the history (see `update_record_versions`).
+contracts. Staging is as of a night, so rerunning or backfilling a night gives the
+same tables. Two tables are kept from night to night so that the nightly cost follows
+what changed, not the history: the typing of every landed row
+(`staging.record_versions`: only files landed since are typed, see
+`update_record_versions`) and `staging.person_records` (only records whose versions
+changed are standardised again, see `update_person_records`). The facts tables are
+rebuilt from the typed rows.
 
 Example::
 
