@@ -27,7 +27,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from pipelines.recovery import release_dead_runs
+from pipelines.recovery import RELEASED, release_dead_runs
 from pipelines.settings import Settings
 
 READY_MARKER = "_READY"
@@ -106,7 +106,7 @@ def _release_dead_runs(context: dg.SensorEvaluationContext | dg.ScheduleEvaluati
     except dg.DagsterInvariantViolationError:  # evaluated without an instance: a preview or a unit test
         return
     for run_id in release_dead_runs(instance):
-        context.log.warning(f"run {run_id}: its process is gone (killed or crashed); marked failed")
+        context.log.warning(f"run {run_id}: {RELEASED}")
 
 
 def build_drop_sensor(settings: Settings, job: dg.UnresolvedAssetJobDefinition) -> dg.SensorDefinition:

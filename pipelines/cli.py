@@ -146,7 +146,7 @@ def run_night(
     import dagster as dg
 
     from pipelines.definitions import NIGHTLY_JOB, build_defs
-    from pipelines.recovery import release_dead_runs, run_lock
+    from pipelines.recovery import RELEASED, release_dead_runs, run_lock
 
     _prepare_dagster_home(settings)
     defs = build_defs(settings)
@@ -157,9 +157,7 @@ def run_night(
     }
     with dg.DagsterInstance.get() as instance:
         for run_id in release_dead_runs(instance):
-            print(
-                f"  run {run_id[:8]}: its process is gone (killed or crashed); marked failed", file=sys.stderr
-            )
+            print(f"  run {run_id[:8]}: {RELEASED}", file=sys.stderr)
         run_id = str(uuid.uuid4())
         with (
             run_lock(instance, run_id) as lock_tags,

@@ -78,6 +78,10 @@ def _lock_if_dead(path: Path) -> IO[str] | None:
     return handle
 
 
+# what `ibr run`, the sensor and the schedule say of each run `release_dead_runs` released
+RELEASED = "its process is gone (killed or crashed); marked failed"
+
+
 def release_dead_runs(instance: dg.DagsterInstance) -> list[str]:
     """Mark unfinished runs whose process is gone as failed and free their pool slots; their ids."""
     released = []
