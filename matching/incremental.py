@@ -480,11 +480,23 @@ comment on column linkage.split_component.component_key is 'Key of the component
 
 
 def cluster_settings_sha(
-    con: duckdb.DuckDBPyConnection, match_threshold: float, strong_threshold: float, max_cluster_size: int
+    con: duckdb.DuckDBPyConnection,
+    match_threshold: float,
+    strong_threshold: float,
+    max_cluster_size: int,
+    code: str,
 ) -> str:
-    """Fingerprint of everything besides the records and edges that decides the clusters (needs `_decisions`)."""
+    """Fingerprint of everything besides the records' linkage fields that decides the clusters.
+
+    The thresholds, the review decisions (`_decisions`), each source's kind (the civil
+    registry's registration numbers are a constraint; read from `_link_input`) and `code`,
+    the text of the code that makes and checks the edges.
+    """
     decisions = con.execute("select * from _decisions order by all").fetchall()
-    text = repr((match_threshold, strong_threshold, max_cluster_size, decisions))
+    kinds = con.execute(
+        "select distinct source_dataset, source_kind from _link_input order by all"
+    ).fetchall()
+    text = repr((match_threshold, strong_threshold, max_cluster_size, decisions, kinds, code))
     return hashlib.sha256(text.encode()).hexdigest()
 
 

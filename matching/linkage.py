@@ -33,6 +33,7 @@ reach the warehouse; records travel between the two as Arrow.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 import logging
 import os
@@ -321,7 +322,12 @@ def link_night(
 
     load_decisions(con, home)
     cluster_sha = incremental.cluster_settings_sha(
-        con, config.match_threshold, config.strong_threshold, config.max_cluster_size
+        con,
+        config.match_threshold,
+        config.strong_threshold,
+        config.max_cluster_size,
+        # the code that makes and checks the edges: an upgrade that changes it clusters everyone again
+        code="\n".join([model_lib.DETERMINISTIC_SQL, inspect.getsource(_cluster), repr(LINK_FIELDS)]),
     )
     scope_before = (
         changes.previous_night
@@ -373,9 +379,7 @@ def link_night(
             "pair_threshold": config.review_lower,
             "pairs_stored": pairs_stored,
             "cluster_settings": cluster_sha,
-            "split_components": con.execute(
-                "select count(*) from linkage.split_component where night = $1", [night]
-            ).fetchall()[0][0],
+            "split_components": _split_components_sha(con, night),
         },
     )
     return summary
@@ -536,17 +540,24 @@ def _previous_cluster_sha(con: duckdb.DuckDBPyConnection, before: date | None) -
     if before is None:
         return None
     rows = con.execute(
-        "select details->>'cluster_settings', cast(details->>'split_components' as bigint) "
-        "from audit.linkage_runs where night = $1",
+        "select details->>'cluster_settings', details->>'split_components' from audit.linkage_runs where night = $1",
         [before],
     ).fetchall()
     if not rows or not rows[0][0]:
         return None
-    held = con.execute("select count(*) from linkage.split_component where night = $1", [before]).fetchall()[
-        0
-    ][0]
-    # the components of a night older than the latest two are dropped: that night's successor clusters everything
-    return str(rows[0][0]) if held == rows[0][1] else None
+    # the split components must be the ones that night recorded: those of a night older than the latest two
+    # are dropped (that night's successor clusters everything), a rerun killed half-way may have replaced them
+    return str(rows[0][0]) if _split_components_sha(con, before) == rows[0][1] else None
+
+
+def _split_components_sha(con: duckdb.DuckDBPyConnection, night: date) -> str:
+    """Fingerprint of a night's rows of linkage.split_component (few: only records of split clusters)."""
+    value = con.execute(
+        "select md5(coalesce(string_agg(record_key || '=' || component_key, ',' order by record_key), '')) "
+        "from linkage.split_component where night = $1",
+        [night],
+    ).fetchall()[0][0]
+    return str(value)
 
 
 def _cluster(
@@ -700,14 +711,15 @@ def _cluster(
             "and record_key in (select record_key from _link_input)"
         )
         con.execute(
-            "insert into _flagged_records select record_key from linkage.record_person "
-            f"where {outside} and flag = 'needs_review'",
+            "create or replace temp table _kept_split as "
+            f"select record_key, component_key from linkage.split_component where {outside}",
             {"before": scope_before},
         )
         con.execute(
-            f"insert into _split_component select record_key, component_key from linkage.split_component where {outside}",
-            {"before": scope_before},
+            "insert into _split_component select * from _kept_split;"
+            "insert into _flagged_records select record_key from _kept_split"
         )
+        flagged += con.execute("select count(distinct component_key) from _kept_split").fetchall()[0][0]
     con.execute("delete from linkage.split_component where night = $night", {"night": night})
     con.execute(
         "insert into linkage.split_component select $night, record_key, component_key from _split_component",

@@ -21,6 +21,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import importlib.metadata
+import inspect
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -364,7 +366,17 @@ def _person_records_fingerprint(con: duckdb.DuckDBPyConnection) -> str:
             cast(getvariable('phone_national_digits') as varchar))
         """
     ).fetchall()[0][0]
-    text = "\n".join([read_sql("staging/person_records.sql.j2"), read_sql("staging/macros.sql"), settings])
+    # the transliteration and DuckDB's own string functions: an upgrade may spell a name differently
+    libraries = f"anyascii {importlib.metadata.version('anyascii')} duckdb {duckdb.__version__}"
+    text = "\n".join(
+        [
+            read_sql("staging/person_records.sql.j2"),
+            read_sql("staging/macros.sql"),
+            inspect.getsource(_translit),
+            libraries,
+            settings,
+        ]
+    )
     return hashlib.sha256(text.encode()).hexdigest()
 
 

@@ -441,3 +441,24 @@ def test_clustering_only_what_can_have_changed_gives_the_same_persons(edited, ed
     assert everything.summary.records_clustered == everything.summary.records
     assert _record_person(scoped) == _record_person(everything)
     assert scoped.summary.persons == everything.summary.persons
+    assert scoped.summary.flagged_clusters == everything.summary.flagged_clusters
+    assert scoped.summary.review_queue == everything.summary.review_queue
+
+
+def test_a_new_review_decision_clusters_every_record_again(country: Path, tmp_path: Path):
+    """A decision can join or part persons anywhere: the night after one is written clusters everyone."""
+    home = copy_home(country, tmp_path / "home")
+    with duckdb.connect(str(home / "state" / "work.duckdb"), read_only=True) as con:
+        (l_source, l_id), (r_source, r_id) = con.execute(
+            "select source, source_record_id from linkage.record_person where night = $1 order by record_key limit 2",
+            [FIRST],
+        ).fetchall()
+    (home / "reviews").mkdir()
+    (home / "reviews" / "decisions.csv").write_text(
+        "source_l,source_record_id_l,source_r,source_record_id_r,decision,reviewer,note\n"
+        f"{l_source},{l_id},{r_source},{r_id},cannot_link,tester,\n",
+        encoding="utf-8",
+    )
+    night = link_second(home, LinkageConfig(mode="incremental", **QUICK))  # type: ignore[arg-type]
+    assert night.summary.mode == "incremental"
+    assert night.summary.records_clustered == night.summary.records
