@@ -7,6 +7,7 @@ from datetime import date
 import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 from conftest import NIGHT, pension_csv
 
 from ingest.contracts import load_contracts
@@ -230,3 +231,27 @@ def test_typed_rows_kept_from_another_layout_are_typed_again(con, home, drop, mo
     columns = [r[0] for r in con.execute("describe staging.record_versions").fetchall()]
     assert "nickname" in columns
     assert con.execute("select count(*) from staging.record_versions").fetchall() == [(1,)]
+
+
+def test_a_night_killed_between_typing_and_standardising_is_finished_by_the_rerun(
+    con, home, drop, monkeypatch
+):
+    """The typed rows commit first, the person records after: the records typed but not yet standardised stay
+    listed in staging.pending_records, so the rerun standardises them."""
+    import matching.standardise
+
+    drop("pension", "jan.csv", pension_csv("B1;A;Lee;1950;1;;P01;2026-01;100"))
+    drop("pension", "feb.csv", pension_csv("B1;Ann;Lee;1950;1;;P01;2026-02;100"), night="2026-03-01")
+    run_nights(con, home, NIGHT)
+
+    def killed(_con):
+        raise KeyboardInterrupt("killed")
+
+    monkeypatch.setattr(matching.standardise, "update_person_records", killed)
+    with pytest.raises(KeyboardInterrupt):
+        run_nights(con, home, "2026-03-01")
+    assert con.execute("select source_record_id from staging.pending_records").fetchall() == [("B1",)]
+    monkeypatch.undo()
+    run_nights(con, home, "2026-03-01")
+    assert _staged(con) == _from_scratch(home, "2026-03-01")
+    assert records(con, "pension")["B1"]["first_name"] == "ann"
