@@ -37,6 +37,29 @@ from ingest.landing import ensure_schema
 from ingest.sqlutil import literal, qualified, quote_ident, read_sql, render_sql, table_exists, tables_in
 
 FACT_MODELS = ("enrolment", "civil_event", "tax_income", "disability_assessment")
+# canonical fields only the facts tables read: a payroll re-sent with a new month changes them and
+# nothing of the person record (every other field, and any field added later, counts as a change)
+FACT_ONLY_FIELDS = (
+    "period",
+    "enrolment_status",
+    "benefit_amount",
+    "enrolment_date",
+    "event_type",
+    "date_of_death",
+    "tax_year",
+    "income_annual",
+    "disability_type",
+    "disability_severity",
+    "assessment_date",
+)
+# the typed columns of staging.record_versions a person record is made from, lineage aside
+PERSON_CONTENT_COLUMNS = (
+    "source_kind",
+    "drop_mode",
+    "programme_id",
+    *(f for f in CANONICAL_FIELDS if f not in FACT_ONLY_FIELDS),
+    "dob_precision",
+)
 
 
 @dataclass(frozen=True)
@@ -340,7 +363,13 @@ def update_person_records(con: duckdb.DuckDBPyConnection) -> None:
         ):
             state = con.execute("select fingerprint from staging.person_records_state").fetchall()
         incremental = state == [(fingerprint,)]
-        con.execute(render_sql("staging/person_records.sql.j2", incremental=incremental))
+        con.execute(
+            render_sql(
+                "staging/person_records.sql.j2",
+                incremental=incremental,
+                content_columns=PERSON_CONTENT_COLUMNS,
+            )
+        )
         con.execute("delete from staging.pending_records")
         con.execute("create or replace table staging.person_records_state (fingerprint varchar)")
         con.execute("insert into staging.person_records_state values ($1)", [fingerprint])
@@ -371,6 +400,7 @@ def _person_records_fingerprint(con: duckdb.DuckDBPyConnection) -> str:
     text = "\n".join(
         [
             read_sql("staging/person_records.sql.j2"),
+            repr(PERSON_CONTENT_COLUMNS),
             read_sql("staging/macros.sql"),
             inspect.getsource(_translit),
             libraries,
