@@ -9,6 +9,8 @@ generated expression) go through `literal`.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -33,6 +35,22 @@ def literal(value: str) -> str:
     if "\x00" in value:
         raise ValueError("a literal may not contain a NUL character")
     return "'" + value.replace("'", "''") + "'"
+
+
+@contextlib.contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """Run the block in one transaction: committed when it ends, rolled back when it raises (a kill included).
+
+    A failing rollback never hides the error that got us there.
+    """
+    con.execute("begin transaction")
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(duckdb.Error):
+            con.execute("rollback")
+        raise
+    con.execute("commit")
 
 
 def literal_list(values: list[str] | tuple[str, ...]) -> str:

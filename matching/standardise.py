@@ -18,7 +18,6 @@ Example::
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import importlib.metadata
@@ -34,7 +33,16 @@ from ingest.contracts import CANONICAL_FIELDS, Contract
 from ingest.country import Country, load_country
 from ingest.fields import precision_sql, typed_sql
 from ingest.landing import ensure_schema
-from ingest.sqlutil import literal, qualified, quote_ident, read_sql, render_sql, table_exists, tables_in
+from ingest.sqlutil import (
+    literal,
+    qualified,
+    quote_ident,
+    read_sql,
+    render_sql,
+    table_exists,
+    tables_in,
+    transaction,
+)
 
 FACT_MODELS = ("enrolment", "civil_event", "tax_income", "disability_assessment")
 # canonical fields only the facts tables read: a payroll re-sent with a new month changes them and
@@ -272,8 +280,7 @@ def update_record_versions(con: duckdb.DuckDBPyConnection, landed: dict[str, Con
         name: hashlib.sha256(f"{dataclasses.replace(landed[name], path=None)!r}\n{sql}".encode()).hexdigest()
         for name, sql in selects.items()
     }
-    con.execute("begin transaction")
-    try:
+    with transaction(con):
         kept: dict[str, str] = {}
         con.execute(
             "create table if not exists staging.pending_records (source varchar, source_record_id varchar)"
@@ -332,11 +339,6 @@ def update_record_versions(con: duckdb.DuckDBPyConnection, landed: dict[str, Con
         con.executemany(
             "insert into staging.record_versions_sources values ($1, $2)", list(fingerprints.items())
         )
-        con.execute("commit")
-    except BaseException:
-        with contextlib.suppress(duckdb.Error):  # never hide the error that got us here
-            con.execute("rollback")
-        raise
 
 
 def _mark_pending(con: duckdb.DuckDBPyConnection, keys_sql: str, params: dict[str, object]) -> None:
@@ -355,8 +357,7 @@ def update_person_records(con: duckdb.DuckDBPyConnection) -> None:
     as they were, and the next night finishes the work.
     """
     fingerprint = _person_records_fingerprint(con)
-    con.execute("begin transaction")
-    try:
+    with transaction(con):
         state = []
         if table_exists(con, "staging", "person_records") and table_exists(
             con, "staging", "person_records_state"
@@ -373,11 +374,6 @@ def update_person_records(con: duckdb.DuckDBPyConnection) -> None:
         con.execute("delete from staging.pending_records")
         con.execute("create or replace table staging.person_records_state (fingerprint varchar)")
         con.execute("insert into staging.person_records_state values ($1)", [fingerprint])
-        con.execute("commit")
-    except BaseException:
-        with contextlib.suppress(duckdb.Error):
-            con.execute("rollback")
-        raise
 
 
 def _person_records_fingerprint(con: duckdb.DuckDBPyConnection) -> str:
