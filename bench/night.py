@@ -24,14 +24,31 @@ truth, programmes.yaml, country.yaml: symbolic links) and holds its own `drops/`
   `<night>/linkage.yaml` sets `full_relink_weekday: null`: the synthetic nights fall on
   the 1st of the month and 2026-03-01 is a Sunday, the default weekly full re-link day,
   so without it `mode: auto` would re-link in full.
+- `night_daily`: the day after `night` (first drop night + 1 day), in a copy of the night
+  home made after `night` (`<home>/night_daily/`, outside the timed part), so that it starts
+  from the same state as `night_incremental`. A night in which about 1% of records are new
+  or changed and nothing else is: the snapshot sources send their file again, the Parquet
+  ones with `EDITED_PER_MILLE` per thousand rows edited as above, the records the second
+  night's file adds (new enrolments) and without the ones it drops (leavers); the CSV ones
+  byte for byte (landing records such a file as a duplicate and lands nothing); the delta
+  sources send the second night's files (a month of births, deaths and assessments).
+  `night_incremental`, the second drop night itself, is a month end: every payroll sends a
+  new month for every beneficiary, so about a third of all records change a payment field.
+- `night_floor`: what a night costs with next to no data. A country of `FLOOR_PEOPLE`
+  people in `<home>/floor/`: its first night runs as `ibr run` in a child process, its
+  second night is timed here as the other nights are. Every step, check, report and
+  publish runs, so the time is the night's fixed cost (imports, Dagster's run and event
+  bookkeeping, Great Expectations), which no incremental logic can remove.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 import time
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -43,10 +60,29 @@ from pipelines.settings import Settings, drop_nights, settings_from_env
 
 NIGHT_DIR = "night"
 # what the pipeline and the bench write in a home: never linked into the night home
-NOT_LINKED = {"drops", "state", "warehouse", "reports", "quarantine", "dagster", NIGHT_DIR, "linkage.yaml"}
+DAILY_DIR = "night_daily"
+FLOOR_DIR = "floor"
+NOT_LINKED = {
+    "drops",
+    "state",
+    "warehouse",
+    "reports",
+    "quarantine",
+    "dagster",
+    NIGHT_DIR,
+    DAILY_DIR,
+    FLOOR_DIR,
+    "linkage.yaml",
+}
+# people in the country of night_floor
+FLOOR_PEOPLE = 1_000
 # rows of the edited sources' second-night drops that edit_next_drops changes, per thousand
 EDITED_PER_MILLE = 6
 EDIT_SEED = 20260301
+# <night home>/linkage.yaml of the measured nights: no weekly full re-link whatever the weekday
+NO_WEEKLY_RELINK = (
+    "# bench: a night measured incrementally, whatever its weekday\nfull_relink_weekday: null\n"
+)
 
 
 def night_home(home: Path) -> Path:
@@ -316,10 +352,8 @@ def night_incremental(home: Path, **_: object) -> dict[str, Any]:
             "night_incremental runs after the night stage (--stages generate,night,night_incremental)"
         )
     second = nights[1]
-    (target / "linkage.yaml").write_text(
-        "# bench: 2026-03-01 is a Sunday, the default weekly full re-link day\nfull_relink_weekday: null\n",
-        encoding="utf-8",
-    )
+    # 2026-03-01 is a Sunday, the default weekly full re-link day
+    (target / "linkage.yaml").write_text(NO_WEEKLY_RELINK, encoding="utf-8")
     started = time.perf_counter()
     edited = edit_next_drops(home, target, second)
     edited_paths = {
@@ -337,3 +371,102 @@ def night_incremental(home: Path, **_: object) -> dict[str, Any]:
         "edited_by_source": edited,
         **_run(target, second),
     }
+
+
+def daily_drops(home: Path, target: Path, first: date, second: date, day: date) -> dict[str, Any]:
+    """Write the drops of `day` into `target` (the module docstring's `night_daily`); what each source sends."""
+    contracts = load_contracts(home / "sources")
+    sent: dict[str, Any] = {}
+    for name, contract in sorted(contracts.items()):
+        out = target / "drops" / name / day.isoformat()
+        out.mkdir(parents=True, exist_ok=True)
+        if contract.drop_mode == "delta":
+            for path in sorted((home / "drops" / name / second.isoformat()).glob("*")):
+                os.link(path, out / path.name)
+            sent[name] = "the second night's delta files"
+            continue
+        for path in sorted((home / "drops" / name / first.isoformat()).glob("*")):
+            if contract.file.format != "parquet":
+                os.link(path, out / path.name)
+                sent[name] = "the first night's file again, byte for byte"
+                continue
+            frame = pl.read_parquet(path)
+            later = [
+                pl.read_parquet(p)
+                for p in sorted((home / "drops" / name / second.isoformat()).glob("*.parquet"))
+            ]
+            record_id = contract.record_id
+            next_ids = pl.concat([f.select(record_id) for f in later]) if later else frame.select(record_id)
+            joiners = (
+                pl.concat([f.select(frame.columns).cast(frame.schema) for f in later]).join(
+                    frame.select(record_id), on=record_id, how="anti"
+                )
+                if later
+                else frame.clear()
+            )
+            stayers = frame.join(next_ids, on=record_id, how="semi")
+            name_column = contract.column_for("first_name") or contract.column_for("full_name")
+            phone, admin1, admin2 = (contract.column_for(f) for f in ("phone", "admin1", "admin2"))
+            if name_column:
+                edited = _edit_frame(stayers, record_id, name_column, phone, admin1, admin2, EDITED_PER_MILLE)
+            else:
+                edited = {"frame": stayers, "name": 0, "phone": 0, "district": 0}
+            pl.concat([edited["frame"], joiners]).write_parquet(out / path.name)
+            sent[name] = {
+                "rows": stayers.height + joiners.height,
+                "edited": edited["name"] + edited["phone"] + edited["district"],
+                "joined": joiners.height,
+                "left": frame.height - stayers.height,
+            }
+    return sent
+
+
+def night_daily(home: Path, **_: object) -> dict[str, Any]:
+    """The day after `night`: ~1% of records new or changed, every other record sent again unchanged."""
+    nights = drop_nights(settings_from_env(home))
+    if len(nights) < 2:
+        raise SystemExit("night_daily needs a country of two nights or more (--nights 2)")
+    source = night_home(home)
+    if not (source / "state" / "work.duckdb").exists():
+        raise SystemExit("night_daily runs after the night stage (--stages generate,night,night_daily)")
+    first, second = nights[0], nights[1]
+    day = first + timedelta(days=1)
+    if day >= second:
+        raise SystemExit(f"night_daily needs a day between the first two drop nights ({first}, {second})")
+    target = home / DAILY_DIR
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(source, target, symlinks=True)
+    (target / "linkage.yaml").write_text(NO_WEEKLY_RELINK, encoding="utf-8")
+    started = time.perf_counter()
+    sent = daily_drops(home, target, first, second, day)
+    prepare_seconds = time.perf_counter() - started
+    rows_edited = sum(v["edited"] for v in sent.values() if isinstance(v, dict))
+    return {
+        "night": str(day),
+        "prepare_seconds": round(prepare_seconds, 2),
+        "rows_edited": rows_edited,
+        "sent_by_source": sent,
+        **_run(target, day),
+    }
+
+
+def night_floor(home: Path, seed: int = 42, **_: object) -> dict[str, Any]:
+    """A night of a `FLOOR_PEOPLE`-person country: the fixed cost of a night (module docstring)."""
+    from synthetic import generate as generate_country
+
+    target = home / FLOOR_DIR
+    if target.exists():
+        shutil.rmtree(target)
+    generate_country(target, people=FLOOR_PEOPLE, nights=2, seed=seed)
+    first, second = drop_nights(settings_from_env(target))[:2]
+    (target / "linkage.yaml").write_text(NO_WEEKLY_RELINK, encoding="utf-8")
+    environment = {**os.environ, "IBR_HOME": str(target), "DAGSTER_HOME": str(target / "dagster")}
+    subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", "--home", str(target), "run", "--date", first.isoformat()],
+        env=environment,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    return {"night": str(second), "people": FLOOR_PEOPLE, **_run(target, second)}

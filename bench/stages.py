@@ -25,7 +25,10 @@ Whole nights (bench/night.py), in their own home `<home>/night/`, after generate
   (land, standardise, link and train, registry, findings, every check, publish,
   reports); reports the seconds per step and the checks' seconds and share.
 - `night_incremental`: the second drop night after `night`, with about 1% of records
-  new or changed (its Parquet drops edited first), linked incrementally.
+  new or changed (its Parquet drops edited first), linked incrementally;
+- `night_daily`: the day after `night`, from the same state: about 1% of records new or
+  changed and every other record sent again unchanged;
+- `night_floor`: the second night of a 1,000-person country, the fixed cost of a night.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from pathlib import Path
 
 import duckdb
 
-from bench.night import night, night_incremental
+from bench.night import night, night_daily, night_floor, night_incremental
 from ingest.contracts import load_contracts
 from ingest.landing import Lander
 from ingest.sqlutil import literal
@@ -243,4 +246,6 @@ STAGES: dict[str, Callable[..., dict[str, object]]] = {
     "link_incremental": link_incremental,
     "night": night,
     "night_incremental": night_incremental,
+    "night_daily": night_daily,
+    "night_floor": night_floor,
 }
