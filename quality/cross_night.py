@@ -102,19 +102,37 @@ def _no_baseline(initial_load: date | None, night: date) -> str:
 def drop_volume(
     con: duckdb.DuckDBPyConnection, contract: Contract, night: date, config: CheckConfig
 ) -> CheckOutcome:
-    """Rows in tonight's files (audit.files rows_in) against the latest earlier night with rows."""
+    """Rows in tonight's files (audit.files rows_in) against the latest earlier night with rows.
+
+    A snapshot source that sends its file again byte for byte (landing records it as a
+    duplicate and lands nothing) has sent the same rows as before: the file counts the rows
+    of the file it repeats. A delta source's repeated file brought nothing new and counts none.
+    """
     allowed = config.thresholds["drop_volume_change"]
     if not table_exists(con, "audit", "files"):
         return CheckOutcome("drop_volume", True, 0.0, allowed, "no drop tonight")
+    repeats_count = contract.drop_mode == "snapshot"
     rows = con.execute(
-        "select night, sum(rows_in)::bigint from audit.files where source = $source and night <= $night "
-        "group by night order by night",
-        {"source": contract.name, "night": night},
+        """
+        select f.night,
+               sum(case when f.status = 'duplicate' and $repeats_count then coalesce(o.rows_in, 0)
+                        else f.rows_in end)::bigint,
+               count(*) filter (where f.status = 'duplicate')
+        from audit.files f
+        left join (
+            select file_sha256, max(rows_in) as rows_in from audit.files
+            where source = $source and status <> 'duplicate' group by file_sha256
+        ) o on f.status = 'duplicate' and o.file_sha256 = f.file_sha256
+        where f.source = $source and f.night <= $night
+        group by f.night order by f.night
+        """,
+        {"source": contract.name, "night": night, "repeats_count": repeats_count},
     ).fetchall()
-    by_night = {n: int(count) for n, count in rows}
+    by_night = {n: int(count) for n, count, _ in rows}
     if night not in by_night:
         return CheckOutcome("drop_volume", True, 0.0, allowed, "no drop tonight")
     tonight = by_night[night]
+    repeated = next(int(k) for n, _, k in rows if n == night)
     initial_load = _initial_load(contract, list(by_night))
     baseline = _baseline([n for n, count in by_night.items() if count > 0], night, initial_load)
     if baseline is None:
@@ -126,6 +144,9 @@ def drop_volume(
     within = abs(change) <= allowed
     small = abs(tonight - before) < VOLUME_MIN_ROWS_CHANGE
     description = f"{tonight} row(s) in vs {before} on {baseline}: {change:+.1%}, allowed ±{allowed:.0%}"
+    if repeated:
+        counted = "counted with the rows of the file each repeats" if repeats_count else "counted as no rows"
+        description += f"; {repeated} file(s) repeat one already landed, {counted}"
     if small and not within:
         description += f"; passed: a change of fewer than {VOLUME_MIN_ROWS_CHANGE} rows is not judged"
     return CheckOutcome("drop_volume", within or small, round(change, 6), allowed, description)

@@ -90,6 +90,37 @@ def test_drop_volume(audit_con, contracts, description, source, history, night, 
     assert outcome.threshold == 0.5
 
 
+def repeat_file(con: duckdb.DuckDBPyConnection, source: str, night: date, of_night: date) -> None:
+    """Tonight's file has the bytes of the one landed on `of_night`: landing records a duplicate, 0 rows."""
+    con.execute(
+        "update audit.files set file_sha256 = file_path where source = $1 and night = $2", [source, of_night]
+    )
+    con.execute(
+        "insert into audit.files select $night, source, $path, file_sha256, 0, 'duplicate', 'same bytes', "
+        "0, 0, 0, current_timestamp from audit.files where source = $source and night = $of_night",
+        {"night": night, "path": f"{source}/{night}/drop.csv", "source": source, "of_night": of_night},
+    )
+
+
+def test_a_snapshot_sent_again_unchanged_is_a_steady_drop(audit_con, contracts):
+    """A payroll that exports its list every night, changed or not: the repeat is not a drop to nothing."""
+    assert contracts["pension"].drop_mode == "snapshot"
+    files(audit_con, "pension", {N1: 1000})
+    repeat_file(audit_con, "pension", N2, N1)
+    outcome = drop_volume(audit_con, contracts["pension"], N2, CheckConfig())
+    assert (outcome.passed, outcome.observed) == (True, 0.0), outcome.description
+    assert "1 file(s) repeat one already landed" in outcome.description
+
+
+def test_a_delta_sent_again_brought_nothing_new(audit_con, contracts):
+    """A registry that re-sends yesterday's events instead of today's: flagged, as a delta of none."""
+    assert contracts["registry"].drop_mode == "delta"
+    files(audit_con, "registry", {N1: 18000, N2: 100})
+    repeat_file(audit_con, "registry", N3, N2)
+    outcome = drop_volume(audit_con, contracts["registry"], N3, CheckConfig())
+    assert (outcome.passed, outcome.observed) == (False, -1.0), outcome.description
+
+
 def test_drop_volume_says_why_it_did_not_compare(audit_con, contracts):
     files(audit_con, "registry", {N1: 18000, N2: 100})
     assert "initial load" in drop_volume(audit_con, contracts["registry"], N2, CheckConfig()).description
