@@ -29,7 +29,8 @@ truth, programmes.yaml, country.yaml: symbolic links) and holds its own `drops/`
   from the same state as `night_incremental`. A night in which about 1% of records are new
   or changed and nothing else is: the snapshot sources send their file again, the Parquet
   ones with `EDITED_PER_MILLE` per thousand rows edited as above, the records the second
-  night's file adds (new enrolments) and without the ones it drops (leavers); the CSV ones
+  night's file adds (new enrolments, paid in the file's own month) and without the ones it
+  drops (leavers); the CSV ones
   byte for byte (landing records such a file as a duplicate and lands nothing); the delta
   sources send the second night's files (a month of births, deaths and assessments).
   `night_incremental`, the second drop night itself, is a month end: every payroll sends a
@@ -404,6 +405,12 @@ def daily_drops(home: Path, target: Path, first: date, second: date, day: date) 
                 if later
                 else frame.clear()
             )
+            period = contract.column_for("period")
+            if period and period in frame.columns and frame.height and joiners.height:
+                # a payroll file covers one month: the joiners are paid in this file's month, not the next's
+                month = frame.get_column(period).drop_nulls().mode().sort()
+                if month.len():
+                    joiners = joiners.with_columns(pl.lit(month[0], dtype=frame.schema[period]).alias(period))
             stayers = frame.join(next_ids, on=record_id, how="semi")
             name_column = contract.column_for("first_name") or contract.column_for("full_name")
             phone, admin1, admin2 = (contract.column_for(f) for f in ("phone", "admin1", "admin2"))
