@@ -437,6 +437,13 @@ def night_daily(home: Path, **_: object) -> dict[str, Any]:
     if not (source / "state" / "work.duckdb").exists():
         raise SystemExit("night_daily runs after the night stage (--stages generate,night,night_daily)")
     first, second = nights[0], nights[1]
+    with duckdb.connect(str(source / "state" / "work.duckdb"), read_only=True) as con:
+        linked = con.execute("select max(night) from audit.linkage_runs").fetchall()[0][0]
+    if linked != first:
+        raise SystemExit(
+            f"night_daily starts from the state the first night ({first}) left, but {source} is at {linked}: "
+            "run it right after the night stage (--stages generate,night,night_daily,night_incremental)"
+        )
     day = first + timedelta(days=1)
     if day >= second:
         raise SystemExit(f"night_daily needs a day between the first two drop nights ({first}, {second})")

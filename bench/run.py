@@ -186,9 +186,13 @@ def _night_lines(measurements: dict[str, list[dict[str, object]]]) -> list[str]:
         ]
         if full:
             full_run = statistics.median(_num(r, "run_seconds") for r in full)
+            ratios = [
+                _num(low, "run_seconds") / _num(ful, "run_seconds")
+                for ful, low in zip(full, floor, strict=False)
+            ]
             lines.append(
-                f"floor / full night, medians: {floor_run:.1f}s / {full_run:.1f}s = {floor_run / full_run:.3f} "
-                "(no incremental night of the full country can take less)"
+                f"floor / full night, per run: {', '.join(f'{r:.3f}' for r in ratios)}; medians {floor_run:.1f}s / "
+                f"{full_run:.1f}s = {floor_run / full_run:.3f} (no incremental night of the full country can take less)"
             )
     return lines
 

@@ -245,7 +245,7 @@ STAGES: dict[str, Callable[..., dict[str, object]]] = {
     "link_full_next": link_full_next,
     "link_incremental": link_incremental,
     "night": night,
+    "night_daily": night_daily,  # before night_incremental: it copies the state `night` left
     "night_incremental": night_incremental,
-    "night_daily": night_daily,
     "night_floor": night_floor,
 }
