@@ -56,7 +56,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from ingest.contracts import load_contracts
+from ingest.contracts import Contract, load_contracts
 from pipelines.settings import Settings, drop_nights, settings_from_env
 
 NIGHT_DIR = "night"
@@ -112,10 +112,7 @@ def _link_drops(home: Path, target: Path, night: date, edited: set[Path] | None 
             destination = out / path.name
             if destination.exists() or (edited and destination in edited):
                 continue
-            try:
-                os.link(path, destination)
-            except OSError:
-                shutil.copy2(path, destination)
+            _link_or_copy(path, destination)
             linked += 1
     return linked
 
@@ -374,6 +371,14 @@ def night_incremental(home: Path, **_: object) -> dict[str, Any]:
     }
 
 
+def _link_or_copy(path: Path, destination: Path) -> None:
+    """A hard link to a drop file, or a copy where the filesystem allows none."""
+    try:
+        os.link(path, destination)
+    except OSError:
+        shutil.copy2(path, destination)
+
+
 def daily_drops(home: Path, target: Path, first: date, second: date, day: date) -> dict[str, Any]:
     """Write the drops of `day` into `target` (the module docstring's `night_daily`); what each source sends."""
     contracts = load_contracts(home / "sources")
@@ -383,49 +388,64 @@ def daily_drops(home: Path, target: Path, first: date, second: date, day: date) 
         out.mkdir(parents=True, exist_ok=True)
         if contract.drop_mode == "delta":
             for path in sorted((home / "drops" / name / second.isoformat()).glob("*")):
-                os.link(path, out / path.name)
+                _link_or_copy(path, out / path.name)
             sent[name] = "the second night's delta files"
-            continue
-        for path in sorted((home / "drops" / name / first.isoformat()).glob("*")):
-            if contract.file.format != "parquet":
-                os.link(path, out / path.name)
-                sent[name] = "the first night's file again, byte for byte"
-                continue
-            frame = pl.read_parquet(path)
-            later = [
-                pl.read_parquet(p)
-                for p in sorted((home / "drops" / name / second.isoformat()).glob("*.parquet"))
-            ]
-            record_id = contract.record_id
-            next_ids = pl.concat([f.select(record_id) for f in later]) if later else frame.select(record_id)
-            joiners = (
-                pl.concat([f.select(frame.columns).cast(frame.schema) for f in later]).join(
-                    frame.select(record_id), on=record_id, how="anti"
-                )
-                if later
-                else frame.clear()
-            )
-            period = contract.column_for("period")
-            if period and period in frame.columns and frame.height and joiners.height:
-                # a payroll file covers one month: the joiners are paid in this file's month, not the next's
-                month = frame.get_column(period).drop_nulls().mode().sort()
-                if month.len():
-                    joiners = joiners.with_columns(pl.lit(month[0], dtype=frame.schema[period]).alias(period))
-            stayers = frame.join(next_ids, on=record_id, how="semi")
-            name_column = contract.column_for("first_name") or contract.column_for("full_name")
-            phone, admin1, admin2 = (contract.column_for(f) for f in ("phone", "admin1", "admin2"))
-            if name_column:
-                edited = _edit_frame(stayers, record_id, name_column, phone, admin1, admin2, EDITED_PER_MILLE)
-            else:
-                edited = {"frame": stayers, "name": 0, "phone": 0, "district": 0}
-            pl.concat([edited["frame"], joiners]).write_parquet(out / path.name)
-            sent[name] = {
-                "rows": stayers.height + joiners.height,
-                "edited": edited["name"] + edited["phone"] + edited["district"],
-                "joined": joiners.height,
-                "left": frame.height - stayers.height,
-            }
+        elif contract.file.format != "parquet":
+            for path in sorted((home / "drops" / name / first.isoformat()).glob("*")):
+                _link_or_copy(path, out / path.name)
+            sent[name] = "the first night's files again, byte for byte"
+        else:
+            sent[name] = _daily_parquet(home, contract, out, first, second)
     return sent
+
+
+def _daily_parquet(home: Path, contract: Contract, out: Path, first: date, second: date) -> dict[str, int]:
+    """A Parquet snapshot source's files of the first night, sent again: leavers out, rows edited, joiners in.
+
+    The joiners (records of the second night's files that the first night's lack) are added to
+    the first file once, paid in that file's month; a source whose files hold no month gets none.
+    """
+    paths = sorted((home / "drops" / contract.name / first.isoformat()).glob("*.parquet"))
+    frames = [pl.read_parquet(p) for p in paths]
+    later = [
+        pl.read_parquet(p)
+        for p in sorted((home / "drops" / contract.name / second.isoformat()).glob("*.parquet"))
+    ]
+    if not frames:
+        return {"rows": 0, "edited": 0, "joined": 0, "left": 0}
+    record_id, schema = contract.record_id, frames[0].schema
+    known = pl.concat([f.select(record_id) for f in frames])
+    next_ids = pl.concat([f.select(record_id) for f in later]) if later else known
+    joiners = (
+        pl.concat([f.select(list(schema)).cast(schema) for f in later]).join(known, on=record_id, how="anti")
+        if later
+        else frames[0].clear()
+    )
+    period = contract.column_for("period")
+    if period and period in schema and joiners.height:
+        # a payroll file covers one month: the joiners are paid in this file's month, not the next's
+        months = pl.concat([f.get_column(period) for f in frames]).drop_nulls().mode().sort()
+        joiners = (
+            joiners.with_columns(pl.lit(months[0], dtype=schema[period]).alias(period))
+            if months.len()
+            else joiners.clear()
+        )
+    name_column = contract.column_for("first_name") or contract.column_for("full_name")
+    phone, admin1, admin2 = (contract.column_for(f) for f in ("phone", "admin1", "admin2"))
+    totals = {"rows": 0, "edited": 0, "joined": joiners.height, "left": 0}
+    for number, (path, frame) in enumerate(zip(paths, frames, strict=True)):
+        stayers = frame.join(next_ids, on=record_id, how="semi")
+        edited: dict[str, Any] = (
+            _edit_frame(stayers, record_id, name_column, phone, admin1, admin2, EDITED_PER_MILLE)
+            if name_column
+            else {"frame": stayers, "name": 0, "phone": 0, "district": 0}
+        )
+        written = pl.concat([edited["frame"], joiners.cast(frame.schema)]) if number == 0 else edited["frame"]
+        written.write_parquet(out / path.name)
+        totals["rows"] += written.height
+        totals["edited"] += edited["name"] + edited["phone"] + edited["district"]
+        totals["left"] += frame.height - stayers.height
+    return totals
 
 
 def night_daily(home: Path, **_: object) -> dict[str, Any]:
@@ -476,11 +496,14 @@ def night_floor(home: Path, seed: int = 42, **_: object) -> dict[str, Any]:
     first, second = drop_nights(settings_from_env(target))[:2]
     (target / "linkage.yaml").write_text(NO_WEEKLY_RELINK, encoding="utf-8")
     environment = {**os.environ, "IBR_HOME": str(target), "DAGSTER_HOME": str(target / "dagster")}
-    subprocess.run(
+    first_night = subprocess.run(
         [sys.executable, "-m", "pipelines.cli", "--home", str(target), "run", "--date", first.isoformat()],
         env=environment,
-        check=True,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
+    if first_night.returncode != 0:
+        tail = "\n".join(first_night.stderr.strip().splitlines()[-15:])
+        raise SystemExit(f"night_floor: the first night ({first}) of the small country failed:\n{tail}")
     return {"night": str(second), "people": FLOOR_PEOPLE, **_run(target, second)}

@@ -279,9 +279,10 @@ class Lander:
         if previous:
             self._forget(source, rel)
 
+        # a file whose bytes were rejected before is tried again: its contract may have been fixed since
         same_bytes = self.con.execute(
-            "select file_path from audit.files where source = $1 and file_sha256 = $2 and status <> 'duplicate' "
-            "order by file_path limit 1",
+            "select file_path from audit.files where source = $1 and file_sha256 = $2 "
+            "and status not in ('duplicate', 'rejected') order by file_path limit 1",
             [source, sha],
         ).fetchall()
         if same_bytes:

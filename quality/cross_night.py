@@ -120,9 +120,11 @@ def drop_volume(
                count(*) filter (where f.status = 'duplicate')
         from audit.files f
         left join (
-            select file_sha256, max(rows_in) as rows_in from audit.files
-            where source = $source and status <> 'duplicate' group by file_sha256
-        ) o on f.status = 'duplicate' and o.file_sha256 = f.file_sha256
+            -- the landed file each repeat repeats: from an earlier night (a copy sent twice in one night
+            -- is one file's rows), and landed (a rejected file's bytes sent again are no drop)
+            select file_sha256, min(night) as night, max(rows_in) as rows_in from audit.files
+            where source = $source and status in ('accepted', 'partial', 'empty') group by file_sha256
+        ) o on f.status = 'duplicate' and o.file_sha256 = f.file_sha256 and o.night < f.night
         where f.source = $source and f.night <= $night
         group by f.night order by f.night
         """,

@@ -112,6 +112,32 @@ def test_a_snapshot_sent_again_unchanged_is_a_steady_drop(audit_con, contracts):
     assert "1 file(s) repeat one already landed" in outcome.description
 
 
+def test_a_file_and_its_copy_in_one_night_count_once(audit_con, contracts):
+    """Two names for the same bytes in one drop: landing keeps one; the volume counts its rows once."""
+    files(audit_con, "pension", {N1: 1000, N2: 1000})
+    audit_con.execute("update audit.files set file_sha256 = file_path")
+    audit_con.execute(
+        "insert into audit.files select night, source, file_path || '.copy', file_sha256, 0, 'duplicate', "
+        "'same bytes', 0, 0, 0, current_timestamp from audit.files where night = $1",
+        [N2],
+    )
+    outcome = drop_volume(audit_con, contracts["pension"], N2, CheckConfig())
+    assert (outcome.passed, outcome.observed) == (True, 0.0), outcome.description
+
+
+def test_a_rejected_file_sent_again_counts_no_rows(audit_con, contracts):
+    """Bytes that were rejected are no drop of their size, whoever sends them again."""
+    files(audit_con, "pension", {N1: 1000, N2: 1000})
+    audit_con.execute(
+        "update audit.files set status = 'rejected', rows_accepted = 0, rows_rejected = rows_in "
+        "where night = $1",
+        [N2],
+    )
+    repeat_file(audit_con, "pension", N3, N2)
+    outcome = drop_volume(audit_con, contracts["pension"], N3, CheckConfig())
+    assert (outcome.passed, outcome.observed) == (False, -1.0), outcome.description
+
+
 def test_a_delta_sent_again_brought_nothing_new(audit_con, contracts):
     """A registry that re-sends yesterday's events instead of today's: flagged, as a delta of none."""
     assert contracts["registry"].drop_mode == "delta"

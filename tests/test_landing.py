@@ -6,7 +6,7 @@ reason names the file, row and field, and that `rows_in = accepted + rejected`.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
@@ -267,6 +267,22 @@ def test_rerun_is_idempotent_and_identical_bytes_are_not_landed_twice(con, home,
     statuses = [(f[0].rsplit("/", 1)[1], f[1], f[2]) for f in files(con)]
     assert statuses == [("pay.csv", "accepted", 1), ("pay_copy.csv", "duplicate", 0)]
     assert con.execute("select count(*) from raw.pension").fetchall() == [(1,)]
+
+
+def test_a_rejected_file_sent_again_is_tried_again_not_called_landed(con, home, drop):
+    """The same bytes as a rejected file are not 'already landed': they are read again under tonight's contract."""
+    content = pension_csv(GOOD, GOOD.replace("B1", "B2"), encoding="utf-8")  # the contract says cp1252
+    drop("pension", "pay.csv", content)
+    [first] = land(con, home)
+    assert first.status == "rejected"
+    contract = home / "sources" / "pension.yaml"
+    contract.write_text(contract.read_text().replace("cp1252", "utf-8"))  # the data team fixes the contract
+    later = (date.fromisoformat(NIGHT) + timedelta(days=1)).isoformat()
+    drop("pension", "pay.csv", content, night=later)  # the source sends the same file the next night
+    [again] = land(con, home, later)
+    assert (again.status, again.rows_accepted) == ("accepted", 2), again.reason
+    assert con.execute("select count(*) from raw.pension").fetchall() == [(2,)]
+    assert_reconciles(con)
 
 
 def test_file_replaced_in_place_is_landed_afresh(con, home, drop):
