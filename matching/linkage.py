@@ -327,7 +327,9 @@ def link_night(
         config.strong_threshold,
         config.max_cluster_size,
         # the code that makes and checks the edges: an upgrade that changes it clusters everyone again
-        code="\n".join([model_lib.DETERMINISTIC_SQL, inspect.getsource(_cluster), repr(LINK_FIELDS)]),
+        code="\n".join(
+            [model_lib.DETERMINISTIC_SQL, inspect.getsource(_cluster), _OUTSIDE_SCOPE, repr(LINK_FIELDS)]
+        ),
     )
     scope_before = (
         changes.previous_night
@@ -535,6 +537,14 @@ def _save_charts(linker: Any, out_dir: Path, sdf: Any, rules: list[tuple[str, st
         (out_dir / f"{name}.json").write_text(json.dumps(chart.chart_dict, default=str), encoding="utf-8")
 
 
+# the rows of night $before of a linkage table that an incremental night keeps: records still linked
+# tonight (in _link_input) whose component it did not cluster again (outside _scope)
+_OUTSIDE_SCOPE = (
+    "night = $before and record_key not in (select record_key from _scope) "
+    "and record_key in (select record_key from _link_input)"
+)
+
+
 def _previous_cluster_sha(con: duckdb.DuckDBPyConnection, before: date | None) -> str | None:
     """The clustering settings' fingerprint of the night before (None: none recorded, cluster everything)."""
     if before is None:
@@ -706,13 +716,9 @@ def _cluster(
     scratch.close()
     if scope_before is not None:
         # outside the scope, last night's flags and split components stand
-        outside = (
-            "night = $before and record_key not in (select record_key from _scope) "
-            "and record_key in (select record_key from _link_input)"
-        )
         con.execute(
             "create or replace temp table _kept_split as "
-            f"select record_key, component_key from linkage.split_component where {outside}",
+            f"select record_key, component_key from linkage.split_component where {_OUTSIDE_SCOPE}",
             {"before": scope_before},
         )
         con.execute(
@@ -766,13 +772,12 @@ def _assign_ids(
     con.execute("delete from linkage.record_person where night = $night", {"night": night})
     if scope_before is not None:
         con.execute(
-            """
+            f"""
             insert into linkage.record_person
                 (night, record_key, source, source_record_id, person_id, match_probability, flag, link_fingerprint)
             select $night, record_key, source, source_record_id, person_id, match_probability, flag, link_fingerprint
             from linkage.record_person
-            where night = $before and record_key not in (select record_key from _scope)
-              and record_key in (select record_key from _link_input)
+            where {_OUTSIDE_SCOPE}
             """,
             {"night": night, "before": scope_before},
         )
