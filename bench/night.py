@@ -339,16 +339,20 @@ def night(home: Path, **_: object) -> dict[str, Any]:
     return {"night": str(first), **_run(target, first)}
 
 
-def night_incremental(home: Path, **_: object) -> dict[str, Any]:
-    """The second drop night after `night`, ~1% of records new or changed, linked incrementally if it can."""
+def _after_night(home: Path, stage: str) -> tuple[list[date], Path]:
+    """The country's drop nights and the night home `night` left, for a stage that runs after it."""
     nights = drop_nights(settings_from_env(home))
     if len(nights) < 2:
-        raise SystemExit("night_incremental needs a country of two nights or more (--nights 2)")
+        raise SystemExit(f"{stage} needs a country of two nights or more (--nights 2)")
     target = night_home(home)
     if not (target / "state" / "work.duckdb").exists():
-        raise SystemExit(
-            "night_incremental runs after the night stage (--stages generate,night,night_incremental)"
-        )
+        raise SystemExit(f"{stage} runs after the night stage (--stages generate,night,{stage})")
+    return nights, target
+
+
+def night_incremental(home: Path, **_: object) -> dict[str, Any]:
+    """The second drop night after `night`, ~1% of records new or changed, linked incrementally if it can."""
+    nights, target = _after_night(home, "night_incremental")
     second = nights[1]
     # 2026-03-01 is a Sunday, the default weekly full re-link day
     (target / "linkage.yaml").write_text(NO_WEEKLY_RELINK, encoding="utf-8")
@@ -450,12 +454,7 @@ def _daily_parquet(home: Path, contract: Contract, out: Path, first: date, secon
 
 def night_daily(home: Path, **_: object) -> dict[str, Any]:
     """The day after `night`: ~1% of records new or changed, every other record sent again unchanged."""
-    nights = drop_nights(settings_from_env(home))
-    if len(nights) < 2:
-        raise SystemExit("night_daily needs a country of two nights or more (--nights 2)")
-    source = night_home(home)
-    if not (source / "state" / "work.duckdb").exists():
-        raise SystemExit("night_daily runs after the night stage (--stages generate,night,night_daily)")
+    nights, source = _after_night(home, "night_daily")
     first, second = nights[0], nights[1]
     with duckdb.connect(str(source / "state" / "work.duckdb"), read_only=True) as con:
         linked = con.execute("select max(night) from audit.linkage_runs").fetchall()[0][0]

@@ -127,10 +127,34 @@ def _per_step(runs: list[dict[str, object]], key: str) -> dict[str, list[float]]
     return steps
 
 
+def _finished(measurements: dict[str, list[dict[str, object]]], stage: str) -> list[dict[str, object]]:
+    """A stage's runs that did not time out."""
+    return [r for r in measurements.get(stage, []) if not r.get("timed_out")]
+
+
+def _last_steps(runs: list[dict[str, object]]) -> str:
+    """The last run's seconds per step, as one line."""
+    return "seconds per step, last run: " + ", ".join(
+        f"{k} {float(v):.1f}" for k, v in _seconds_map(runs[-1], "seconds_by_step").items()
+    )
+
+
+def _medians(runs: list[dict[str, object]], full: list[dict[str, object]], key: str) -> str:
+    """The median `key` seconds of the runs over the full night's, as `a / b = ratio`."""
+    mine, theirs = (statistics.median(_num(r, key) for r in rs) for rs in (runs, full))
+    return f"{mine:.1f}s / {theirs:.1f}s = {mine / theirs:.3f}"
+
+
+def _against(runs: list[dict[str, object]], full: list[dict[str, object]], key: str) -> str:
+    """Each run's `key` seconds over the full night's of the same run, then the medians'."""
+    ratios = [_num(r, key) / _num(f, key) for f, r in zip(full, runs, strict=False)]
+    return f"per run: {', '.join(f'{r:.3f}' for r in ratios)}; medians {_medians(runs, full, key)}"
+
+
 def _night_lines(measurements: dict[str, list[dict[str, object]]]) -> list[str]:
     """The whole nights: checks' seconds and share, seconds per step, the incremental night against the full one."""
     lines: list[str] = []
-    full = [r for r in measurements.get("night", []) if not r.get("timed_out")]
+    full = _finished(measurements, "night")
     if full:
         night_median = statistics.median(_num(r, "seconds") for r in full)
         lines += [
@@ -173,26 +197,19 @@ def _night_lines(measurements: dict[str, list[dict[str, object]]]) -> list[str]:
         ("night_daily", "the day after `night`: ~1% new or changed, every other record sent again unchanged"),
     ):
         lines += _partial_night_lines(stage, title, measurements, full)
-    floor = [r for r in measurements.get("night_floor", []) if not r.get("timed_out")]
+    floor = _finished(measurements, "night_floor")
     if floor:
-        floor_run = statistics.median(_num(r, "run_seconds") for r in floor)
         lines += [
             "",
             f"## The fixed cost of a night: the second night of a {floor[0].get('people')}-person country",
             "",
             "run_night wall time, per run: " + ", ".join(f"{_num(r, 'run_seconds'):.1f}s" for r in floor),
-            "seconds per step, last run: "
-            + ", ".join(f"{k} {float(v):.1f}" for k, v in _seconds_map(floor[-1], "seconds_by_step").items()),
+            _last_steps(floor),
         ]
         if full:
-            full_run = statistics.median(_num(r, "run_seconds") for r in full)
-            ratios = [
-                _num(low, "run_seconds") / _num(ful, "run_seconds")
-                for ful, low in zip(full, floor, strict=False)
-            ]
             lines.append(
-                f"floor / full night, per run: {', '.join(f'{r:.3f}' for r in ratios)}; medians {floor_run:.1f}s / "
-                f"{full_run:.1f}s = {floor_run / full_run:.3f} (no incremental night of the full country can take less)"
+                f"floor / full night, {_against(floor, full, 'run_seconds')} "
+                "(no incremental night of the full country can take less)"
             )
     return lines
 
@@ -201,7 +218,7 @@ def _partial_night_lines(
     stage: str, title: str, measurements: dict[str, list[dict[str, object]]], full: list[dict[str, object]]
 ) -> list[str]:
     """One incremental night: what changed, what linkage scored, its steps, its time against the full night."""
-    nights = [r for r in measurements.get(stage, []) if not r.get("timed_out")]
+    nights = _finished(measurements, stage)
     if not nights:
         return []
     lines = [
@@ -220,28 +237,15 @@ def _partial_night_lines(
         "checks' seconds, per run: " + _checks_seconds(nights),
         "check evaluations, per run: "
         + ", ".join(f"{r.get('check_evaluations')} ({r.get('checks_failed')} failed)" for r in nights),
-        "seconds per step, last run: "
-        + ", ".join(f"{k} {float(v):.1f}" for k, v in _seconds_map(nights[-1], "seconds_by_step").items()),
+        _last_steps(nights),
     ]
     if full:
         # the nights as `ibr run` runs them (run_seconds): the stage's time also holds the interpreter
         # start and the writing of its drops (prepare_seconds)
-        ratios = [
-            _num(inc, "run_seconds") / _num(ful, "run_seconds")
-            for ful, inc in zip(full, nights, strict=False)
+        lines += [
+            f"{stage} / full night, run_night wall time, {_against(nights, full, 'run_seconds')} (target <= 0.10)",
+            f"(whole stages, with the interpreter start and the writing of the drops: {_medians(nights, full, 'seconds')})",
         ]
-        inc_run = statistics.median(_num(r, "run_seconds") for r in nights)
-        full_run = statistics.median(_num(r, "run_seconds") for r in full)
-        lines.append(
-            f"{stage} / full night, run_night wall time, per run: {', '.join(f'{r:.3f}' for r in ratios)}; "
-            f"medians {inc_run:.1f}s / {full_run:.1f}s = {inc_run / full_run:.3f} (target <= 0.10)"
-        )
-        stage_median = statistics.median(_num(r, "seconds") for r in nights)
-        night_median = statistics.median(_num(r, "seconds") for r in full)
-        lines.append(
-            f"(whole stages, with the interpreter start and the writing of the drops: {stage_median:.1f}s / "
-            f"{night_median:.1f}s = {stage_median / night_median:.3f})"
-        )
     return lines
 
 
