@@ -2,9 +2,10 @@
 
 Three things are published from the working database:
 - `warehouse/ibr.duckdb`, the restricted warehouse (personal data; mode 0600);
-- `warehouse/ibr_analytics.duckdb`, de-identified: a keyed-hash pseudonym instead of the
-  person id, year of birth instead of the date, every other date cut to its month, no
-  names, ids, phones or addresses;
+- `warehouse/ibr_analytics.duckdb`, de-identified by allowlist: every column of every table
+  is classified in `quality/deidentify.py` (a keyed-hash pseudonym instead of the person id,
+  year of birth instead of the date, every other date cut to its month; names, ids, phones
+  and source record keys dropped), and a column nobody classified stops the publish;
 - `warehouse/parquet/`, the analytics tables as Parquet, for other tools.
 
 Each is built beside its target and swapped in with one rename (the Parquet folder is a
@@ -28,43 +29,7 @@ import duckdb
 import pyarrow as pa
 
 from ingest.sqlutil import literal, qualified, quote_ident
-
-# columns that identify a person (or let one be found) never reach the analytics outputs
-PERSONAL_COLUMNS = {
-    "first_name",
-    "middle_name",
-    "last_name",
-    "full_name",
-    "name_concat",
-    "national_id",
-    "civil_registration_number",
-    "tax_number",
-    "phone",
-    "address_line",
-    "postcode",
-    "locality",
-    "date_of_birth",
-    "date_of_death",
-    "household_id",
-    "source_record_id",
-    "record_key",
-    "person_id",
-    "old_person_id",
-    "new_person_id",
-}
-# the analytics tables: (schema, table) of the working database, published de-identified
-ANALYTICS_TABLES = (
-    ("registry", "person"),
-    ("registry", "enrolment"),
-    ("registry", "who_receives_what"),
-    ("reports", "deceased_paid"),
-    ("reports", "exclusive_overlap"),
-    ("reports", "duplicate_enrolment"),
-    ("reports", "gaps"),
-    ("reports", "inclusion_errors"),
-    ("reports", "programme_overlap_matrix"),
-    ("reports", "coverage_by_area"),
-)
+from quality.deidentify import ANALYTICS_TABLES, Rule, analytics_name, column_rules, output_name
 
 
 @dataclass(frozen=True)
@@ -151,8 +116,14 @@ def pseudonym_sql(column: str, key: bytes) -> tuple[str, dict[str, bytes]]:
     return f"left(sha256($_opad || unhex(sha256($_ipad || encode({column})))), 20)", params
 
 
-def _analytics_select(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> str | None:
-    """The de-identified select of one working table, or None when the table is absent."""
+def _analytics_select(
+    con: duckdb.DuckDBPyConnection, schema: str, table: str
+) -> tuple[str, list[tuple[str, Rule]]] | None:
+    """The de-identified select of one working table and its column rules, or None when the table is absent.
+
+    Every column goes through its rule in `quality.deidentify.CLASSIFICATION`; an unclassified
+    column raises `UnclassifiedColumnError` (the publish stops, naming the table and the column).
+    """
     typed = con.execute(
         "select column_name, data_type from information_schema.columns "
         "where table_catalog = 'work' and table_schema = $1 and table_name = $2 order by ordinal_position",
@@ -160,28 +131,33 @@ def _analytics_select(con: duckdb.DuckDBPyConnection, schema: str, table: str) -
     ).fetchall()
     if not typed:
         return None
-    columns = [name for name, _ in typed]
-    dated = {name for name, data_type in typed if data_type.startswith(("DATE", "TIMESTAMP"))}
+    rules = column_rules(schema, table, typed)
     select = []
-    if "person_id" in columns:
-        select.append("k.pseudonym")
-    if "date_of_birth" in columns:
-        select.append("year(t.date_of_birth) as birth_year")
-    for column in columns:
-        if column in PERSONAL_COLUMNS or column == "birth_year":
+    pseudonymised = False
+    for column, rule in rules:
+        name = output_name(column, rule)
+        if name is None:
             continue
-        if column in dated:  # no exact dates: an enrolment date can be a child's date of birth
+        if rule.action == "pseudonymise":
+            pseudonymised = True
+            select.append(f"k.pseudonym as {quote_ident(name)}")
+        elif rule.action == "year":
+            select.append(f"year(t.{quote_ident(column)}) as {quote_ident(name)}")
+        elif rule.action == "month":
             select.append(
-                f"cast(date_trunc('month', t.{quote_ident(column)}) as date) as {quote_ident(column)}"
+                f"cast(date_trunc('month', t.{quote_ident(column)}) as date) as {quote_ident(name)}"
             )
         else:
             select.append(f"t.{quote_ident(column)}")
-    join = " left join _keys k using (person_id)" if "person_id" in columns else ""
-    return f"select {', '.join(select)} from work.{qualified(schema, table)} t{join}"
+    join = " left join _keys k on k.person_id = t.person_id" if pseudonymised else ""
+    sql = f"select {', '.join(select)} from work.{qualified(schema, table)} t{join}"
+    return sql, rules
 
 
-def _copy_column_comments(con: duckdb.DuckDBPyConnection, schema: str, table: str, name: str) -> None:
-    """Carry each column's meaning over from the working table; the derived columns say what they are."""
+def _copy_column_comments(
+    con: duckdb.DuckDBPyConnection, schema: str, table: str, rules: list[tuple[str, Rule]]
+) -> None:
+    """Carry each column's meaning over from the working table, with what de-identification did to it."""
     source = dict(
         con.execute(
             "select column_name, comment from duckdb_columns() "
@@ -189,23 +165,23 @@ def _copy_column_comments(con: duckdb.DuckDBPyConnection, schema: str, table: st
             [schema, table],
         ).fetchall()
     )
-    derived = {
-        "pseudonym": "Keyed hash (HMAC-SHA256) of the person id: stable across nights while the key stays the same.",
-        "birth_year": "Year of birth.",
-    }
-    for (column,) in con.execute(
-        "select column_name from information_schema.columns where table_schema = 'analytics' and table_name = $1",
-        [name],
-    ).fetchall():
-        text = derived.get(column) or source.get(column) or "See the restricted warehouse's data dictionary."
-        if (
-            column in source
-            and column not in derived
-            and any(k in column for k in ("date", "month", "period"))
-        ):
-            text = f"{text} (cut to the month)"
+    name = analytics_name(schema, table)
+    for column, rule in rules:
+        published = output_name(column, rule)
+        if published is None:
+            continue
+        if rule.action == "pseudonymise":
+            text = "Keyed hash (HMAC-SHA256) of the person id: stable across nights while the key stays the same."
+        elif rule.action == "year":
+            text = "Year of birth."
+        else:
+            text = source.get(column) or "See the restricted warehouse's data dictionary."
+            if rule.action == "month":
+                text = f"{text} (cut to the month)"
+            elif rule.column_class == "quasi-identifier":
+                text = f"{text} (quasi-identifier)"
         con.execute(
-            f"comment on column analytics.{quote_ident(name)}.{quote_ident(column)} is {literal(text)}"
+            f"comment on column analytics.{quote_ident(name)}.{quote_ident(published)} is {literal(text)}"
         )
 
 
@@ -239,16 +215,17 @@ def build_analytics(work_db: Path, home: Path, key: bytes) -> tuple[Path, Path, 
             con.execute("create temp table _keys (person_id varchar, pseudonym varchar)")
         con.execute("create schema if not exists analytics")
         for schema, table in ANALYTICS_TABLES:
-            select = _analytics_select(con, schema, table)
-            if select is None:
+            built = _analytics_select(con, schema, table)
+            if built is None:
                 continue
-            name = f"{schema}_{table}"
+            select, rules = built
+            name = analytics_name(schema, table)
             con.execute(f"create table analytics.{quote_ident(name)} as {select}")
             con.execute(
                 f"comment on table analytics.{quote_ident(name)} is "
                 f"{literal(f'De-identified copy of {schema}.{table}: pseudonym for the person, no names, ids or exact dates.')}"
             )
-            _copy_column_comments(con, schema, table, name)
+            _copy_column_comments(con, schema, table, rules)
             out = version / f"{name}.parquet"
             con.execute(f"copy analytics.{quote_ident(name)} to {literal(str(out))} (format parquet)")
             files += 1
