@@ -4,9 +4,12 @@ A ministry reads the findings for its own programmes (``programmes.yaml`` says w
 what): people enrolled and paid, deceased still paid, exclusive overlaps, duplicate
 enrolments, gaps, inclusion errors, the programme overlap matrix and coverage by area.
 The reports leave the restricted warehouse, so they hold **aggregates only** (counts and
-amounts by programme, area and month; never a name, an id or a date of birth), and every
-count of 1 to 4 people is suppressed by one rule (``suppress_row``) used by the HTML and
-the files alike.
+amounts by programme, area and month; never a name, an id or a date of birth). Every count
+of 1 to 4 people is hidden, and so is every other count that would give one back through
+a total, a sub-total or the same number in another table (``registry.suppression``, run
+once over every table of every ministry, so the same number is hidden everywhere); amounts
+and shares beside a hidden count are withheld (``suppress_row``). The HTML and the files
+carry the same cells.
 
 The HTML opens offline: inline CSS, charts as inline SVG drawn here, no script, no link.
 
@@ -20,9 +23,9 @@ Example::
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from html import escape
 from pathlib import Path
@@ -37,10 +40,11 @@ from markupsafe import Markup
 
 from ingest.sqlutil import table_exists
 from registry.programmes import ProgrammeRules, load_programmes
+from registry.suppression import SMALL_CELL_MIN, Relation, is_small, suppress
 
-# Counts of 1 to 4 people are suppressed: below this they could point at a person.
-SMALL_CELL_MIN = 5
-SUPPRESSED_TEXT = "<5"
+# a hidden count: small (1-4 people) or hidden with one so that it cannot be worked out; the two look the same,
+# since telling them apart would bound the small one (a complement is 5 or more)
+SUPPRESSED_TEXT = "x"
 # an amount, share or other figure of a row whose count was suppressed: withheld, since it could reveal the count
 WITHHELD_TEXT = "–"
 SUPPRESSED_FLAG = "suppressed"
@@ -78,50 +82,64 @@ class Column:
 
 @dataclass(frozen=True)
 class SuppressedRow:
-    """A row after the small-cell rule: ``values`` with suppressed cells set to ``None``.
+    """A row after suppression: ``values`` with hidden cells set to ``None``.
 
-    ``small`` names the counts of 1-4 people (shown "<5"); ``withheld`` the amounts and
-    other figures of the same row, hidden because they could give the count away.
+    ``hidden`` names the counts hidden (1-4 people, or hidden so that one cannot be worked
+    out; shown "x"); ``withheld`` the amounts, shares and other figures of the same row,
+    hidden because they could give a hidden count away.
     """
 
     values: dict[str, Any]
-    small: frozenset[str] = frozenset()
+    hidden: frozenset[str] = frozenset()
     withheld: frozenset[str] = frozenset()
 
     @property
     def is_suppressed(self) -> bool:
-        return bool(self.small or self.withheld)
+        return bool(self.hidden or self.withheld)
 
 
-def is_small_count(value: object) -> bool:
-    """True for a count of 1 to 4 people (0 is shown: it reveals nobody)."""
-    return (
-        isinstance(value, int | float | Decimal)
-        and not isinstance(value, bool)
-        and 0 < value < SMALL_CELL_MIN
-    )
+def is_small_count(value: object, threshold: int = SMALL_CELL_MIN) -> bool:
+    """True for a count of 1 to threshold-1 people (0 is shown: it reveals nobody)."""
+    return is_small(float(value) if isinstance(value, Decimal) else value, threshold)
 
 
-def suppress_row(row: Mapping[str, Any], columns: Sequence[Column]) -> SuppressedRow:
-    """Apply the small-cell rule to one row: the one place it lives, for the HTML and the files.
+def suppress_row(
+    row: Mapping[str, Any],
+    columns: Sequence[Column],
+    hidden: frozenset[str] | None = None,
+    threshold: int = SMALL_CELL_MIN,
+) -> SuppressedRow:
+    """Hide one row's cells: the counts in ``hidden`` (by default its small counts), and what could give them back.
 
-    Every ``count`` column holding 1-4 people becomes ``None``; when any count of the row
-    is suppressed, its amounts, shares and other figures become ``None`` too (an amount
-    divided by the benefit value would give the count back); a share that names the counts it
-    is computed from (``Column.depends_on``) goes only with those. Labels stay.
+    ``hidden`` comes from ``registry.suppression.suppress`` run over every table (small
+    counts and their complements). When any count of the row is hidden, its amounts and other
+    figures become ``None`` too (an amount divided by the benefit value would give the count
+    back); a share that names the counts it is computed from (``Column.depends_on``) goes
+    with those, and is never shown over a denominator below the threshold. Labels stay.
 
     >>> cols = [Column("persons", "Persons", "count"), Column("amount", "Amount", "amount")]
     >>> suppress_row({"persons": 3, "amount": 1350.0}, cols).values
     {'persons': None, 'amount': None}
     """
-    small = frozenset(c.name for c in columns if c.kind == "count" and is_small_count(row.get(c.name)))
+    if hidden is None:
+        hidden = frozenset(
+            c.name for c in columns if c.kind == "count" and is_small_count(row.get(c.name), threshold)
+        )
     withheld = frozenset(
-        c.name
-        for c in columns
-        if c.kind in WITHHELD_KINDS and (small & set(c.depends_on) if c.depends_on else small)
+        c.name for c in columns if c.kind in WITHHELD_KINDS and _withheld(c, row, hidden, threshold)
     )
-    values = {c.name: (None if c.name in small | withheld else _plain(row.get(c.name))) for c in columns}
-    return SuppressedRow(values, small, withheld)
+    values = {c.name: (None if c.name in hidden | withheld else _plain(row.get(c.name))) for c in columns}
+    return SuppressedRow(values, hidden, withheld)
+
+
+def _withheld(column: Column, row: Mapping[str, Any], hidden: frozenset[str], threshold: int) -> bool:
+    if not column.depends_on:
+        return bool(hidden)
+    if hidden & set(column.depends_on):
+        return True
+    # a share over fewer people than the threshold would say too much about each of them
+    denominator = row.get(column.depends_on[0])
+    return column.kind == "share" and denominator is not None and 0 < float(denominator) < threshold
 
 
 @dataclass(frozen=True)
@@ -144,6 +162,12 @@ class ReportTable:
 
     def header(self) -> list[str]:
         return [c.label for c in self.columns]
+
+    def only(self, programme_ids: Sequence[str]) -> ReportTable:
+        """The rows of these programmes (a ministry's share of a table suppressed over every programme)."""
+        keep = set(programme_ids)
+        rows = [r for r in self.rows if r.values.get("programme_id") in keep]
+        return ReportTable(self.name, self.title, self.note, self.columns, rows)
 
     def cells(self) -> list[list[Cell]]:
         """The rows as formatted HTML cells: "<5" for a small count, "–" for a withheld figure."""
@@ -230,17 +254,19 @@ def render_ministry_reports(
     ``<ministry-slug>/<table>.csv`` and ``.parquet`` for each table it shows; return every path written.
 
     ``con`` holds ``registry.*``, ``reports.*`` (``build_reports`` for ``night``) and ``audit.*``.
-    Only aggregates leave: counts of 1-4 people are suppressed (``suppress_row``).
+    Only aggregates leave: small counts and their complements are hidden (``report_tables``).
     """
     rules = load_programmes(home / "programmes.yaml")
     out_dir = home / "reports" / night.isoformat()
     out_dir.mkdir(parents=True, exist_ok=True)
     footer = _footer(con, night, run_id)
     template = _environment().get_template(TEMPLATE_NAME)
+    # suppression runs once over every programme: a number two ministries both see is hidden in both
+    every_table = report_tables(con, rules)
     written: list[Path] = []
     for ministry, programme_ids in _ministries(rules).items():
         slug = ministry_slug(ministry)
-        tables = _tables(con, rules, programme_ids)
+        tables = {name: table.only(programme_ids) for name, table in every_table.items()}
         files_dir = out_dir / slug
         files_dir.mkdir(exist_ok=True)
         for table in tables.values():
@@ -261,7 +287,7 @@ def render_ministry_reports(
             footer=footer,
             suppressed_text=SUPPRESSED_TEXT,
             withheld_text=WITHHELD_TEXT,
-            small_cell_min=SMALL_CELL_MIN,
+            small_cell_min=rules.small_cell_min,
         )
         html_path = out_dir / f"{slug}.html"
         html_path.write_text(html, encoding="utf-8")
@@ -462,7 +488,8 @@ TABLE_SPECS: tuple[TableSpec, ...] = (
     (
         "coverage_by_area",
         "Coverage by area",
-        "Who qualifies and who is paid, by province and district, in each programme's latest month.",
+        "Who qualifies and who is paid, by province and district, in each programme's latest month. "
+        "Paid = eligible and paid + paid, not eligible + paid, cannot be judged.",
         (
             Column("area_level", "Level", "text"),
             Column("admin1", "Province", "text"),
@@ -473,6 +500,7 @@ TABLE_SPECS: tuple[TableSpec, ...] = (
             Column("enrolled_persons", "Paid", "count"),
             Column("enrolled_not_eligible_persons", "Paid, not eligible", "count"),
             Column("undetermined_persons", "Cannot be judged", "count"),
+            Column("enrolled_undetermined_persons", "Paid, cannot be judged", "count"),
             Column(
                 "coverage_share",
                 "Coverage",
@@ -482,7 +510,8 @@ TABLE_SPECS: tuple[TableSpec, ...] = (
         ),
         """
         select area_level, admin1, admin2, programme_id, eligible_persons, eligible_enrolled_persons,
-            enrolled_persons, enrolled_not_eligible_persons, undetermined_persons, coverage_share
+            enrolled_persons, enrolled_not_eligible_persons, undetermined_persons, enrolled_undetermined_persons,
+            coverage_share
         from reports.coverage_by_area
         where list_contains($ids, programme_id)
         order by programme_id, case area_level when 'national' then 0 when 'admin1' then 1 else 2 end,
@@ -492,20 +521,145 @@ TABLE_SPECS: tuple[TableSpec, ...] = (
 )
 
 
-def _tables(con: duckdb.DuckDBPyConnection, rules: ProgrammeRules, ids: list[str]) -> dict[str, ReportTable]:
-    tables = {}
-    for name, title, note, columns, sql in TABLE_SPECS:
+def report_tables(con: duckdb.DuckDBPyConnection, rules: ProgrammeRules) -> dict[str, ReportTable]:
+    """Every report table over every programme, suppressed: small counts and their complements hidden.
+
+    The counts of all tables are suppressed together (``registry.suppression.suppress``) under
+    the relations a reader can use (``report_relations``); each row's amounts and shares
+    follow its hidden counts (``suppress_row``). A ministry's report is its rows of these.
+    """
+    raw: dict[str, list[dict[str, Any]]] = {}
+    for name, _title, _note, _columns, sql in TABLE_SPECS:
         try:
-            cursor = con.execute(sql, {"ids": ids})
+            cursor = con.execute(sql, {"ids": rules.ids})
         except duckdb.CatalogException as exc:
             raise ValueError(
                 f"ministry report table '{name}' needs the registry and reports of the night "
                 f"(build_registry, build_reports): {str(exc).splitlines()[0]}"
             ) from None
         names = [d[0] for d in cursor.description]
-        rows = [suppress_row(dict(zip(names, values, strict=True)), columns) for values in cursor.fetchall()]
-        tables[name] = ReportTable(name, title, note, columns, rows)
+        raw[name] = [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
+    columns = {name: cols for name, _title, _note, cols, _sql in TABLE_SPECS}
+    values: dict[CellKey, Any] = {
+        (name, index, column.name): _plain(row.get(column.name))
+        for name, rows in raw.items()
+        for index, row in enumerate(rows)
+        for column in columns[name]
+        if column.kind == "count"
+    }
+    hidden = suppress(values, report_relations(raw), rules.small_cell_min).hidden
+    tables = {}
+    for name, title, note, cols, _sql in TABLE_SPECS:
+        rows = [
+            suppress_row(
+                row,
+                cols,
+                frozenset(c.name for c in cols if (name, index, c.name) in hidden),
+                rules.small_cell_min,
+            )
+            for index, row in enumerate(raw[name])
+        ]
+        tables[name] = ReportTable(name, title, note, cols, rows)
     return tables
+
+
+# a count cell of the report tables: (table name, row number, column name)
+CellKey = tuple[str, int, str]
+COVERAGE_COUNTS = (
+    "eligible_persons",
+    "eligible_enrolled_persons",
+    "enrolled_persons",
+    "enrolled_not_eligible_persons",
+    "undetermined_persons",
+    "enrolled_undetermined_persons",
+)
+# findings_summary column -> the table whose `persons` count is the same number
+FINDING_TABLES = {
+    "deceased_paid_persons": "deceased_paid",
+    "duplicate_enrolment_persons": "duplicate_enrolment",
+    "gap_persons": "gaps",
+    "inclusion_error_persons": "inclusion_errors",
+}
+
+
+def report_relations(raw: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[Relation]:
+    """The linear relations between the report tables' counts that a reader can write down.
+
+    - coverage by area: districts add up to their province, provinces to the country, for
+      every count; and on every row paid = eligible and paid + paid, not eligible + paid,
+      cannot be judged;
+    - one programme's paid persons: the headline, the country's coverage row and the overlap
+      matrix's diagonal hold the same number;
+    - the findings summary repeats the persons of the deceased, duplicate, gap and
+      inclusion-error tables, and of the exclusive-overlap table where it has one row;
+    - the overlap matrix is symmetric: (a, b) and (b, a) count the same people.
+    """
+    relations: list[Relation] = []
+    by_programme: dict[str, dict[str, list[int]]] = {}
+    for name, table_rows in raw.items():
+        for index, row in enumerate(table_rows):
+            by_programme.setdefault(str(row.get("programme_id")), {}).setdefault(name, []).append(index)
+
+    coverage = raw.get("coverage_by_area", [])
+    for programme, tables in by_programme.items():
+        rows = tables.get("coverage_by_area", [])
+        national = [i for i in rows if coverage[i]["area_level"] == "national"]
+        provinces = [i for i in rows if coverage[i]["area_level"] == "admin1"]
+        districts = [i for i in rows if coverage[i]["area_level"] == "admin2"]
+        for column in COVERAGE_COUNTS:
+            cell = ("coverage_by_area", column)
+            for n in national:
+                relations.append(Relation(_key(cell, n), tuple(_key(cell, a) for a in provinces)))
+            for a in provinces:
+                parts = [d for d in districts if coverage[d]["admin1"] == coverage[a]["admin1"]]
+                relations.append(Relation(_key(cell, a), tuple(_key(cell, d) for d in parts)))
+        for i in rows:
+            relations.append(
+                Relation(
+                    ("coverage_by_area", i, "enrolled_persons"),
+                    tuple(
+                        ("coverage_by_area", i, c)
+                        for c in (
+                            "eligible_enrolled_persons",
+                            "enrolled_not_eligible_persons",
+                            "enrolled_undetermined_persons",
+                        )
+                    ),
+                )
+            )
+        headline = [("headline", i, "enrolled_persons") for i in tables.get("headline", [])]
+        same_paid = headline + [("coverage_by_area", n, "enrolled_persons") for n in national]
+        same_paid += [
+            ("overlap_matrix", i, "persons")
+            for i in tables.get("overlap_matrix", [])
+            if raw["overlap_matrix"][i]["other_programme_id"] == programme
+        ]
+        relations += [Relation(same_paid[0], (other,)) for other in same_paid[1:]]
+        for summary in tables.get("findings_summary", []):
+            for column, table in FINDING_TABLES.items():
+                relations += [
+                    Relation(("findings_summary", summary, column), ((table, i, "persons"),))
+                    for i in tables.get(table, [])
+                ]
+            overlaps = tables.get("exclusive_overlap", [])
+            if len(overlaps) == 1:
+                relations.append(
+                    Relation(
+                        ("findings_summary", summary, "exclusive_overlap_persons"),
+                        (("exclusive_overlap", overlaps[0], "persons"),),
+                    )
+                )
+    matrix = raw.get("overlap_matrix", [])
+    position = {(r["programme_id"], r["other_programme_id"]): i for i, r in enumerate(matrix)}
+    for (mine, other), i in position.items():
+        j = position.get((other, mine))
+        if j is not None and i < j:
+            relations.append(Relation(("overlap_matrix", i, "persons"), (("overlap_matrix", j, "persons"),)))
+    return relations
+
+
+def _key(cell: tuple[str, str], index: int) -> CellKey:
+    return (cell[0], index, cell[1])
 
 
 def _ministries(rules: ProgrammeRules) -> dict[str, list[str]]:
@@ -561,7 +715,7 @@ def _bar_value(row: SuppressedRow, name: str) -> float | None:
 
 
 def _bar_text(row: SuppressedRow, name: str) -> str:
-    if name in row.small:
+    if name in row.hidden:
         return SUPPRESSED_TEXT
     value = row.values[name]
     return "no data" if value is None else f"{int(value):,}"
@@ -569,7 +723,7 @@ def _bar_text(row: SuppressedRow, name: str) -> str:
 
 def _coverage_text(row: SuppressedRow) -> str:
     if "coverage_share" in row.withheld:
-        return f"withheld: {SUPPRESSED_TEXT} people eligible or paid"
+        return "withheld: too few people, or hidden to protect a small count"
     share, eligible = row.values["coverage_share"], row.values["eligible_persons"]
     return "nobody eligible" if share is None else f"{float(share):.0%} of {int(eligible):,}"
 
@@ -605,11 +759,25 @@ def _matrix(table: ReportTable, rules: ProgrammeRules) -> Matrix:
 # footer: the drops used and the data-quality status of the night
 
 
+LAYER_ORDER = ("source", "staging", "linkage", "registry", "reports", "cross_night")
+
+
+@dataclass(frozen=True)
+class CheckCount:
+    """The checks of one layer and severity in this run: how many ran, passed and failed."""
+
+    layer: str
+    severity: str
+    checks: int
+    passed: int
+    failed: int
+
+
 @dataclass(frozen=True)
 class Footer:
     files: list[dict[str, Any]]
-    checks_columns: list[str]
-    checks: list[list[str]]
+    checks: list[CheckCount]
+    checks_recorded: bool
     quarantined_rows: int | None
     rejected_files: int | None
 
@@ -635,21 +803,38 @@ def _footer(con: duckdb.DuckDBPyConnection, night: date, run_id: str) -> Footer:
                 }
             )
         rejected = sum(1 for f in files if f["status"] == "rejected")
-    checks_columns: list[str] = []
-    checks: list[list[str]] = []
     quarantined: int | None = None
-    if table_exists(con, "audit", "checks"):
-        cursor = con.execute("select * from audit.checks where night = $night", {"night": night})
-        checks_columns = [d[0] for d in cursor.description if d[0] != "night"]
-        keep = [i for i, d in enumerate(cursor.description) if d[0] != "night"]
-        checks = [[_text(values[i]) for i in keep] for values in cursor.fetchall()]
-    elif table_exists(con, "audit", "quarantine"):
+    if table_exists(con, "audit", "quarantine"):
         quarantined = int(
             con.execute(
                 "select count(*) from audit.quarantine where night = $night", {"night": night}
             ).fetchall()[0][0]
         )
-    return Footer(files, checks_columns, checks, quarantined, rejected)
+    checks = check_summary(con, night, run_id)
+    return Footer(files, checks, bool(checks), quarantined, rejected)
+
+
+def check_summary(con: duckdb.DuckDBPyConnection, night: date, run_id: str) -> list[CheckCount]:
+    """This run's data-quality checks, counted by layer and severity: numbers only, never a key or a check's details.
+
+    Only the run that wrote the report counts (a rerun of the night has its own rows in
+    ``audit.checks``); empty when the run recorded no check.
+    """
+    if not table_exists(con, "audit", "checks"):
+        return []
+    rows = con.execute(
+        """
+        select layer, severity, count(*) as checks,
+            count(*) filter (where passed) as passed, count(*) filter (where not passed) as failed
+        from audit.checks
+        where night = $night and run_id = $run_id
+        group by layer, severity
+        """,
+        {"night": night, "run_id": run_id},
+    ).fetchall()
+    order = {layer: i for i, layer in enumerate(LAYER_ORDER)}
+    counts = [CheckCount(str(a), str(b), int(c), int(d), int(e)) for a, b, c, d, e in rows]
+    return sorted(counts, key=lambda c: (order.get(c.layer, len(order)), c.layer, c.severity))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -662,7 +847,7 @@ def _plain(value: object) -> Any:
 
 
 def _cell(column: Column, row: SuppressedRow) -> Cell:
-    if column.name in row.small:
+    if column.name in row.hidden:
         return Cell(SUPPRESSED_TEXT, "num sup")
     if column.name in row.withheld:
         return Cell(WITHHELD_TEXT, "num sup")
@@ -682,14 +867,6 @@ def _cell(column: Column, row: SuppressedRow) -> Cell:
     if column.kind == "flag":
         return Cell("yes" if value else "")
     return Cell(str(value))
-
-
-def _text(value: object) -> str:
-    if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M")
-    if isinstance(value, Iterable) and not isinstance(value, str | bytes):
-        return ", ".join(str(v) for v in value)
-    return "" if value is None else str(value)
 
 
 def _environment() -> jinja2.Environment:

@@ -56,7 +56,9 @@ PROGRAMME_ID = re.compile(r"^[a-z][a-z0-9_]*$")
 REQUIRED_KEYS = ("programme_id", "name", "ministry", "benefit_type", "benefit_value_monthly", "eligibility")
 OPTIONAL_KEYS = ("description", "benefit_value_min", "benefit_value_max", "means_test")
 MEANS_TEST_KEYS = ("income_annual_max",)
-TOP_LEVEL_KEYS = ("programmes", "exclusive")
+TOP_LEVEL_KEYS = ("programmes", "exclusive", "small_cell_min")
+# ministry reports hide counts of 1 to small_cell_min - 1 people (and what would give them back)
+SMALL_CELL_MIN_DEFAULT = 5
 # text that cannot be part of one expression: statement separators and comments
 FORBIDDEN_TEXT = (";", "--", "/*", "*/")
 _VALIDATION_TABLE = "golden_record"
@@ -98,6 +100,7 @@ class ProgrammeRules:
     path: Path
     programmes: tuple[Programme, ...]
     exclusive: tuple[tuple[str, ...], ...]
+    small_cell_min: int = SMALL_CELL_MIN_DEFAULT
 
     @property
     def ids(self) -> list[str]:
@@ -128,7 +131,15 @@ def load_programmes(path: Path) -> ProgrammeRules:
             raise ProgrammesError(f"{path}: programme '{programme.programme_id}' is listed twice")
         programmes.append(programme)
     known = [p.programme_id for p in programmes]
-    rules = ProgrammeRules(path, tuple(programmes), _exclusive_groups(path, raw.get("exclusive"), known))
+    small_cell_min = raw.get("small_cell_min", SMALL_CELL_MIN_DEFAULT)
+    if isinstance(small_cell_min, bool) or not isinstance(small_cell_min, int) or small_cell_min < 2:
+        raise ProgrammesError(
+            f"{path}: small_cell_min must be a whole number of people, 2 or more (default "
+            f"{SMALL_CELL_MIN_DEFAULT}); got {small_cell_min!r}"
+        )
+    rules = ProgrammeRules(
+        path, tuple(programmes), _exclusive_groups(path, raw.get("exclusive"), known), small_cell_min
+    )
     check_rules(rules)
     return rules
 
