@@ -547,7 +547,8 @@ def report_tables(con: duckdb.DuckDBPyConnection, rules: ProgrammeRules) -> dict
         for column in columns[name]
         if column.kind == "count"
     }
-    hidden = suppress(values, report_relations(raw), rules.small_cell_min).hidden
+    relations, unpublished = report_relations(raw)
+    hidden = suppress(values, relations, rules.small_cell_min, unpublished).hidden
     tables = {}
     for name, title, note, cols, _sql in TABLE_SPECS:
         rows = [
@@ -582,8 +583,9 @@ FINDING_TABLES = {
 }
 
 
-def report_relations(raw: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[Relation]:
-    """The linear relations between the report tables' counts that a reader can write down.
+def report_relations(raw: Mapping[str, Sequence[Mapping[str, Any]]]) -> tuple[list[Relation], set[CellKey]]:
+    """The linear relations between the report tables' counts that a reader can write down, and the
+    unpublished cells they use (each at least 0) to write what a reader knows as inequalities.
 
     - coverage by area: districts add up to their province, provinces to the country, for
       every count; and on every row paid = eligible and paid + paid, not eligible + paid,
@@ -592,9 +594,20 @@ def report_relations(raw: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[Rel
       matrix's diagonal hold the same number;
     - the findings summary repeats the persons of the deceased, duplicate, gap and
       inclusion-error tables, and of the exclusive-overlap table where it has one row;
-    - the overlap matrix is symmetric: (a, b) and (b, a) count the same people.
+    - the overlap matrix is symmetric: (a, b) and (b, a) count the same people;
+    - a part is at most its whole: eligible and paid <= eligible, paid and undetermined <=
+      undetermined, still paid <= deceased paid, unserved or listed <= gaps, paid by both <=
+      paid by one, each exclusive-overlap row <= the programme's overlap persons <= the rows' sum.
     """
     relations: list[Relation] = []
+    unpublished: set[CellKey] = set()
+
+    def at_most(part: CellKey, whole: CellKey) -> None:
+        """part <= whole, as whole = part + an unpublished remainder."""
+        remainder = (f"~{whole[0]}", whole[1], f"{whole[2]}-{part[0]}-{part[1]}-{part[2]}")
+        unpublished.add(remainder)
+        relations.append(Relation(whole, (part, remainder)))
+
     by_programme: dict[str, dict[str, list[int]]] = {}
     for name, table_rows in raw.items():
         for index, row in enumerate(table_rows):
@@ -614,6 +627,14 @@ def report_relations(raw: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[Rel
                 parts = [d for d in districts if coverage[d]["admin1"] == coverage[a]["admin1"]]
                 relations.append(Relation(_key(cell, a), tuple(_key(cell, d) for d in parts)))
         for i in rows:
+            at_most(
+                ("coverage_by_area", i, "eligible_enrolled_persons"),
+                ("coverage_by_area", i, "eligible_persons"),
+            )
+            at_most(
+                ("coverage_by_area", i, "enrolled_undetermined_persons"),
+                ("coverage_by_area", i, "undetermined_persons"),
+            )
             relations.append(
                 Relation(
                     ("coverage_by_area", i, "enrolled_persons"),
@@ -642,20 +663,34 @@ def report_relations(raw: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[Rel
                     for i in tables.get(table, [])
                 ]
             overlaps = tables.get("exclusive_overlap", [])
+            overlap_total = ("findings_summary", summary, "exclusive_overlap_persons")
             if len(overlaps) == 1:
+                relations.append(Relation(overlap_total, (("exclusive_overlap", overlaps[0], "persons"),)))
+            elif overlaps:
+                # distinct people over the rows: at least any one row, at most their sum
+                rows_sum = ("~exclusive_overlap", summary, "persons-sum")
+                unpublished.add(rows_sum)
                 relations.append(
-                    Relation(
-                        ("findings_summary", summary, "exclusive_overlap_persons"),
-                        (("exclusive_overlap", overlaps[0], "persons"),),
-                    )
+                    Relation(rows_sum, tuple(("exclusive_overlap", i, "persons") for i in overlaps))
                 )
+                at_most(overlap_total, rows_sum)
+                for i in overlaps:
+                    at_most(("exclusive_overlap", i, "persons"), overlap_total)
+        for i in tables.get("deceased_paid", []):
+            at_most(("deceased_paid", i, "persons_paid_in_latest_period"), ("deceased_paid", i, "persons"))
+        for i in tables.get("gaps", []):
+            at_most(("gaps", i, "unserved_persons"), ("gaps", i, "persons"))
+            at_most(("gaps", i, "listed_not_paid_persons"), ("gaps", i, "persons"))
     matrix = raw.get("overlap_matrix", [])
     position = {(r["programme_id"], r["other_programme_id"]): i for i, r in enumerate(matrix)}
     for (mine, other), i in position.items():
         j = position.get((other, mine))
         if j is not None and i < j:
             relations.append(Relation(("overlap_matrix", i, "persons"), (("overlap_matrix", j, "persons"),)))
-    return relations
+        alone = position.get((mine, mine))
+        if alone is not None and alone != i:
+            at_most(("overlap_matrix", i, "persons"), ("overlap_matrix", alone, "persons"))
+    return relations, unpublished
 
 
 def _key(cell: tuple[str, str], index: int) -> CellKey:

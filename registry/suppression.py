@@ -21,7 +21,8 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping, Sequence
+import math
+from collections.abc import Collection, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,41 +58,231 @@ def is_small(value: Any, threshold: int = SMALL_CELL_MIN) -> bool:
 
 
 def suppress(
-    values: Mapping[Any, Any], relations: Sequence[Relation], threshold: int = SMALL_CELL_MIN
+    values: Mapping[Any, Any],
+    relations: Sequence[Relation],
+    threshold: int = SMALL_CELL_MIN,
+    unpublished: Collection[Any] = (),
 ) -> Suppression:
     """Primary suppression of small counts, then complementary suppression to a fixed point.
 
     ``values`` maps each count cell to its value; a relation naming a cell that ``values``
-    lacks treats it as 0 (a row that is not there counts nobody). The result is
-    deterministic: among equal candidates the first in the relation's order is taken.
+    lacks treats it as 0 (a row that is not there counts nobody). Two rounds, repeated until
+    neither hides anything more:
+
+    1. every relation with exactly one hidden cell gets a second: the smallest other
+       non-zero cell of the relation (the standard rule);
+    2. every hidden cell is bounded as a reader would bound it (``intervals``: each hidden
+       cell at least 1, the relations propagated both ways; then, when that finds nothing,
+       ``pinned_cells``: every relation at once, by linear programming); a cell left with one
+       possible value gets a complement in one of its relations: the smallest non-zero cell shown.
+
+    ``unpublished`` cells are never shown and never chosen, and may be 0: they turn an
+    inequality a reader knows into a relation (eligible and paid <= eligible is
+    ``eligible = eligible_paid + eligible_not_paid``, the last unpublished).
+
+    The result is deterministic: among equal candidates the first in the relations' order is taken.
     """
     if threshold < 1:
         raise ValueError(f"small-cell threshold must be at least 1, got {threshold}")
     primary = frozenset(key for key, value in values.items() if is_small(value, threshold))
     hidden = set(primary)
-    by_cell: dict[Hashable, list[int]] = {}
+    by_cell: dict[Any, list[int]] = {}
     for index, relation in enumerate(relations):
         for cell in relation.cells():
             by_cell.setdefault(cell, []).append(index)
+    unknown = frozenset(unpublished)
+    while True:
+        _single_hidden(values, relations, by_cell, hidden, unknown)
+        bounds = intervals(values, relations, hidden, unknown)
+        pinned = {c for c in hidden if bounds[c][0] >= bounds[c][1]}
+        if not pinned:
+            pinned = pinned_cells(values, relations, hidden, unknown)
+        added = False
+        for cell in sorted(pinned, key=repr):
+            candidates = [
+                (float(values[c]), position, c)
+                for position, c in enumerate(
+                    c for index in by_cell.get(cell, []) for c in relations[index].cells()
+                )
+                if c not in hidden and c not in unknown and values.get(c) not in (None, 0)
+            ]
+            if candidates:
+                hidden.add(min(candidates, key=lambda c: (c[0], c[1]))[2])
+                added = True
+        if not added:
+            return Suppression(primary, frozenset(hidden) - primary)
+
+
+def _single_hidden(
+    values: Mapping[Any, Any],
+    relations: Sequence[Relation],
+    by_cell: Mapping[Any, list[int]],
+    hidden: set[Any],
+    unpublished: frozenset[Any],
+) -> None:
+    """Round 1: no relation keeps exactly one hidden cell (it would be the total less the parts)."""
     pending = list(range(len(relations)))
     queued = set(pending)
     while pending:
         index = pending.pop(0)
         queued.discard(index)
         cells = relations[index].cells()
-        if sum(1 for c in cells if c in hidden) != 1:
-            continue
+        if any(c in unpublished for c in cells) or sum(1 for c in cells if c in hidden) != 1:
+            continue  # a relation with an unpublished cell has two unknowns at least
         candidates = [
             (float(values[c]), position, c)
             for position, c in enumerate(cells)
             if c not in hidden and values.get(c) not in (None, 0)
         ]
         if not candidates:  # cannot happen while hidden cells are >= 1: the hidden cell would equal 0
-            raise ValueError(f"relation {relations[index]} has one hidden cell and nothing else to hide")
-        _, _, chosen = min(candidates, key=lambda c: (c[0], c[1]))
+            continue
+        chosen = min(candidates, key=lambda c: (c[0], c[1]))[2]
         hidden.add(chosen)
         for other in by_cell.get(chosen, []):
             if other not in queued:
                 pending.append(other)
                 queued.add(other)
-    return Suppression(primary, frozenset(hidden) - primary)
+
+
+def intervals(
+    values: Mapping[Any, Any],
+    relations: Sequence[Relation],
+    hidden: Collection[Any],
+    unpublished: Collection[Any] = (),
+    passes: int = 200,
+) -> dict[Any, tuple[float, float]]:
+    """What a reader can tell of each hidden cell: (lowest, highest) value, from the relations alone.
+
+    Shown cells are known; a hidden cell is at least 1 (zeros are shown) and has no upper
+    bound until a relation gives one; each relation ``total = sum(parts)`` bounds the total
+    by the parts and each part by the total less the others, repeated until nothing moves
+    (at most ``passes`` times; the bounds are valid, if looser, when it stops early).
+    """
+    low: dict[Any, float] = {}
+    high: dict[Any, float] = {}
+    unknown = set(unpublished)
+    hidden = set(hidden) | unknown
+    for relation in relations:
+        for cell in relation.cells():
+            if cell in unknown:
+                low[cell], high[cell] = 0.0, math.inf
+            elif cell in hidden:
+                low[cell], high[cell] = 1.0, math.inf
+            else:
+                value = float(values.get(cell) or 0)
+                low[cell] = high[cell] = value
+    for cell in hidden:
+        low.setdefault(cell, 1.0)
+        high.setdefault(cell, math.inf)
+    for _ in range(passes):
+        moved = False
+        for relation in relations:
+            if not any(c in hidden for c in relation.cells()):
+                continue
+            parts = relation.parts
+            parts_low = sum(low[c] for c in parts)
+            infinite = sum(1 for c in parts if high[c] == math.inf)
+            finite_high = sum(high[c] for c in parts if high[c] != math.inf)
+            parts_high = math.inf if infinite else finite_high
+            total = relation.total
+            if total in hidden:
+                if parts_low > low[total]:
+                    low[total], moved = parts_low, True
+                if parts_high < high[total]:
+                    high[total], moved = parts_high, True
+            for part in parts:
+                if part not in hidden:
+                    continue
+                others_low = parts_low - low[part]
+                others_infinite = infinite - (1 if high[part] == math.inf else 0)
+                others_high = (
+                    math.inf
+                    if others_infinite
+                    else finite_high - (0 if high[part] == math.inf else high[part])
+                )
+                new_low = low[total] - others_high
+                new_high = high[total] - others_low
+                if new_low > low[part]:
+                    low[part], moved = new_low, True
+                if new_high < high[part]:
+                    high[part], moved = new_high, True
+        if not moved:
+            break
+    return {cell: (low[cell], high[cell]) for cell in hidden - unknown}
+
+
+def pinned_cells(
+    values: Mapping[Any, Any],
+    relations: Sequence[Relation],
+    hidden: Collection[Any],
+    unpublished: Collection[Any] = (),
+) -> set[Any]:
+    """The hidden cells a reader can work out exactly, using every relation at once (linear programming).
+
+    Each hidden cell is at least 1, each unpublished one at least 0. A cell is pinned when
+    its lowest and highest feasible values leave one whole number. Its true value is
+    feasible, so one solve usually settles it: a maximum above the true value (or a minimum
+    below it) leaves at least two. Relations that share no unknown cell are solved apart.
+    """
+    from scipy.optimize import linprog  # imported here: only a night that reports needs it
+
+    unknown = set(unpublished)
+    secret = set(hidden) | unknown
+    # group the relations holding unknown cells into independent components (union-find)
+    parent: dict[Any, Any] = {}
+
+    def root(cell: Any) -> Any:
+        while parent.setdefault(cell, cell) != cell:
+            parent[cell] = parent[parent[cell]]
+            cell = parent[cell]
+        return cell
+
+    involved = [r for r in relations if any(c in secret for c in r.cells())]
+    for relation in involved:
+        cells = [c for c in relation.cells() if c in secret]
+        for cell in cells[1:]:
+            parent[root(cell)] = root(cells[0])
+    components: dict[Any, list[Relation]] = {}
+    for relation in involved:
+        first = next(c for c in relation.cells() if c in secret)
+        components.setdefault(root(first), []).append(relation)
+
+    pinned: set[Any] = set()
+    for group in components.values():
+        variables = sorted({c for r in group for c in r.cells() if c in secret}, key=repr)
+        index = {c: i for i, c in enumerate(variables)}
+        matrix, rhs = [], []
+        for relation in group:
+            row = [0.0] * len(variables)
+            constant = 0.0
+            for cell, sign in ((relation.total, 1.0), *((p, -1.0) for p in relation.parts)):
+                if cell in index:
+                    row[index[cell]] += sign
+                else:
+                    constant += sign * float(values.get(cell) or 0)
+            matrix.append(row)
+            rhs.append(-constant)
+        bounds = [(0.0 if c in unknown else 1.0, None) for c in variables]
+        for cell in variables:
+            if cell in unknown:
+                continue
+            true = float(values.get(cell) or 0)
+            free = False
+            for sign in (-1.0, 1.0):  # the maximum first: most hidden cells could be larger
+                objective = [0.0] * len(variables)
+                objective[index[cell]] = sign
+                result = linprog(objective, A_eq=matrix, b_eq=rhs, bounds=bounds, method="highs")
+                if result.status == 3:  # unbounded: not pinned
+                    free = True
+                    break
+                if result.status != 0:
+                    raise ValueError(
+                        f"small-cell check: the relations do not hold for {cell}: {result.message}"
+                    )
+                end = sign * result.fun
+                if abs(end - true) >= 1 - 1e-6:
+                    free = True
+                    break
+            if not free:
+                pinned.add(cell)
+    return pinned

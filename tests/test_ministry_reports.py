@@ -1,11 +1,14 @@
 """Ministry reports: self-contained HTML with CSV and Parquet beside it, aggregates only, small cells suppressed.
 
 A ministry relies on two things: the file opens anywhere (no script, no link out), and it
-never lets a person be picked out (no name, id or birth date; no count of 1-4 people).
+never lets a person be picked out (no name, id, record key or birth date; no count of 1-4 people,
+shown or recoverable from the other numbers).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import re
 from datetime import date
 from pathlib import Path
@@ -30,8 +33,10 @@ from registry.ministry_reports import (
     bar_chart_svg,
     ministry_slug,
     render_ministry_reports,
+    report_tables,
     suppress_row,
 )
+from registry.suppression import Relation, suppress
 from synthetic import generate
 
 COLUMNS = [
@@ -75,7 +80,7 @@ COLUMNS = [
 def test_small_cell_rule(description, row, small, values):
     """Counts of 1-4 people are hidden; an amount beside a hidden count could give it back, so it goes too."""
     got = suppress_row(row, COLUMNS)
-    assert set(got.small) == small, description
+    assert set(got.hidden) == small, description
     assert got.is_suppressed == bool(small), description
     for name, expected in values.items():
         assert got.values[name] == expected, (description, name)
@@ -83,7 +88,7 @@ def test_small_cell_rule(description, row, small, values):
 
 
 def test_chart_is_inline_svg_without_links_and_escapes_labels():
-    svg = str(bar_chart_svg([Bar("<b>x</b>", None, SUPPRESSED_TEXT, group="g&h")], title="t"))
+    svg = str(bar_chart_svg([Bar("<b>x</b>", None, "<5", group="g&h")], title="t"))
     assert svg.startswith("<svg") and "http" not in svg
     assert "<b>" not in svg and "&lt;b&gt;" in svg and "g&amp;h" in svg
     assert "&lt;5" in svg
@@ -116,7 +121,12 @@ def reports(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Path]]
         register_functions(con)
         build_registry(con, home, night)
         build_reports(con, home, night)
-        paths = render_ministry_reports(con, home, night, run_id="test-run-1")
+        # the report of the night's last run: its footer counts that run's checks
+        (run_id,) = con.execute(
+            "select run_id from audit.checks where night = $night order by checked_at desc limit 1",
+            {"night": night},
+        ).fetchall()[0]
+        paths = render_ministry_reports(con, home, night, run_id=run_id)
     return home, paths
 
 
@@ -173,7 +183,7 @@ def test_html_is_self_contained(reports):
         assert "http://" not in text and "https://" not in text, html.name
     for html in (p for p in paths if p.suffix == ".html"):
         text = html.read_text(encoding="utf-8").lower()
-        assert "<svg" in text and "test-run-1" in text, html.name
+        assert "<svg" in text and _last_run(home) in text, html.name
 
 
 def test_no_personal_value_leaves_the_warehouse(reports):
@@ -187,8 +197,18 @@ def test_no_personal_value_leaves_the_warehouse(reports):
         assert not leaked, leaked[:5]
 
 
-def test_suppressed_cells_are_shown_as_less_than_five(reports):
-    """Every small count in the files is null with the flag set, and the HTML shows "<5" for each."""
+def _last_run(home: Path) -> str:
+    with duckdb.connect(str(home / "state" / "work.duckdb"), read_only=True) as con:
+        return str(
+            con.execute(
+                "select run_id from audit.checks where night = $night order by checked_at desc limit 1",
+                {"night": date.fromisoformat(COUNTRY_NIGHTS[-1])},
+            ).fetchall()[0][0]
+        )
+
+
+def test_suppressed_cells_are_shown_as_hidden(reports):
+    """Every small count in the files is null with the flag set, and the HTML shows the hidden mark for each."""
     home, _ = reports
     out = home / "reports" / COUNTRY_NIGHTS[-1]
     flagged = 0
@@ -203,5 +223,390 @@ def test_suppressed_cells_are_shown_as_less_than_five(reports):
                     flagged += 1
                     assert None in counts, (name, row)
         if flagged:
-            assert "&lt;5" in html
+            assert f'class="num sup">{SUPPRESSED_TEXT}<' in html
     assert flagged > 0, "the generated country has small cells: the rule must have fired"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# complementary suppression: the routine, then an attack on the published reports
+
+
+@pytest.mark.parametrize(
+    ("description", "values", "relations", "hidden"),
+    [
+        (
+            "the issue's district: paid 29 = eligible-and-paid 26 + not eligible 3; hiding 3 alone gives it back",
+            {"paid": 29, "eligible_paid": 26, "not_eligible": 3},
+            [Relation("paid", ("eligible_paid", "not_eligible"))],
+            {"eligible_paid", "not_eligible"},
+        ),
+        (
+            "the complement is the smallest other non-zero cell, never a zero",
+            {"t": 40, "a": 2, "b": 0, "c": 30, "d": 8},
+            [Relation("t", ("a", "b", "c", "d"))],
+            {"a", "d"},
+        ),
+        (
+            "two small cells in one relation protect each other",
+            {"t": 20, "a": 2, "b": 3, "c": 15},
+            [Relation("t", ("a", "b", "c"))],
+            {"a", "b"},
+        ),
+        (
+            "a complement chosen in a row is protected in its column too (iterated to a fixed point)",
+            # rows r1 = a1 + b1, r2 = a2 + b2; columns A = a1 + a2, B = b1 + b2
+            {"r1": 12, "a1": 2, "b1": 10, "r2": 20, "a2": 8, "b2": 12, "A": 10, "B": 22},
+            [
+                Relation("r1", ("a1", "b1")),
+                Relation("r2", ("a2", "b2")),
+                Relation("A", ("a1", "a2")),
+                Relation("B", ("b1", "b2")),
+            ],
+            {"a1", "b1", "a2", "b2"},
+        ),
+        (
+            "the same number in two tables is hidden in both",
+            {"headline": 3, "diagonal": 3, "country": 3},
+            [Relation("headline", ("diagonal",)), Relation("headline", ("country",))],
+            {"headline", "diagonal", "country"},
+        ),
+        (
+            "nothing small: nothing hidden",
+            {"t": 30, "a": 10, "b": 20},
+            [Relation("t", ("a", "b"))],
+            set(),
+        ),
+    ],
+)
+def test_complementary_suppression(description, values, relations, hidden):
+    """No relation a reader can write is left with exactly one hidden cell: none can be solved for."""
+    got = suppress(values, relations)
+    assert set(got.hidden) == hidden, description
+    for relation in relations:
+        assert sum(c in got.hidden for c in relation.cells()) != 1, (description, relation)
+
+
+def test_threshold_is_configurable():
+    values = {"t": 30, "a": 7, "b": 23}
+    assert suppress(values, [Relation("t", ("a", "b"))], threshold=10).hidden == {"a", "b"}
+    assert suppress(values, [Relation("t", ("a", "b"))]).hidden == frozenset()
+
+
+def test_no_share_over_a_small_or_hidden_denominator():
+    """A share over 7 people with a hidden numerator gives the numerator back ("86% of 7" = 6): withheld."""
+    share = Column("coverage_share", "Coverage", "share", depends_on=("eligible", "eligible_paid"))
+    cols = [Column("eligible", "", "count"), Column("eligible_paid", "", "count"), share]
+    row = {"eligible": 7, "eligible_paid": 6, "coverage_share": 6 / 7}
+    assert suppress_row(row, cols, hidden=frozenset({"eligible_paid"})).values["coverage_share"] is None
+    assert suppress_row(row, cols, hidden=frozenset()).values["coverage_share"] == 6 / 7
+    assert suppress_row(row, cols, hidden=frozenset(), threshold=10).values["coverage_share"] is None
+
+
+# the attacker's view: every published table of every ministry, keyed by what identifies a row
+ROW_KEYS = {
+    "headline": ("programme_id",),
+    "findings_summary": ("programme_id",),
+    "deceased_paid": ("programme_id",),
+    "exclusive_overlap": ("programme_id", "conflicting_programmes", "period_month"),
+    "duplicate_enrolment": ("programme_id",),
+    "gaps": ("programme_id",),
+    "inclusion_errors": ("programme_id",),
+    "overlap_matrix": ("programme_id", "other_programme_id"),
+    "coverage_by_area": ("area_level", "admin1", "admin2", "programme_id"),
+}
+Cell = tuple[str, tuple, str]
+
+
+def _published_counts(out: Path) -> tuple[dict[Cell, float | None], dict[str, list[dict]]]:
+    """Every count cell of every ministry's Parquet files: its value, or None where it is hidden."""
+    cells: dict[Cell, float | None] = {}
+    rows_by_table: dict[str, list[dict]] = {name: [] for name in ROW_KEYS}
+    counts = {
+        name: [c.name for c in columns if c.kind == "count"] for name, _t, _n, columns, _s in TABLE_SPECS
+    }
+    for folder in sorted(p for p in out.iterdir() if p.is_dir()):
+        for name, key_columns in ROW_KEYS.items():
+            for row in pq.read_table(folder / f"{name}.parquet").to_pylist():
+                rows_by_table[name].append(row)
+                key = tuple(row[k] for k in key_columns)
+                for column in counts[name]:
+                    cells[(name, key, column)] = row[column]
+    return cells, rows_by_table
+
+
+def _relations_a_reader_writes(rows: dict[str, list[dict]]) -> list[tuple[dict[Cell, float], str]]:
+    """Linear facts about the published counts, written from the tables alone: (coefficients, "==" or "<=") of
+    sum(coefficient * cell) against 0. Written here again, apart from the report code, as an attacker would."""
+    facts: list[tuple[dict[Cell, float], str]] = []
+
+    def equal(total: Cell, parts: list[Cell]) -> None:
+        coefficients = {total: 1.0}
+        for part in parts:
+            coefficients[part] = coefficients.get(part, 0.0) - 1.0
+        facts.append((coefficients, "=="))
+
+    def at_most(small: Cell, big: Cell) -> None:
+        facts.append(({small: 1.0, big: -1.0}, "<="))
+
+    def cov(row: dict, column: str) -> Cell:
+        return ("coverage_by_area", tuple(row[k] for k in ROW_KEYS["coverage_by_area"]), column)
+
+    coverage = rows["coverage_by_area"]
+    counts = [
+        "eligible_persons",
+        "eligible_enrolled_persons",
+        "enrolled_persons",
+        "enrolled_not_eligible_persons",
+        "undetermined_persons",
+        "enrolled_undetermined_persons",
+    ]
+    for row in coverage:
+        level, province, programme = row["area_level"], row["admin1"], row["programme_id"]
+        if level == "national":
+            parts = [r for r in coverage if r["programme_id"] == programme and r["area_level"] == "admin1"]
+        elif level == "admin1":
+            parts = [
+                r
+                for r in coverage
+                if r["programme_id"] == programme and r["area_level"] == "admin2" and r["admin1"] == province
+            ]
+        else:
+            parts = []
+        for column in counts:
+            if parts:
+                equal(cov(row, column), [cov(r, column) for r in parts])
+        equal(
+            cov(row, "enrolled_persons"),
+            [
+                cov(row, c)
+                for c in (
+                    "eligible_enrolled_persons",
+                    "enrolled_not_eligible_persons",
+                    "enrolled_undetermined_persons",
+                )
+            ],
+        )
+        at_most(cov(row, "eligible_enrolled_persons"), cov(row, "eligible_persons"))
+        at_most(cov(row, "enrolled_undetermined_persons"), cov(row, "undetermined_persons"))
+        if row["coverage_share"] is not None and row["eligible_persons"] is not None:
+            # a share shown over a shown denominator: numerator = share * denominator
+            facts.append(
+                (
+                    {
+                        cov(row, "eligible_enrolled_persons"): 1.0,
+                        cov(row, "eligible_persons"): -row["coverage_share"],
+                    },
+                    "==",
+                )
+            )
+    programmes = {r["programme_id"] for r in rows["headline"]}
+    for programme in programmes:
+        paid = ("headline", (programme,), "enrolled_persons")
+        equal(paid, [("coverage_by_area", ("national", None, None, programme), "enrolled_persons")])
+        equal(paid, [("overlap_matrix", (programme, programme), "persons")])
+        summary = ("findings_summary", (programme,))
+        for column, table in (
+            ("deceased_paid_persons", "deceased_paid"),
+            ("duplicate_enrolment_persons", "duplicate_enrolment"),
+            ("gap_persons", "gaps"),
+            ("inclusion_error_persons", "inclusion_errors"),
+        ):
+            if any(r["programme_id"] == programme for r in rows[table]):
+                equal((*summary, column), [(table, (programme,), "persons")])
+        overlaps = [
+            ("exclusive_overlap", tuple(r[k] for k in ROW_KEYS["exclusive_overlap"]), "persons")
+            for r in rows["exclusive_overlap"]
+            if r["programme_id"] == programme
+        ]
+        total = (*summary, "exclusive_overlap_persons")
+        # distinct people over the rows: at least any one row, at most their sum
+        for overlap in overlaps:
+            at_most(overlap, total)
+        facts.append(({total: 1.0, **{o: -1.0 for o in overlaps}}, "<="))
+        deceased, gaps = ("deceased_paid", (programme,)), ("gaps", (programme,))
+        at_most((*deceased, "persons_paid_in_latest_period"), (*deceased, "persons"))
+        at_most((*gaps, "unserved_persons"), (*gaps, "persons"))
+        at_most((*gaps, "listed_not_paid_persons"), (*gaps, "persons"))
+    for row in rows["overlap_matrix"]:
+        mine, other = row["programme_id"], row["other_programme_id"]
+        equal(("overlap_matrix", (mine, other), "persons"), [("overlap_matrix", (other, mine), "persons")])
+        # people paid by both are among those paid by either
+        at_most(("overlap_matrix", (mine, other), "persons"), ("overlap_matrix", (mine, mine), "persons"))
+    return facts
+
+
+def _bounds(
+    cells: dict[Cell, float | None], facts: list[tuple[dict[Cell, float], str]]
+) -> dict[Cell, tuple[float, float]]:
+    """The tightest interval of every hidden cell given the facts (a linear programme per cell and direction).
+
+    Hidden cells are at least 1 (a zero is always shown); a cell of a row that is not published is 0."""
+    from scipy.optimize import linprog
+
+    hidden = sorted((c for c, v in cells.items() if v is None), key=repr)
+    index = {c: i for i, c in enumerate(hidden)}
+    a_eq, b_eq, a_ub, b_ub = [], [], [], []
+    for coefficients, sense in facts:
+        row = [0.0] * len(hidden)
+        constant = 0.0
+        for cell, coefficient in coefficients.items():
+            if cell in index:
+                row[index[cell]] += coefficient
+            else:
+                constant += coefficient * (cells.get(cell) or 0.0)
+        if not any(row):
+            # a fact between shown numbers only: it must hold, or the attacker's facts are wrong
+            assert (abs(constant) < 1e-6) if sense == "==" else (constant <= 1e-6), coefficients
+            continue
+        (a_eq if sense == "==" else a_ub).append(row)
+        (b_eq if sense == "==" else b_ub).append(-constant)
+    bounds: dict[Cell, tuple[float, float]] = {}
+    for cell, i in index.items():
+        ends = []
+        for sign in (1.0, -1.0):
+            objective = [0.0] * len(hidden)
+            objective[i] = sign
+            result = linprog(
+                objective,
+                A_ub=a_ub or None,
+                b_ub=b_ub or None,
+                A_eq=a_eq or None,
+                b_eq=b_eq or None,
+                bounds=[(1, None)] * len(hidden),
+                method="highs",
+            )
+            assert result.status in (0, 3), (cell, result.message)  # 3: unbounded above
+            ends.append(sign * result.fun if result.status == 0 else float("inf"))
+        bounds[cell] = (ends[0], ends[1])
+    return bounds
+
+
+def test_no_hidden_cell_can_be_recovered_from_the_published_numbers(reports):
+    """The recovery test: every relation the reports imply, solved for every hidden cell, pins none of them.
+
+    An attacker holding every ministry's tables writes down every sum (districts to provinces to the
+    country, paid = its three parts), every number repeated across tables, every "part of" inequality and
+    every shown share, and bounds each hidden cell by linear programming. A cell is recovered when only
+    one whole number fits."""
+    home, _ = reports
+    cells, rows = _published_counts(home / "reports" / COUNTRY_NIGHTS[-1])
+    facts = _relations_a_reader_writes(rows)
+    bounds = _bounds(cells, facts)
+    assert len(bounds) > 20, "the generated country has small cells: the test must have something to attack"
+    recovered = {
+        cell: interval
+        for cell, interval in bounds.items()
+        if math.isfinite(interval[1]) and math.floor(interval[1] + 1e-6) <= math.ceil(interval[0] - 1e-6)
+    }
+    assert recovered == {}, (
+        f"{len(recovered)} of {len(bounds)} hidden cells recovered: {list(recovered.items())[:5]}"
+    )
+
+
+def test_the_attackers_relations_hold_on_the_true_numbers(reports):
+    """The recovery test attacks with true relations: checked on the unsuppressed numbers (threshold 1)."""
+    home, _ = reports
+    with duckdb.connect(str(home / "state" / "work.duckdb"), read_only=True) as con:
+        rules = load_programmes(home / "programmes.yaml")
+        tables = report_tables(con, dataclasses.replace(rules, small_cell_min=1))
+    truth: dict[Cell, float | None] = {}
+    rows: dict[str, list[dict]] = {}
+    for name, table in tables.items():
+        table_rows = table.arrow().to_pylist()
+        rows[name] = table_rows
+        for row in table_rows:
+            assert not row[SUPPRESSED_FLAG], (name, row)
+            for column in table.columns:
+                if column.kind == "count":
+                    truth[(name, tuple(row[k] for k in ROW_KEYS[name]), column.name)] = row[column.name]
+    facts = _relations_a_reader_writes(rows)
+    for coefficients, sense in facts:
+        total = sum(c * (truth.get(cell) or 0.0) for cell, c in coefficients.items())
+        assert (abs(total) < 1e-6) if sense == "==" else total <= 1e-6, coefficients
+
+
+def test_no_shown_share_over_a_hidden_or_small_denominator(reports):
+    home, _ = reports
+    out = home / "reports" / COUNTRY_NIGHTS[-1]
+    shown = 0
+    for folder in (p for p in out.iterdir() if p.is_dir()):
+        for row in pq.read_table(folder / "coverage_by_area.parquet").to_pylist():
+            if row["coverage_share"] is not None:
+                shown += 1
+                assert row["eligible_persons"] is not None and row["eligible_persons"] >= 5, row
+                assert row["eligible_enrolled_persons"] is not None, row
+        html = (out / f"{folder.name}.html").read_text(encoding="utf-8")
+        for share, denominator in re.findall(r"(\d+)% of ([\d,]+)", html):
+            assert int(denominator.replace(",", "")) >= 5, (share, denominator)
+    assert shown > 0
+
+
+def _record_keys(home: Path) -> set[str]:
+    """Every source record key the warehouse holds, bare and as source:id, and every failing key of a check."""
+    with duckdb.connect(str(home / "state" / "work.duckdb"), read_only=True) as con:
+        keys = {
+            v
+            for source, record_id in con.execute(
+                "select source, source_record_id from staging.person_records"
+            ).fetchall()
+            for v in (str(record_id), f"{source}:{record_id}")
+        }
+        keys |= {
+            str(k)
+            for (k,) in con.execute("select distinct unnest(failing_keys) from audit.checks").fetchall()
+            if k is not None
+        }
+    return {k for k in keys if len(k) >= 6}
+
+
+def test_no_record_key_in_any_ministry_report(reports):
+    """The footer once listed audit.checks' failing keys, some of another ministry's payrolls: none appear now."""
+    home, _ = reports
+    keys = _record_keys(home)
+    assert len(keys) > 1000
+    out = home / "reports" / COUNTRY_NIGHTS[-1]
+    ministries = [p for p in out.iterdir() if p.is_dir()]
+    assert ministries
+    for folder in ministries:
+        texts = [(out / f"{folder.name}.html").read_text(encoding="utf-8")]
+        texts += [p.read_text(encoding="utf-8") for p in folder.glob("*.csv")]
+        texts += [str(pq.read_table(p).to_pylist()) for p in folder.glob("*.parquet")]
+        found = {k for text in texts for k in re.findall(r"[A-Za-z0-9_:\-]{6,}", text) if k in keys}
+        assert found == set(), (folder.name, sorted(found)[:5])
+
+
+def test_footer_counts_this_runs_checks(reports):
+    """The data-quality footer is a count of this run's checks by layer and severity, matching audit.checks."""
+    home, _ = reports
+    run_id = _last_run(home)
+    with duckdb.connect(str(home / "state" / "work.duckdb"), read_only=True) as con:
+        expected = con.execute(
+            "select layer, severity, count(*), count(*) filter (where passed), count(*) filter (where not passed) "
+            "from audit.checks where night = $night and run_id = $run group by all",
+            {"night": date.fromisoformat(COUNTRY_NIGHTS[-1]), "run": run_id},
+        ).fetchall()
+        runs = con.execute(
+            "select count(distinct run_id) from audit.checks where night = $night",
+            {"night": date.fromisoformat(COUNTRY_NIGHTS[-1])},
+        ).fetchall()[0][0]
+    assert expected and runs >= 1
+    out = home / "reports" / COUNTRY_NIGHTS[-1]
+    for html_path in out.glob("ministry-*.html"):
+        html = html_path.read_text(encoding="utf-8")
+        footer = html[html.index("<footer>") :]
+        table = footer[
+            footer.index('<table class="checks">') : footer.index(
+                "</table>", footer.index('<table class="checks">')
+            )
+        ]
+        shown = re.findall(
+            r'<tr><td>([a-z_]+)</td><td>([a-z]+)</td><td class="num">([\d,]+)</td>\s*'
+            r'<td class="num">([\d,]+)</td><td class="num[a-z ]*">([\d,]+)</td></tr>',
+            table,
+        )
+        as_numbers = {
+            (a, b, int(c.replace(",", "")), int(d.replace(",", "")), int(e.replace(",", "")))
+            for a, b, c, d, e in shown
+        }
+        assert as_numbers == set(expected), html_path.name
+        assert "failing_keys" not in footer and "checked_at" not in footer
