@@ -481,6 +481,23 @@ def cmd_validate_sources(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if rejected else 0
 
 
+def cmd_rotate_pseudonym_key(args: argparse.Namespace, settings: Settings) -> int:
+    """A new key in secrets/pseudonym.key; the analytics database and Parquet files republished under it."""
+    from quality.publish import rotate_pseudonym_key
+
+    try:
+        published = rotate_pseudonym_key(settings.home)
+    except ValueError as exc:
+        print(f"ibr rotate-pseudonym-key: {exc}", file=sys.stderr)
+        return 2
+    print(
+        f"new key in {settings.home / 'secrets' / 'pseudonym.key'}; republished "
+        f"{settings.home / 'warehouse' / 'ibr_analytics.duckdb'} and {published.parquet_files} Parquet files: "
+        "every pseudonym changed, so analysts' saved person-level extracts no longer join to the new files"
+    )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ibr", description="Integrated beneficiary registry warehouse")
     parser.add_argument("--home", help="deployment folder (default: $IBR_HOME or ./data)")
@@ -525,6 +542,10 @@ def main(argv: list[str] | None = None) -> int:
         "--date", type=_drop_date, help="the drop date to check (default: the latest present)"
     )
     validate.add_argument("--all", action="store_true", help="check every drop date present")
+    sub.add_parser(
+        "rotate-pseudonym-key",
+        help="new pseudonymisation key; the analytics files of the published night are rebuilt under it",
+    )
     status = sub.add_parser("status", help="last runs, what is published, failed checks")
     status.add_argument("--runs", type=int, default=10, help="how many recent runs to list")
 
@@ -537,6 +558,7 @@ def main(argv: list[str] | None = None) -> int:
         "run": cmd_run,
         "validate-sources": cmd_validate_sources,
         "status": cmd_status,
+        "rotate-pseudonym-key": cmd_rotate_pseudonym_key,
     }
     return commands[args.command](args, settings)
 

@@ -297,3 +297,47 @@ def publish_all(work_db: Path, home: Path, night: str = "", run_id: str = "") ->
     staged.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     os.replace(staged, warehouse / "published.json")
     return Published(restricted, analytics, parquet_files)
+
+
+def rotate_pseudonym_key(home: Path) -> Published:
+    """Replace the pseudonymisation key and republish the analytics files of the published night under it.
+
+    The new key is written beside the old one and renamed over it (mode 0600; the old key
+    is gone from the home). The analytics database and its Parquet files are then rebuilt from
+    the published restricted warehouse (`warehouse/ibr.duckdb`, the last good night: never a
+    half-run working database) and swapped in, and every earlier Parquet version is removed,
+    so no file of the home carries a pseudonym made under the old key. Run it while no night
+    runs (it writes the files a publish writes). With `IBR_PSEUDONYM_KEY` set the key is not
+    ours to change: it raises, saying so.
+    """
+    if os.environ.get("IBR_PSEUDONYM_KEY") is not None:
+        raise ValueError(
+            "IBR_PSEUDONYM_KEY is set: the key comes from the environment; give it a new value "
+            "(at least 16 characters) and rerun the latest night instead"
+        )
+    warehouse = home / "warehouse"
+    restricted = warehouse / "ibr.duckdb"
+    if not restricted.is_file():
+        raise ValueError(
+            f"{restricted}: nothing is published yet; the next night's publish uses a new key anyway"
+        )
+    path = home / "secrets" / "pseudonym.key"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.chmod(path.parent, 0o700)
+    staged = path.with_name(".pseudonym.key.new")
+    staged.unlink(missing_ok=True)
+    descriptor = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(secrets.token_hex(32) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(staged, path)
+    _fsync_dir(path.parent)
+
+    analytics_staging, parquet_version, parquet_files = build_analytics(restricted, home, pseudonym_key(home))
+    analytics = _swap_in(analytics_staging, warehouse / "ibr_analytics.duckdb", mode=0o640)
+    _swap_symlink(warehouse / "parquet", parquet_version)
+    for old in parquet_version.parent.iterdir():
+        if old != parquet_version:
+            shutil.rmtree(old, ignore_errors=True)
+    return Published(restricted.stat().st_size, analytics, parquet_files)

@@ -14,7 +14,8 @@ import yaml
 
 from pipelines.cli import run_night
 from pipelines.settings import settings_from_env
-from quality.publish import PERSONAL_COLUMNS, pseudonym_sql, pseudonyms, publish_copy
+from quality.deidentify import CLASSIFICATION, UnclassifiedColumnError, classification_markdown, output_name
+from quality.publish import build_analytics, pseudonym_sql, pseudonyms, publish_all, publish_copy
 from synthetic import generate
 
 READER = textwrap.dedent(
@@ -109,7 +110,16 @@ def test_analytics_outputs_carry_no_personal_data(published):
         tables = [r[0] for r in con.execute("select table_name from information_schema.tables").fetchall()]
         assert "registry_person" in tables and "reports_gaps" in tables
         columns = {r[0] for r in con.execute("select column_name from information_schema.columns").fetchall()}
-        assert not columns & PERSONAL_COLUMNS
+        never = {
+            "first_name",
+            "last_name",
+            "national_id",
+            "phone",
+            "date_of_birth",
+            "person_id",
+            "source_record_id",
+        }
+        assert not columns & never
         values: set[str] = set()
         for table in tables:
             for row in con.execute(f'select * from analytics."{table}"').fetchall():
@@ -130,3 +140,172 @@ def test_every_table_and_column_is_documented(published):
     dictionary = (published / "warehouse" / "DATA_DICTIONARY.md").read_text(encoding="utf-8")
     assert "## registry.person_source_link (table)" in dictionary
     assert "## registry.person (table)" in dictionary
+
+
+# ---------------------------------------------------------------------------------------------------------
+# de-identification by allowlist
+
+
+def _work_db(path: Path, extra_column: str | None = None) -> Path:
+    """A working database holding registry.person with its classified columns (and one more, if asked)."""
+    columns = list(CLASSIFICATION[("registry", "person")])
+    types = {"date_of_birth": "date", "date_of_death": "date", "age_reference_date": "date"}
+    ddl = ", ".join(f"{c} {types.get(c, 'varchar')}" for c in columns)
+    if extra_column:
+        ddl += f", {extra_column} varchar"
+    with duckdb.connect(str(path)) as con:
+        con.execute("create schema registry")
+        con.execute(f"create table registry.person ({ddl})")
+        con.execute("insert into registry.person (person_id, first_name) values ('P1', 'Amina')")
+    return path
+
+
+def test_an_unclassified_column_fails_the_publish_naming_table_and_column(tmp_path):
+    """A column added to a registry table reaches analysts only once someone classified it: the publish stops."""
+    home = tmp_path / "home"
+    work = _work_db(tmp_path / "work.duckdb", extra_column="favourite_colour")
+    with pytest.raises(UnclassifiedColumnError, match=r"registry\.person: column 'favourite_colour'"):
+        build_analytics(work, home, b"k" * 32)
+    with pytest.raises(UnclassifiedColumnError, match="favourite_colour"):
+        publish_all(work, home)
+    assert not (home / "warehouse" / "ibr_analytics.duckdb").exists()
+    assert not (home / "warehouse" / "parquet").exists()
+
+
+def test_the_same_table_fully_classified_publishes(tmp_path):
+    home = tmp_path / "home"
+    publish_all(_work_db(tmp_path / "work.duckdb"), home)
+    with duckdb.connect(str(home / "warehouse" / "ibr_analytics.duckdb"), read_only=True) as con:
+        columns = [r[0] for r in con.execute("describe analytics.registry_person").fetchall()]
+    assert "pseudonym" in columns and "birth_year" in columns
+    assert "first_name" not in columns and "person_id" not in columns
+
+
+def test_an_exact_date_can_never_be_kept(monkeypatch):
+    from quality import deidentify
+
+    rules = dict(deidentify.CLASSIFICATION[("registry", "enrolment")])
+    rules["enrolment_date"] = deidentify.Rule(deidentify.QUASI, "keep")
+    monkeypatch.setitem(deidentify.CLASSIFICATION, ("registry", "enrolment"), rules)
+    with pytest.raises(UnclassifiedColumnError, match="enrolment_date.*never published"):
+        deidentify.column_rules("registry", "enrolment", [("enrolment_date", "DATE")])
+
+
+def test_classification_names_exactly_the_columns_of_the_working_tables(published):
+    """No column is published unclassified, and no stale entry describes a column that is gone."""
+    with duckdb.connect(str(published / "warehouse" / "ibr.duckdb"), read_only=True) as con:
+        for (schema, table), rules in CLASSIFICATION.items():
+            columns = [
+                r[0]
+                for r in con.execute(
+                    "select column_name from information_schema.columns where table_schema = $1 and table_name = $2",
+                    [schema, table],
+                ).fetchall()
+            ]
+            assert set(columns) == set(rules), (schema, table, set(columns) ^ set(rules))
+    with duckdb.connect(str(published / "warehouse" / "ibr_analytics.duckdb"), read_only=True) as con:
+        for (schema, table), rules in CLASSIFICATION.items():
+            got = [r[0] for r in con.execute(f'describe analytics."{schema}_{table}"').fetchall()]
+            assert got == [n for c, r in rules.items() if (n := output_name(c, r)) is not None], (
+                schema,
+                table,
+            )
+
+
+def _flatten(value: object) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, dict):
+        return [v for item in value.values() for v in _flatten(item)]
+    if isinstance(value, list | tuple):
+        return [v for item in value for v in _flatten(item)]
+    return [str(value)]
+
+
+def test_no_record_id_national_id_or_name_in_any_analytics_table_or_parquet_file(published):
+    """Scan every value of every analytics table and Parquet file against every source record id (bare and
+    as source:id), national id and name of the restricted warehouse: none may appear."""
+    with duckdb.connect(str(published / "warehouse" / "ibr.duckdb"), read_only=True) as con:
+        secret = {
+            v
+            for row in con.execute(
+                "select source_record_id, source || ':' || source_record_id, national_id, "
+                "first_name, middle_name, last_name, full_name from staging.person_records"
+            ).fetchall()
+            for v in row
+            if v
+        }
+        secret |= {
+            v
+            for row in con.execute(
+                "select first_name, middle_name, last_name, national_id from registry.person"
+            )
+            for v in row
+            if v
+        }
+    assert len(secret) > 3000
+    leaked: dict[str, set[str]] = {}
+    analytics = published / "warehouse" / "ibr_analytics.duckdb"
+    with duckdb.connect(str(analytics), read_only=True) as con:
+        tables = [r[0] for r in con.execute("select table_name from information_schema.tables").fetchall()]
+        for table in tables:
+            values = {
+                v
+                for row in con.execute(f'select * from analytics."{table}"').fetchall()
+                for v in _flatten(row)
+            }
+            if values & secret:
+                leaked[table] = values & secret
+    parquet = sorted((published / "warehouse" / "parquet").glob("*.parquet"))
+    assert len(parquet) == len(tables) == len(CLASSIFICATION)
+    for path in parquet:
+        values = {v for row in pq.read_table(path).to_pylist() for v in _flatten(row)}
+        if values & secret:
+            leaked[path.name] = values & secret
+    assert leaked == {}, {k: sorted(v)[:5] for k, v in leaked.items()}
+
+
+def test_security_doc_carries_the_classification():
+    """docs/security.md shows the classification the code applies (regenerate with classification_markdown())."""
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "security.md").read_text(encoding="utf-8")
+    assert classification_markdown() in doc
+
+
+def test_rotating_the_pseudonym_key_leaves_no_old_pseudonym_in_the_home(tmp_path, monkeypatch):
+    """`ibr rotate-pseudonym-key`: a new key file (0600), the analytics files rebuilt from the published night
+    under it, and no file of the warehouse left holding a pseudonym made with the old key."""
+    from pipelines.cli import main
+
+    monkeypatch.delenv("IBR_PSEUDONYM_KEY", raising=False)
+    home = tmp_path / "home"
+    work = _work_db(tmp_path / "work.duckdb")
+    publish_all(work, home)
+    publish_all(work, home)  # two publishes: the previous Parquet version is kept beside the current one
+    key_file = home / "secrets" / "pseudonym.key"
+    old_key = key_file.read_bytes()
+
+    def pseudonyms_everywhere() -> set[str]:
+        with duckdb.connect(str(home / "warehouse" / "ibr_analytics.duckdb"), read_only=True) as con:
+            found = {r[0] for r in con.execute("select pseudonym from analytics.registry_person").fetchall()}
+        for path in (home / "warehouse" / ".parquet").rglob("*.parquet"):
+            table = pq.read_table(path)
+            if "pseudonym" in table.column_names:
+                found |= set(table.column("pseudonym").to_pylist())
+        return found
+
+    before = pseudonyms_everywhere()
+    assert len(before) == 1
+    assert main(["--home", str(home), "rotate-pseudonym-key"]) == 0
+    assert key_file.read_bytes() != old_key
+    assert oct(key_file.stat().st_mode & 0o777) == "0o600"
+    after = pseudonyms_everywhere()
+    assert after and not after & before
+    assert pseudonyms(["P1"], key_file.read_text().strip().encode()).column("pseudonym").to_pylist() == list(
+        after
+    )
+    assert len(list((home / "warehouse" / ".parquet").iterdir())) == 1  # only the version now published
+
+    monkeypatch.setenv("IBR_PSEUDONYM_KEY", "x" * 32)
+    assert (
+        main(["--home", str(home), "rotate-pseudonym-key"]) == 2
+    )  # the environment's key is not ours to change
