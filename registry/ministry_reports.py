@@ -22,6 +22,7 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -284,7 +285,7 @@ def render_ministry_reports(
             files_dir=slug,
             charts=_charts(tables, rules),
             matrix=_matrix(tables["overlap_matrix"], rules),
-            footer=footer,
+            footer=footer.for_programmes(programme_ids),
             suppressed_text=SUPPRESSED_TEXT,
             withheld_text=WITHHELD_TEXT,
             small_cell_min=rules.small_cell_min,
@@ -815,6 +816,20 @@ class Footer:
     checks_recorded: bool
     quarantined_rows: int | None
     rejected_files: int | None
+    # source -> the programmes it pays (sources that pay nobody, the registries, are every ministry's input)
+    source_programmes: dict[str, set[str]] = field(default_factory=dict)
+    other_files: int = 0
+
+    def for_programmes(self, programme_ids: Sequence[str]) -> Footer:
+        """The footer a ministry sees: the drops of its own programmes and of the shared registries only."""
+        mine = set(programme_ids)
+
+        def shown(source: str) -> bool:
+            paid = self.source_programmes.get(source)
+            return not paid or bool(paid & mine)
+
+        files = [f for f in self.files if shown(str(f["source"]))]
+        return dataclasses.replace(self, files=files, other_files=len(self.files) - len(files))
 
 
 def _footer(con: duckdb.DuckDBPyConnection, night: date, run_id: str) -> Footer:
@@ -846,7 +861,13 @@ def _footer(con: duckdb.DuckDBPyConnection, night: date, run_id: str) -> Footer:
             ).fetchall()[0][0]
         )
     checks = check_summary(con, night, run_id)
-    return Footer(files, checks, bool(checks), quarantined, rejected)
+    source_programmes: dict[str, set[str]] = {}
+    if table_exists(con, "registry", "enrolment"):
+        for source, programme_id in con.execute(
+            "select distinct source, programme_id from registry.enrolment"
+        ).fetchall():
+            source_programmes.setdefault(str(source), set()).add(str(programme_id))
+    return Footer(files, checks, bool(checks), quarantined, rejected, source_programmes)
 
 
 def check_summary(con: duckdb.DuckDBPyConnection, night: date, run_id: str) -> list[CheckCount]:

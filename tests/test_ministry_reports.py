@@ -610,3 +610,20 @@ def test_footer_counts_this_runs_checks(reports):
         }
         assert as_numbers == set(expected), html_path.name
         assert "failing_keys" not in footer and "checked_at" not in footer
+
+
+def test_footer_lists_only_the_ministrys_own_drops_and_the_shared_registries(reports):
+    """Another ministry's payroll files are counted, not named, in a ministry's footer."""
+    home, _ = reports
+    rules = load_programmes(home / "programmes.yaml")
+    with duckdb.connect(str(home / "state" / "work.duckdb"), read_only=True) as con:
+        paying = con.execute("select distinct source, programme_id from registry.enrolment").fetchall()
+    out = home / "reports" / COUNTRY_NIGHTS[-1]
+    for ministry in {p.ministry for p in rules.programmes}:
+        mine = {p.programme_id for p in rules.programmes if p.ministry == ministry}
+        others = {s for s, p in paying if p not in mine} - {s for s, p in paying if p in mine}
+        html = (out / f"{ministry_slug(ministry)}.html").read_text(encoding="utf-8")
+        drops = html[html.index("<h3>Drops used</h3>") : html.index("<h3>Data quality</h3>")]
+        shown = set(re.findall(r"<tr><td>([a-z_]+)</td>", drops))
+        assert shown and not shown & others, (ministry, shown & others)
+        assert "civil_registry" in shown
