@@ -239,7 +239,7 @@ def test_no_record_id_national_id_or_name_in_any_analytics_table_or_parquet_file
             v
             for row in con.execute(
                 "select first_name, middle_name, last_name, national_id from registry.person"
-            )
+            ).fetchall()
             for v in row
             if v
         }
