@@ -263,6 +263,7 @@ def pinned_cells(
             matrix.append(row)
             rhs.append(-constant)
         bounds = [(0.0 if c in unknown else 1.0, None) for c in variables]
+        infeasible = False
         for cell in variables:
             if cell in unknown:
                 continue
@@ -276,13 +277,17 @@ def pinned_cells(
                     free = True
                     break
                 if result.status != 0:
-                    raise ValueError(
-                        f"small-cell check: the relations do not hold for {cell}: {result.message}"
-                    )
+                    # the relations do not hold on these numbers (a relation written wrong): nothing in this
+                    # group can be vouched for, so all of it counts as pinned and gets complements
+                    infeasible = True
+                    break
                 end = sign * result.fun
                 if abs(end - true) >= 1 - 1e-6:
                     free = True
                     break
+            if infeasible:
+                pinned |= {c for c in variables if c not in unknown}
+                break
             if not free:
                 pinned.add(cell)
     return pinned

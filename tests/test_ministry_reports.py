@@ -271,6 +271,29 @@ def test_suppressed_cells_are_shown_as_hidden(reports):
             {"headline", "diagonal", "country"},
         ),
         (
+            "hidden parts each at least 1 pin each other when they add up to their number: more are hidden",
+            # provinces of 1, 2, 3 and 4 districts of 1 person each: hidden, each at least its district count,
+            # so a shown country of 10 would pin every one of them; the country is hidden too
+            {
+                "country": 10,
+                **{f"p{n}": n for n in range(1, 5)},
+                **{f"p{n}d{i}": 1 for n in range(1, 5) for i in range(n)},
+            },
+            [Relation("country", ("p1", "p2", "p3", "p4"))]
+            + [Relation(f"p{n}", tuple(f"p{n}d{i}" for i in range(n))) for n in range(1, 5)],
+            {
+                "country",
+                *(f"p{n}" for n in range(1, 5)),
+                *(f"p{n}d{i}" for n in range(1, 5) for i in range(n)),
+            },
+        ),
+        (
+            "relations that do not hold on the numbers: what they touch is hidden rather than trusted",
+            {"t": 10, "a": 3, "b": 2, "c": 6, "d": 9},
+            [Relation("t", ("a", "b", "c")), Relation("d", ("a", "b"))],
+            {"a", "b", "c", "d"},
+        ),
+        (
             "nothing small: nothing hidden",
             {"t": 30, "a": 10, "b": 20},
             [Relation("t", ("a", "b"))],
