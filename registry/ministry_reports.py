@@ -549,7 +549,7 @@ def report_tables(con: duckdb.DuckDBPyConnection, rules: ProgrammeRules) -> dict
         if column.kind == "count"
     }
     relations, unpublished = report_relations(raw)
-    hidden = suppress(values, relations, rules.small_cell_min, unpublished).hidden
+    hidden = suppress(values, relations, rules.small_cell_min, unpublished, _weights(raw, values)).hidden
     tables = {}
     for name, title, note, cols, _sql in TABLE_SPECS:
         rows = [
@@ -692,6 +692,25 @@ def report_relations(raw: Mapping[str, Sequence[Mapping[str, Any]]]) -> tuple[li
         if alone is not None and alone != i:
             at_most(("overlap_matrix", i, "persons"), ("overlap_matrix", alone, "persons"))
     return relations, unpublished
+
+
+def _weights(
+    raw: Mapping[str, Sequence[Mapping[str, Any]]], values: Mapping[CellKey, Any]
+) -> dict[CellKey, float]:
+    """What hiding a cell costs a reader, beyond its size: the programme's own totals are the dearest
+    (the headline, the country's coverage row, the overlap diagonal, the findings), provinces next."""
+    weights: dict[CellKey, float] = {}
+    for name, index, column in values:
+        row = raw[name][index]
+        if name in ("headline", "findings_summary") or (
+            name == "overlap_matrix" and row["programme_id"] == row["other_programme_id"]
+        ):
+            weights[(name, index, column)] = 1000.0
+        elif name == "coverage_by_area":
+            weights[(name, index, column)] = {"national": 1000.0, "admin1": 10.0}.get(
+                str(row["area_level"]), 1.0
+            )
+    return weights
 
 
 def _key(cell: tuple[str, str], index: int) -> CellKey:

@@ -62,6 +62,7 @@ def suppress(
     relations: Sequence[Relation],
     threshold: int = SMALL_CELL_MIN,
     unpublished: Collection[Any] = (),
+    weight: Mapping[Any, float] | None = None,
 ) -> Suppression:
     """Primary suppression of small counts, then complementary suppression to a fixed point.
 
@@ -80,6 +81,9 @@ def suppress(
     inequality a reader knows into a relation (eligible and paid <= eligible is
     ``eligible = eligible_paid + eligible_not_paid``, the last unpublished).
 
+    ``weight`` makes some cells dearer to hide as complements (a cell's price is its value times
+    its weight, default 1): a country total or a headline is hidden only when no cheaper cell will do.
+
     The result is deterministic: among equal candidates the first in the relations' order is taken.
     """
     if threshold < 1:
@@ -91,8 +95,9 @@ def suppress(
         for cell in relation.cells():
             by_cell.setdefault(cell, []).append(index)
     unknown = frozenset(unpublished)
+    prices = weight or {}
     while True:
-        _single_hidden(values, relations, by_cell, hidden, unknown)
+        _single_hidden(values, relations, by_cell, hidden, unknown, prices)
         bounds = intervals(values, relations, hidden, unknown)
         pinned = {c for c in hidden if bounds[c][0] >= bounds[c][1]}
         if not pinned:
@@ -100,7 +105,7 @@ def suppress(
         added = False
         for cell in sorted(pinned, key=repr):
             candidates = [
-                (float(values[c]), position, c)
+                (float(values[c]) * prices.get(c, 1.0), position, c)
                 for position, c in enumerate(
                     c for index in by_cell.get(cell, []) for c in relations[index].cells()
                 )
@@ -110,7 +115,51 @@ def suppress(
                 hidden.add(min(candidates, key=lambda c: (c[0], c[1]))[2])
                 added = True
         if not added:
-            return Suppression(primary, frozenset(hidden) - primary)
+            break
+    # the greedy rounds may hide more than needed: give back the dearest complements one by one
+    # (a country total first) wherever the cells stay safe without them
+    for cell in sorted(hidden - primary, key=lambda c: (-float(values[c]) * prices.get(c, 1.0), repr(c))):
+        if prices.get(cell, 1.0) <= 1.0 or cell not in hidden:
+            continue
+        twins = _twins(cell, relations, by_cell)  # the same number elsewhere is shown with it, or not at all
+        if twins & primary:
+            continue
+        trial = hidden - twins
+        if _safe(values, relations, by_cell, trial, unknown, twins):
+            hidden = trial
+    return Suppression(primary, frozenset(hidden) - primary)
+
+
+def _safe(
+    values: Mapping[Any, Any],
+    relations: Sequence[Relation],
+    by_cell: Mapping[Any, list[int]],
+    hidden: set[Any],
+    unknown: frozenset[Any],
+    shown: set[Any],
+) -> bool:
+    """True when showing the ``shown`` cells again leaves no hidden cell that a reader can work out."""
+    for index in {i for cell in shown for i in by_cell.get(cell, [])}:
+        cells = relations[index].cells()
+        if not any(c in unknown for c in cells) and sum(1 for c in cells if c in hidden) == 1:
+            return False
+    bounds = intervals(values, relations, hidden, unknown)
+    if any(low >= high for low, high in bounds.values()):
+        return False
+    return not pinned_cells(values, relations, hidden, unknown, near=shown)
+
+
+def _twins(cell: Any, relations: Sequence[Relation], by_cell: Mapping[Any, list[int]]) -> set[Any]:
+    """The cell and every cell a one-part relation says holds the same number, transitively."""
+    found, pending = {cell}, [cell]
+    while pending:
+        for index in by_cell.get(pending.pop(), []):
+            if len(relations[index].parts) == 1:
+                for other in relations[index].cells():
+                    if other not in found:
+                        found.add(other)
+                        pending.append(other)
+    return found
 
 
 def _single_hidden(
@@ -119,6 +168,7 @@ def _single_hidden(
     by_cell: Mapping[Any, list[int]],
     hidden: set[Any],
     unpublished: frozenset[Any],
+    prices: Mapping[Any, float],
 ) -> None:
     """Round 1: no relation keeps exactly one hidden cell (it would be the total less the parts)."""
     pending = list(range(len(relations)))
@@ -130,7 +180,7 @@ def _single_hidden(
         if any(c in unpublished for c in cells) or sum(1 for c in cells if c in hidden) != 1:
             continue  # a relation with an unpublished cell has two unknowns at least
         candidates = [
-            (float(values[c]), position, c)
+            (float(values[c]) * prices.get(c, 1.0), position, c)
             for position, c in enumerate(cells)
             if c not in hidden and values.get(c) not in (None, 0)
         ]
@@ -216,8 +266,11 @@ def pinned_cells(
     relations: Sequence[Relation],
     hidden: Collection[Any],
     unpublished: Collection[Any] = (),
+    near: Collection[Any] = (),
 ) -> set[Any]:
     """The hidden cells a reader can work out exactly, using every relation at once (linear programming).
+
+    ``near``: only the groups of relations that hold one of these cells (the rest did not change).
 
     Each hidden cell is at least 1, each unpublished one at least 0. A cell is pinned when
     its lowest and highest feasible values leave one whole number. Its true value is
@@ -249,6 +302,8 @@ def pinned_cells(
 
     pinned: set[Any] = set()
     for group in components.values():
+        if near and not any(c in near for r in group for c in r.cells()):
+            continue
         variables = sorted({c for r in group for c in r.cells() if c in secret}, key=repr)
         index = {c: i for i, c in enumerate(variables)}
         matrix, rhs = [], []
