@@ -61,22 +61,23 @@ def test_clean_cp1252_file_lands_every_row_with_lineage(con, home, drop):
 
 
 def test_bad_rows_go_to_quarantine_naming_row_and_field_but_not_the_value(con, home, drop):
-    """Unparseable date, empty required field, wrong type, unknown code, short row: quarantined, rest kept."""
+    """Empty required field, unreadable required amount, short row, no record id: quarantined, rest kept.
+    An impossible date of birth (optional in this contract) keeps its row, recorded in audit.field_issues."""
     drop(
         "pension",
         "pay.csv",
         pension_csv(
             GOOD,
             "B2;Ann;;01/02/1950;2;;P01;2026-01;100",  # empty required surname
-            "B3;Ann;Lee;31/02/1950;2;;P01;2026-01;100",  # impossible date
-            "B4;Ann;Lee;01/02/1950;7;;P01;2026-01;lots",  # unknown sex code and non-numeric amount
+            "B3;Ann;Lee;31/02/1950;2;;P01;2026-01;100",  # impossible date of birth: optional, kept
+            "B4;Ann;Lee;01/02/1950;7;;P01;2026-01;lots",  # unknown sex code and non-numeric (required) amount
             "B5;Bo;Ng",  # truncated row
             ";Cy;Wu;01/02/1950;2;;P01;2026-01;90",  # no record id
             "B7;Di;Ko;03/03/1951;2;;P01;2026-01;90",
         ),
     )
     [result] = land(con, home)
-    assert (result.status, result.rows_in, result.rows_accepted, result.rows_rejected) == ("partial", 7, 2, 5)
+    assert (result.status, result.rows_in, result.rows_accepted, result.rows_rejected) == ("partial", 7, 3, 4)
     quarantine = dict(
         (
             (row, reason)
@@ -84,17 +85,26 @@ def test_bad_rows_go_to_quarantine_naming_row_and_field_but_not_the_value(con, h
         )
     )
     assert quarantine[3].startswith("last_name (column SURNAME): empty")
-    assert quarantine[4] == "date_of_birth (column DOB): not a date in %d/%m/%Y or %Y"
-    assert "sex (column GENDER): not one of the codes 1, 2" in quarantine[5]
-    assert "benefit_amount (column AMOUNT): not a number" in quarantine[5]
+    # the required field decides; the optional field's problem is named too, after it
+    assert quarantine[5] == (
+        "benefit_amount (column AMOUNT): not a number; sex (column GENDER): not one of the codes 1, 2"
+    )
     assert "MISSING COLUMNS" in quarantine[6]
     assert quarantine[7].startswith("record_id (column BENEF_NO): empty")
-    assert set(quarantine) == {3, 4, 5, 6, 7}
-    # the value itself never reaches a reason (reasons go to logs); the row is kept whole in raw_record
-    assert not any("31/02/1950" in r or "lots" in r for r in quarantine.values())
-    kept = con.execute("select raw_record from audit.quarantine where row_number = 4").fetchall()[0][0]
-    assert "31/02/1950" in kept
-    assert con.execute("select _row_number from raw.pension order by 1").fetchall() == [(2,), (8,)]
+    assert set(quarantine) == {3, 5, 6, 7}
+    issues = con.execute(
+        "select row_number, source_record_id, field, rule, reason from audit.field_issues"
+    ).fetchall()
+    assert issues == [
+        (4, "B3", "date_of_birth", "not_a_date", "date_of_birth (column DOB): not a date in %d/%m/%Y or %Y")
+    ]
+    # the value itself never reaches a reason (reasons go to logs); the row is kept whole in raw_record / raw
+    reasons = [*quarantine.values(), issues[0][4], result.reason or ""]
+    assert not any("31/02/1950" in r or "lots" in r or "7" in r.split(":")[-1] for r in reasons)
+    kept = con.execute("select raw_record from audit.quarantine where row_number = 5").fetchall()[0][0]
+    assert "lots" in kept
+    assert con.execute("select _row_number from raw.pension order by 1").fetchall() == [(2,), (4,), (8,)]
+    assert "1 value(s) of optional fields unreadable" in (result.reason or "")
     assert_reconciles(con)
 
 
