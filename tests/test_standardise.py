@@ -244,7 +244,7 @@ def test_a_night_killed_between_typing_and_standardising_is_finished_by_the_reru
     drop("pension", "feb.csv", pension_csv("B1;Ann;Lee;1950;1;;P01;2026-02;100"), night="2026-03-01")
     run_nights(con, home, NIGHT)
 
-    def killed(_con):
+    def killed(*_args):
         raise KeyboardInterrupt("killed")
 
     monkeypatch.setattr(matching.standardise, "update_person_records", killed)
