@@ -147,7 +147,8 @@ def test_one_extra_field_compared_two_ways_is_refused(tmp_path):
     write(tmp_path, extras(email={"column": "EMAIL", "compare": "exact"}))
     write(tmp_path, {**extras(email={"column": "MAIL", "compare": "fuzzy"}), "name": "other"}, name="other")
     with pytest.raises(
-        ContractError, match="'extra_fields.email.compare': is 'exact' but .*other.yaml compares 'email' as 'fuzzy'"
+        ContractError,
+        match="'extra_fields.email.compare': is 'exact' but .*other.yaml compares 'email' as 'fuzzy'",
     ):
         load_contracts(tmp_path)
 
