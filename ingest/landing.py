@@ -2,9 +2,12 @@
 
 Every file ends in `audit.files` with `rows_in = rows_accepted + rows_rejected`:
 - accepted rows go to `raw.<source>` with lineage (file, row number, sha256, night);
-- rows DuckDB's CSV reader cannot parse, and rows whose mapped fields break the
-  contract (empty required field, unparseable date, non-numeric amount, unknown code),
-  go to `audit.quarantine` with the row number, the field and the reason;
+- rows DuckDB's CSV reader cannot parse, rows without a record id, and rows whose
+  required fields (the contract's `required`) are empty or unreadable go to
+  `audit.quarantine` with the row number, the field and the reason;
+- an unreadable value of an optional field (a malformed date, a code outside `codes`, a
+  non-numeric amount) keeps its row: staging reads it as null, and `audit.field_issues`
+  records the row, the field and the rule;
 - files that cannot be read at all (empty, wrong encoding, missing columns, corrupt
   Parquet, no contract for their folder) are copied whole to `<home>/quarantine/`
   and recorded as rejected.
@@ -26,7 +29,7 @@ from pathlib import Path
 import duckdb
 
 from ingest.contracts import Contract
-from ingest.fields import field_problem_sql, record_id_problem_sql
+from ingest.fields import contract_checks, field_issue_sql, field_problem_sql, record_id_problem_sql
 from ingest.sqlutil import literal, qualified, quote_ident, read_sql, table_exists
 
 LINEAGE_COLUMNS = {
@@ -198,6 +201,7 @@ class Lander:
     def _forget(self, source: str, rel: str) -> None:
         """A file replaced in place (same path, new bytes) is landed afresh: drop what the old one left."""
         self.con.execute("delete from audit.quarantine where source = $1 and file_path = $2", [source, rel])
+        self.con.execute("delete from audit.field_issues where source = $1 and file_path = $2", [source, rel])
         self.con.execute("delete from audit.files where source = $1 and file_path = $2", [source, rel])
         if table_exists(self.con, "raw", source):
             self.con.execute(f"delete from {qualified('raw', source)} where _file = $1", [rel])
@@ -311,9 +315,7 @@ class Lander:
     def _check_columns(self, contract: Contract, header: list[str], rows_in: int) -> None:
         missing = [c for c in contract.source_columns if c not in header]
         if missing:
-            wanted = {v: k for k, v in contract.columns.items()}
-            wanted[contract.record_id] = "record_id"
-            described = ", ".join(f"{c!r} ({wanted.get(c, 'record_id')})" for c in missing)
+            described = ", ".join(f"{c!r} ({', '.join(contract.fields_of_column(c))})" for c in missing)
             shown = ", ".join(repr(h) for h in header[:40])
             raise FileRejected(f"missing column(s) {described}; the file has: {shown}", rows_in=rows_in)
 
@@ -424,13 +426,21 @@ class Lander:
     def _validate_and_insert(
         self, contract: Contract, rel: str, sha: str, size: int, unreadable: int, parquet: bool
     ) -> FileResult:
-        """Check each mapped field against its type; bad rows to quarantine, good rows to raw."""
+        """Check each mapped field against its type: rows with a bad id or required field to quarantine,
+        the others to raw, with each unreadable optional value in audit.field_issues."""
         problems = [record_id_problem_sql(contract)]
         for canonical, column in contract.columns.items():
             problems.append(field_problem_sql(contract, canonical, column, parquet=parquet))
+        issues = [field_issue_sql(c) for c in contract_checks(contract, parquet=parquet) if not c.strict]
+        issue_list = (
+            f"list_filter([{', '.join(issues)}], lambda i: i is not null)"
+            if issues
+            else "cast([] as struct(field varchar, source_column varchar, rule varchar, reason varchar)[])"
+        )
         self.con.execute(
             "create or replace temp table _checked as select *, "
-            f"list_filter([{', '.join(problems)}], lambda p: p is not null) as _problems from _landing"
+            f"list_filter([{', '.join(problems)}], lambda p: p is not null) as _problems, "
+            f"{issue_list} as _issues from _landing"
         )
         columns = contract.source_columns
         record = (
@@ -444,8 +454,23 @@ class Lander:
             insert into audit.quarantine
             select $night, $source, $file, _row_number, nullif(trim({quote_ident(contract.record_id)}), ''),
                    split_part(_problems[1], ' (column ', 1),
-                   array_to_string(_problems, '; '), {record}, current_timestamp
+                   array_to_string(_problems || list_transform(_issues, lambda i: i.reason), '; '),
+                   {record}, current_timestamp
             from _checked where len(_problems) > 0
+            """,
+            params,
+        )
+        self.con.execute(
+            f"""
+            insert into audit.field_issues
+            select $night, $source, $file, _row_number, source_record_id,
+                   issue.field, issue.source_column, issue.rule, issue.reason, current_timestamp
+            from (
+                select _row_number, nullif(trim({quote_ident(contract.record_id)}), '') as source_record_id,
+                       unnest(_issues) as issue
+                from _checked where len(_problems) = 0
+            )
+            order by _row_number
             """,
             params,
         )
@@ -460,9 +485,9 @@ class Lander:
             """,
             {"file": rel, "sha": sha, "night": self.night},
         )
-        accepted, invalid = self.con.execute(
-            "select count(*) filter (where len(_problems) = 0), count(*) filter (where len(_problems) > 0) "
-            "from _checked"
+        accepted, invalid, nulled = self.con.execute(
+            "select count(*) filter (where len(_problems) = 0), count(*) filter (where len(_problems) > 0), "
+            "coalesce(sum(len(_issues)) filter (where len(_problems) = 0), 0) from _checked"
         ).fetchall()[0]
         self.con.execute("drop table if exists _checked; drop table if exists _landing")
         rejected = invalid + unreadable
@@ -478,6 +503,14 @@ class Lander:
             status, reason = "partial", f"{rejected} row(s) quarantined; first: row {first[0]}: {first[1]}"
         else:
             status, reason = "accepted", None
+        if nulled:
+            first = self.con.execute(
+                "select row_number, reason from audit.field_issues where source = $1 and file_path = $2 "
+                "order by row_number, field limit 1",
+                [contract.name, rel],
+            ).fetchall()[0]
+            kept = f"{nulled} value(s) of optional fields unreadable, set to null with the row kept; first: row {first[0]}: {first[1]}"
+            reason = f"{reason}; {kept}" if reason else kept
         return self._record(
             FileResult(contract.name, rel, status, reason, rows_in, accepted, rejected), sha, size
         )
@@ -522,8 +555,7 @@ def _raw_column_comment(contract: Contract, column: str) -> str:
         return RAW_LINEAGE_COMMENTS[column]
     if column == contract.record_id:
         return "The source's record id, as landed."
-    fields = [canonical for canonical, source_column in contract.columns.items() if source_column == column]
-    return f"Source column as landed (text); the contract maps it to {', '.join(fields)}."
+    return f"Source column as landed (text); the contract maps it to {', '.join(contract.fields_of_column(column))}."
 
 
 __all__ = [

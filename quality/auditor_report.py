@@ -305,6 +305,9 @@ class QuarantineSection(Section):
     chart: Markup = Markup("")
     rejected_files: list[dict[str, Any]] = field(default_factory=list)
     rejected_missing: str = ""
+    # unreadable values of optional fields, set to null with their rows kept (audit.field_issues)
+    nulled: list[dict[str, Any]] = field(default_factory=list)
+    nulled_values: int = 0
 
 
 @dataclass
@@ -631,6 +634,16 @@ def _quarantine(con: duckdb.DuckDBPyConnection, night: date) -> QuarantineSectio
         ]
     else:
         section.rejected_missing = "audit.files does not exist in this database."
+    if table_exists(con, "audit", "field_issues"):
+        section.nulled = [
+            {"source": s, "field": f, "column": c, "rule": r, "rows": n, "files": k}
+            for s, f, c, r, n, k in con.execute(
+                "select source, field, source_column, rule, count(*), count(distinct file_path) "
+                "from audit.field_issues where night = $night group by all order by source, count(*) desc, field",
+                {"night": night},
+            ).fetchall()
+        ]
+        section.nulled_values = sum(int(g["rows"]) for g in section.nulled)
     return section
 
 

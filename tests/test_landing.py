@@ -13,6 +13,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import yaml
 from conftest import NIGHT, PENSION_HEADER, pension_csv
 
 from ingest.contracts import load_contracts
@@ -61,22 +62,23 @@ def test_clean_cp1252_file_lands_every_row_with_lineage(con, home, drop):
 
 
 def test_bad_rows_go_to_quarantine_naming_row_and_field_but_not_the_value(con, home, drop):
-    """Unparseable date, empty required field, wrong type, unknown code, short row: quarantined, rest kept."""
+    """Empty required field, unreadable required amount, short row, no record id: quarantined, rest kept.
+    An impossible date of birth (optional in this contract) keeps its row, recorded in audit.field_issues."""
     drop(
         "pension",
         "pay.csv",
         pension_csv(
             GOOD,
             "B2;Ann;;01/02/1950;2;;P01;2026-01;100",  # empty required surname
-            "B3;Ann;Lee;31/02/1950;2;;P01;2026-01;100",  # impossible date
-            "B4;Ann;Lee;01/02/1950;7;;P01;2026-01;lots",  # unknown sex code and non-numeric amount
+            "B3;Ann;Lee;31/02/1950;2;;P01;2026-01;100",  # impossible date of birth: optional, kept
+            "B4;Ann;Lee;01/02/1950;7;;P01;2026-01;lots",  # unknown sex code and non-numeric (required) amount
             "B5;Bo;Ng",  # truncated row
             ";Cy;Wu;01/02/1950;2;;P01;2026-01;90",  # no record id
             "B7;Di;Ko;03/03/1951;2;;P01;2026-01;90",
         ),
     )
     [result] = land(con, home)
-    assert (result.status, result.rows_in, result.rows_accepted, result.rows_rejected) == ("partial", 7, 2, 5)
+    assert (result.status, result.rows_in, result.rows_accepted, result.rows_rejected) == ("partial", 7, 3, 4)
     quarantine = dict(
         (
             (row, reason)
@@ -84,17 +86,26 @@ def test_bad_rows_go_to_quarantine_naming_row_and_field_but_not_the_value(con, h
         )
     )
     assert quarantine[3].startswith("last_name (column SURNAME): empty")
-    assert quarantine[4] == "date_of_birth (column DOB): not a date in %d/%m/%Y or %Y"
-    assert "sex (column GENDER): not one of the codes 1, 2" in quarantine[5]
-    assert "benefit_amount (column AMOUNT): not a number" in quarantine[5]
+    # the required field decides; the optional field's problem is named too, after it
+    assert quarantine[5] == (
+        "benefit_amount (column AMOUNT): not a number; sex (column GENDER): not one of the codes 1, 2"
+    )
     assert "MISSING COLUMNS" in quarantine[6]
     assert quarantine[7].startswith("record_id (column BENEF_NO): empty")
-    assert set(quarantine) == {3, 4, 5, 6, 7}
-    # the value itself never reaches a reason (reasons go to logs); the row is kept whole in raw_record
-    assert not any("31/02/1950" in r or "lots" in r for r in quarantine.values())
-    kept = con.execute("select raw_record from audit.quarantine where row_number = 4").fetchall()[0][0]
-    assert "31/02/1950" in kept
-    assert con.execute("select _row_number from raw.pension order by 1").fetchall() == [(2,), (8,)]
+    assert set(quarantine) == {3, 5, 6, 7}
+    issues = con.execute(
+        "select row_number, source_record_id, field, rule, reason from audit.field_issues"
+    ).fetchall()
+    assert issues == [
+        (4, "B3", "date_of_birth", "not_a_date", "date_of_birth (column DOB): not a date in %d/%m/%Y or %Y")
+    ]
+    # the value itself never reaches a reason (reasons go to logs); the row is kept whole in raw_record / raw
+    reasons = [*quarantine.values(), issues[0][4], result.reason or ""]
+    assert not any("31/02/1950" in r or "lots" in r or "7" in r.split(":")[-1] for r in reasons)
+    kept = con.execute("select raw_record from audit.quarantine where row_number = 5").fetchall()[0][0]
+    assert "lots" in kept
+    assert con.execute("select _row_number from raw.pension order by 1").fetchall() == [(2,), (4,), (8,)]
+    assert "1 value(s) of optional fields unreadable" in (result.reason or "")
     assert_reconciles(con)
 
 
@@ -307,3 +318,146 @@ def test_counts_reconcile_for_any_mix(con, home, drop, rows):
     raw = con.execute("select count(*) from raw.pension").fetchall()[0][0] if result.rows_accepted else 0
     quarantined = con.execute("select count(*) from audit.quarantine").fetchall()[0][0]
     assert raw + quarantined == rows
+
+
+def _contract(home: Path, **changes: object) -> None:
+    """Rewrite the pension contract with some keys changed."""
+    path = home / "sources" / "pension.yaml"
+    contract = {**yaml.safe_load(path.read_text(encoding="utf-8")), **changes}
+    path.write_text(yaml.safe_dump(contract), encoding="utf-8")
+
+
+# (description, row, field, rule, what the reason says): each row lands; its one bad value is recorded
+OPTIONAL_CASES = [
+    (
+        "malformed date of birth",
+        "B1;Al;Lee;19450493;1;;P01;2026-01;100",
+        "date_of_birth",
+        "not_a_date",
+        "date_of_birth (column DOB): not a date in %d/%m/%Y or %Y",
+    ),
+    (
+        "sex code outside the contract's codes",
+        "B1;Al;Lee;01/02/1950;X;;P01;2026-01;100",
+        "sex",
+        "unknown_code",
+        "sex (column GENDER): not one of the codes 1, 2",
+    ),
+    (
+        "non-numeric amount the contract does not require",
+        "B1;Al;Lee;01/02/1950;1;;P01;2026-01;n/a",
+        "benefit_amount",
+        "not_a_number",
+        "benefit_amount (column AMOUNT): not a number",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("description", "row", "field", "rule", "reason"), OPTIONAL_CASES, ids=[c[0] for c in OPTIONAL_CASES]
+)
+def test_unreadable_optional_value_keeps_its_row_with_one_recorded_issue(
+    con, home, drop, description, row, field, rule, reason
+):
+    """A bad value in a field the contract does not require no longer loses the person: the row lands, staging
+    reads the value as null, and audit.field_issues names the file, row, field and rule (never the value)."""
+    _contract(home, required=["last_name", "period"])
+    drop("pension", "pay.csv", pension_csv(row))
+    [result] = land(con, home)
+    assert (result.status, result.rows_in, result.rows_accepted, result.rows_rejected) == (
+        "accepted",
+        1,
+        1,
+        0,
+    )
+    assert con.execute("select count(*) from audit.quarantine").fetchall() == [(0,)]
+    issues = con.execute(
+        "select file_path, row_number, source_record_id, field, rule, reason from audit.field_issues"
+    ).fetchall()
+    assert issues == [("pension/2026-02-01/pay.csv", 2, "B1", field, rule, reason)], description
+    assert (
+        result.reason
+        == f"1 value(s) of optional fields unreadable, set to null with the row kept; first: row 2: {reason}"
+    )
+    assert_reconciles(con)
+
+
+# (description, row, reason): a bad value in a required field or the record id still sets the row aside
+STRICT_CASES = [
+    ("empty required surname", "B1;Al;;01/02/1950;1;;P01;2026-01;100", "last_name (column SURNAME): empty"),
+    ("malformed required period", "B1;Al;Lee;01/02/1950;1;;P01;Jan;100", "period (column MONTH): not a date"),
+    (
+        "non-numeric required amount",
+        "B1;Al;Lee;01/02/1950;1;;P01;2026-01;n/a",
+        "benefit_amount (column AMOUNT)",
+    ),
+    ("no record id", ";Al;Lee;01/02/1950;1;;P01;2026-01;100", "record_id (column BENEF_NO): empty"),
+]
+
+
+@pytest.mark.parametrize(("description", "row", "reason"), STRICT_CASES, ids=[c[0] for c in STRICT_CASES])
+def test_bad_required_field_or_record_id_still_quarantines(con, home, drop, description, row, reason):
+    drop("pension", "pay.csv", pension_csv(row))
+    [result] = land(con, home)
+    assert (result.status, result.rows_accepted, result.rows_rejected) == ("partial", 0, 1), description
+    [(quarantined,)] = con.execute("select reason from audit.quarantine").fetchall()
+    assert quarantined.startswith(reason)
+    assert con.execute("select count(*) from audit.field_issues").fetchall() == [(0,)]
+    assert_reconciles(con)
+
+
+def test_two_character_delimiter_with_spaces_and_no_required_field_lands(con, home, drop):
+    """Exports such as 'rec_id, given_name, surname' (', ' between values, padded values) land whole with
+    `delimiter: ", "`; with `required: []` a row needs only its record id."""
+    _contract(home, file={"format": "csv", "encoding": "utf-8", "delimiter": ", "}, required=[])
+    header = ", ".join(PENSION_HEADER.split(";"))
+    drop(
+        "pension",
+        "pay.csv",
+        pension_csv(
+            "B1, Al , Lee, 01/02/1950, 1, , P01, 2026-01, 100",
+            'B2, "Lee, Jr", Ng, 1950, 2, , P01, 2026-01, 90',
+            "B3, , , , , , , , ",
+            header=header,
+            encoding="utf-8",
+        ),
+    )
+    [result] = land(con, home)
+    assert (result.status, result.rows_in, result.rows_accepted) == ("accepted", 3, 3), result.reason
+    rows = con.execute('select "BENEF_NO", "FIRST", "SURNAME" from raw.pension order by 1').fetchall()
+    assert rows == [("B1", "Al ", "Lee"), ("B2", "Lee, Jr", "Ng"), ("B3", None, None)]  # as landed
+    assert_reconciles(con)
+
+
+def test_extra_fields_land_in_raw_and_a_bad_extra_date_is_recorded(con, home, drop):
+    """Extra fields are columns like any other: landed as text, missing ones reject the file by name."""
+    _contract(
+        home,
+        extra_fields={
+            "birth_place": {"column": "BIRTH_PLACE", "compare": "fuzzy"},
+            "baptised": {"column": "BAPT", "compare": "date"},
+        },
+    )
+    header = PENSION_HEADER + ";BIRTH_PLACE;BAPT"
+    drop(
+        "pension",
+        "pay.csv",
+        pension_csv(GOOD + ";Lusaka;01/01/1950", GOOD.replace("B1", "B2") + ";;31/31/1950", header=header),
+    )
+    [result] = land(con, home)
+    assert (result.status, result.rows_accepted) == ("accepted", 2)
+    assert con.execute('select "BIRTH_PLACE" from raw.pension order by 1').fetchall() == [
+        ("Lusaka",),
+        (None,),
+    ]
+    issues = con.execute("select row_number, field, rule from audit.field_issues").fetchall()
+    assert issues == [(3, "extra_fields.baptised", "not_a_date")]
+
+    drop(
+        "pension",
+        "other.csv",
+        pension_csv(GOOD.replace("B1", "B9") + ";Ndola", header=PENSION_HEADER + ";BIRTH_PLACE"),
+    )
+    other = [r for r in land(con, home) if r.file_path.endswith("other.csv")][0]
+    assert other.status == "rejected"
+    assert "missing column(s) 'BAPT' (extra_fields.baptised)" in (other.reason or "")
