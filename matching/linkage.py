@@ -276,7 +276,8 @@ def _prepare_input(con: duckdb.DuckDBPyConnection, extra: dict[str, str] | None 
             source_record_id as unique_id,
             source || ':' || source_record_id as record_key,
             * exclude (source, source_record_id, street_number, address_line, address_line_2),
-            {incremental.fingerprint_sql(LINK_FIELDS)} as link_fingerprint,
+            {incremental.fingerprint_sql((*LINK_FIELDS, *(quote_ident(n) for n in sorted(extra) if extra_join)))}
+                as link_fingerprint,
             nullif(concat_ws(' ', first_name, last_name), '') as name_concat,
             ibr_phonetic(first_name) as first_name_key,
             ibr_phonetic(last_name) as last_name_key,
@@ -612,8 +613,11 @@ def _with_threshold(config: LinkageConfig, threshold: float) -> LinkageConfig:
 
 
 def extra_fields(home: Path) -> dict[str, str]:
-    """The contracts' extra fields and how each is compared (none until contracts declare them)."""
-    return {}
+    """The contracts' extra fields (`extra_fields:` in `<home>/sources/*.yaml`) and how each is compared."""
+    from ingest.contracts import extra_field_kinds, load_contracts
+
+    sources = home / "sources"
+    return extra_field_kinds(load_contracts(sources)) if sources.is_dir() else {}
 
 
 def _write_atomically(path: Path, text: str) -> None:
