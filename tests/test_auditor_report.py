@@ -240,6 +240,22 @@ def test_quarantine_counts_rows_by_reason_and_never_shows_the_rows(audit_con, tm
     assert "pension/2026-03-01/broken.csv" in quarantine and "missing column(s) SURNAME" in quarantine
 
 
+def test_a_file_reason_keeps_the_line_it_names(audit_con, tmp_path):
+    """An auditor follows a rejected file's reason to its line: "line N" is kept per file (only the grouping
+    of quarantined rows by fault drops row numbers)."""
+    audit_con.execute(
+        "insert into audit.files values ($1, 'pension', 'pension/2026-03-01/bad.csv', $2, 10, 'rejected', "
+        "'not valid utf-8 (the contract''s file.encoding): line 3, byte 120', 2, 0, 2, $3)",
+        [NIGHT, "e" * 64, datetime(2026, 3, 1, 2, 0)],
+    )
+    html = _render(audit_con, tmp_path)
+    quarantine = html[html.index('id="quarantine"') : html.index('id="reconciliation"')]
+    reconciliation = html[html.index('id="reconciliation"') : html.index('id="linkage"')]
+    for section in (quarantine, reconciliation):
+        assert "line 3, byte 120" in section
+    assert "first: row 3: sex (column GENDER)" in reconciliation
+
+
 def test_reconciliation_marks_files_whose_rows_do_not_add_up(audit_con, tmp_path):
     html = _render(audit_con, tmp_path)
     section = html[html.index('id="reconciliation"') : html.index('id="linkage"')]
