@@ -107,3 +107,22 @@ def test_a_first_night_whose_every_file_is_rejected_completes_with_everything_co
             ("registry/2026-02-01/reg.parquet", "rejected", 2, 2),
         ]
         assert con.execute("select count(*) from staging.person_records").fetchall() == [(0,)]
+
+
+def test_a_failed_nights_summary_counts_the_nights_own_files(home, drop):
+    """The summary reads the working database: a night that never published is still counted."""
+    from datetime import date
+
+    from ingest.landing import Lander
+    from pipelines.cli import night_summary
+
+    drop("pension", "pay.csv", pension_csv("B1;Ann;Lee;1950;2;;P01;2026-01;100", header="A;B;C"))
+    settings = Settings(home=home)
+    settings.work_db.parent.mkdir(parents=True)
+    with duckdb.connect(str(settings.work_db)) as con:
+        from ingest.contracts import load_contracts
+
+        Lander(con, home, date.fromisoformat(NIGHT)).land_source(load_contracts(home / "sources")["pension"])
+    assert not settings.warehouse_db.exists()
+    summary = night_summary(settings, date.fromisoformat(NIGHT))
+    assert "files 1 (1 rejected), rows in 2, accepted 0, quarantined 2" in summary
