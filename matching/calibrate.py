@@ -99,13 +99,15 @@ def calibrate(
     )
 
 
-def choose_threshold(con: duckdb.DuckDBPyConnection, prior: float, beta: float) -> tuple[float, float, float, float]:
+def choose_threshold(
+    con: duckdb.DuckDBPyConnection, prior: float, beta: float
+) -> tuple[float, float, float, float]:
     """(threshold, expected precision, expected recall, expected matches) maximising expected F-beta."""
     low, high = THRESHOLD_RANGE
     b2 = beta * beta
     row = con.execute(
         f"""
-        with p as (select {probability_sql('log2_bf', prior)} as p from _calibrated),
+        with p as (select {probability_sql("log2_bf", prior)} as p from _calibrated),
         total as (select sum(p) as matches from p),
         ranked as (
             select p,

@@ -117,6 +117,11 @@ class LinkageConfig:
     full_relink_weekday: str | None = "sunday"  # auto mode links in full on this day; null: never
     max_changed_share: float = 0.2  # auto mode links in full when more records are new or changed
 
+    @property
+    def threshold(self) -> float:
+        """The night's match threshold: linkage.yaml's, else the model's once link_night has set it."""
+        return self.match_threshold if self.match_threshold is not None else FALLBACK_THRESHOLD
+
     @classmethod
     def load(cls, home: Path) -> LinkageConfig:
         path = home / "linkage.yaml"
@@ -137,7 +142,9 @@ class LinkageConfig:
         if not 0 < config.review_lower <= threshold <= config.strong_threshold <= 1:
             raise ValueError(f"{path}: need 0 < review_lower <= match_threshold <= strong_threshold <= 1")
         if not 0 < config.threshold_beta <= 4:
-            raise ValueError(f"{path}: 'threshold_beta': got {config.threshold_beta!r}; expected a number in (0, 4]")
+            raise ValueError(
+                f"{path}: 'threshold_beta': got {config.threshold_beta!r}; expected a number in (0, 4]"
+            )
         if config.mode not in incremental.MODES:
             raise ValueError(f"{path}: 'mode': got {config.mode!r}; allowed: {', '.join(incremental.MODES)}")
         if config.full_relink_weekday is not None and config.full_relink_weekday not in incremental.WEEKDAYS:
@@ -236,8 +243,12 @@ def _prepare_input(con: duckdb.DuckDBPyConnection, extra: dict[str, str] | None 
     ).fetchall()
     if not registered:
         con.create_function(
-            "ibr_phonetic", _phonetic, [duckdb.sqltypes.VARCHAR], duckdb.sqltypes.VARCHAR,
-            null_handling="special", side_effects=False
+            "ibr_phonetic",
+            _phonetic,
+            [duckdb.sqltypes.VARCHAR],
+            duckdb.sqltypes.VARCHAR,
+            null_handling=duckdb.func.FunctionNullHandling.SPECIAL,
+            side_effects=False,
         )
     extra = dict(extra or {})
     extra_columns, extra_join = "", ""
@@ -413,7 +424,7 @@ def link_night(
     load_decisions(con, home)
     cluster_sha = incremental.cluster_settings_sha(
         con,
-        config.match_threshold,
+        config.threshold,
         config.strong_threshold,
         config.max_cluster_size,
         # the code that makes and checks the edges: an upgrade that changes it clusters everyone again
@@ -442,7 +453,7 @@ def link_night(
         deterministic_pairs=con.execute("select count(*) from _deterministic").fetchall()[0][0],
         comparisons=scored.comparisons,
         predicted_pairs=con.execute(
-            "select count(*) from _model_edges where match_probability >= $1", [config.match_threshold]
+            "select count(*) from _model_edges where match_probability >= $1", [config.threshold]
         ).fetchall()[0][0],
         persons=ids.persons,
         flagged_clusters=flagged,
@@ -511,20 +522,26 @@ def _score_full(
     comparisons_scored = model_lib.count_all_blocking(sdf, kept, sample)
     timer.lap("blocking_analysis")
 
-    if saved is None and modelled < config.min_records_to_train:
+    if not kept or (saved is None and modelled < config.min_records_to_train):
         # too few records to estimate anything: deterministic links only, said plainly in the run record
         log.warning(
-            "only %d linkable records and no saved model: linking on agreeing valid national ids only",
-            modelled,
+            "%s: linking on agreeing valid national ids only",
+            "no blocking rule fits these fields"
+            if not kept
+            else f"only {modelled} linkable records and no saved model",
         )
         scratch.execute(
             "create or replace table edges (record_key_l varchar, record_key_r varchar, "
             "match_probability double, match_weight double)"
         )
-        return _Scored(comparisons_scored, modelled, False, None, blocking, threshold=_threshold(config, None))
+        return _Scored(
+            comparisons_scored, modelled, False, None, blocking, threshold=_threshold(config, None)
+        )
     if settings is not None:
         settings["blocking_rules_to_generate_predictions"] = [
-            rule for rule in settings["blocking_rules_to_generate_predictions"] if rule["blocking_rule"] in dict(kept).values()
+            rule
+            for rule in settings["blocking_rules_to_generate_predictions"]
+            if rule["blocking_rule"] in dict(kept).values()
         ]
         linker = Linker(sdf, settings, SPLINK_LOG_LEVEL)
         threshold = _threshold(config, saved)
@@ -533,7 +550,9 @@ def _score_full(
             threshold_match_probability=min(config.review_lower, threshold), warning_mode="never"
         )
         _edges_from(scratch, predictions.physical_name, "match_probability")
-        return _Scored(comparisons_scored, modelled, False, out_dir / "model.json", blocking, threshold=threshold)
+        return _Scored(
+            comparisons_scored, modelled, False, out_dir / "model.json", blocking, threshold=threshold
+        )
 
     chosen = model_lib.comparisons(fields)
     creator = SettingsCreator(
@@ -705,7 +724,9 @@ def _train(
                 rule, max_pairs=config.em_max_pairs
             )
         except Exception as exc:  # noqa: BLE001 (Splink raises several kinds; each leaves the linker damaged)
-            log.warning("EM session on %s failed (%s); the model keeps its other sessions", rule, type(exc).__name__)
+            log.warning(
+                "EM session on %s failed (%s); the model keeps its other sessions", rule, type(exc).__name__
+            )
             linker = Linker(sdf, before, SPLINK_LOG_LEVEL)
             sessions.append({"rule": rule, "pairs": pairs, "outcome": f"failed: {type(exc).__name__}"})
             continue
@@ -714,7 +735,9 @@ def _train(
         if not untrained:
             break
     if untrained:
-        log.warning("%d comparison(s) kept Splink's default m: no EM session could leave them free", len(untrained))
+        log.warning(
+            "%d comparison(s) kept Splink's default m: no EM session could leave them free", len(untrained)
+        )
     return linker, sessions
 
 
@@ -726,12 +749,18 @@ def _estimate_first_prior(linker: Any, scratch: duckdb.DuckDBPyConnection, field
     if "national_id" in fields and share_valid > 0.05:
         # a true pair is found by the id rule only when both records carry a valid id
         recall = max(min(float(share_valid) ** 2, 0.95), 0.05)
-        linker.training.estimate_probability_two_random_records_match([model_lib.DETERMINISTIC_SQL], recall=recall)
+        linker.training.estimate_probability_two_random_records_match(
+            [model_lib.DETERMINISTIC_SQL], recall=recall
+        )
         return
     exact = [
         " and ".join(f"l.{f} = r.{f}" for f in group)
-        for group in (("first_name", "last_name", "date_of_birth"), ("first_name", "last_name", "address"),
-                      ("first_name", "last_name", "postcode"), ("first_name", "last_name"))
+        for group in (
+            ("first_name", "last_name", "date_of_birth"),
+            ("first_name", "last_name", "address"),
+            ("first_name", "last_name", "postcode"),
+            ("first_name", "last_name"),
+        )
         if fields.all(*group)
     ]
     if not exact:
@@ -836,7 +865,7 @@ def _cluster(
         """
     )
     if scope_before is not None:
-        clustered = incremental.cluster_scope(con, scope_before, config.match_threshold)
+        clustered = incremental.cluster_scope(con, scope_before, config.threshold)
         nodes = "select record_key from _link_input semi join _scope using (record_key)"
         in_scope = "and record_key_l in (select record_key from _scope) and record_key_r in (select record_key from _scope)"
     else:
@@ -846,7 +875,7 @@ def _cluster(
     _copy(con, nodes, scratch, "nodes")
     _copy(
         con,
-        f"select * from _edges where match_probability >= {float(config.match_threshold)} {in_scope}",
+        f"select * from _edges where match_probability >= {float(config.threshold)} {in_scope}",
         scratch,
         "edges",
     )
@@ -1095,7 +1124,7 @@ def _write_review_queue(con: duckdb.DuckDBPyConnection, night: date, config: Lin
         group by p.record_key_l, p.record_key_r
         order by 4 desc, 2, 3
         """,
-        {"night": night, "lower": config.review_lower, "threshold": config.match_threshold},
+        {"night": night, "lower": config.review_lower, "threshold": config.threshold},
     )
     return int(
         con.execute(

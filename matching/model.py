@@ -125,9 +125,7 @@ class Fields:
         }
 
 
-def profile(
-    con: duckdb.DuckDBPyConnection, table: str, extra: Mapping[str, str] | None = None
-) -> Fields:
+def profile(con: duckdb.DuckDBPyConnection, table: str, extra: Mapping[str, str] | None = None) -> Fields:
     """Fill and cardinality of every candidate field of `table` (a link input with `source_dataset`)."""
     extra = dict(extra or {})
     present = {
@@ -213,21 +211,30 @@ def place_comparison(fields: Fields) -> Any:
     """
     present = [f for f in PLACE_FIELDS if f in fields]
     null = " and ".join(f"({f}_l is null or {f}_r is null)" for f in present)
-    levels: list[Any] = [cll.CustomLevel(null, label_for_charts="no place on both sides").configure(is_null_level=True)]
+    levels: list[Any] = [
+        cll.CustomLevel(null, label_for_charts="no place on both sides").configure(is_null_level=True)
+    ]
     if "address" in fields:
         levels += [
-            cll.ExactMatchLevel("address").configure(tf_adjustment_column="address", label_for_charts="same address"),
+            cll.ExactMatchLevel("address").configure(
+                tf_adjustment_column="address", label_for_charts="same address"
+            ),
             cll.Or(
-                cll.JaroWinklerLevel("address", 0.92), cll.ArrayIntersectLevel("address_tokens", min_intersection=2)
+                cll.JaroWinklerLevel("address", 0.92),
+                cll.ArrayIntersectLevel("address_tokens", min_intersection=2),
             ).configure(label_for_charts="address alike"),
         ]
     if "postcode" in fields:
         levels.append(
-            cll.ExactMatchLevel("postcode").configure(tf_adjustment_column="postcode", label_for_charts="same postcode")
+            cll.ExactMatchLevel("postcode").configure(
+                tf_adjustment_column="postcode", label_for_charts="same postcode"
+            )
         )
     if "locality" in fields:
         levels.append(
-            cll.ExactMatchLevel("locality").configure(tf_adjustment_column="locality", label_for_charts="same locality")
+            cll.ExactMatchLevel("locality").configure(
+                tf_adjustment_column="locality", label_for_charts="same locality"
+            )
         )
     if "admin2" in fields:
         levels.append(cll.ExactMatchLevel("admin2").configure(label_for_charts="same admin2"))
@@ -319,7 +326,10 @@ def comparisons(fields: Fields) -> list[tuple[Any, frozenset[str]]]:
         if name in fields:
             add(cl.DamerauLevenshteinAtThresholds(name, [1]), name)
     if "phone" in fields:
-        add(cl.DamerauLevenshteinAtThresholds("phone", [1]).configure(term_frequency_adjustments=True), "phone")
+        add(
+            cl.DamerauLevenshteinAtThresholds("phone", [1]).configure(term_frequency_adjustments=True),
+            "phone",
+        )
     if any(f in fields for f in PLACE_FIELDS):
         add(place_comparison(fields), *PLACE_FIELDS)
     for name, compare in sorted(fields.extra.items()):
@@ -381,7 +391,11 @@ _RULES: tuple[tuple[str, tuple[str, ...], str], ...] = (
         "l.first_name_key = r.first_name_key and l.last_name_key = r.last_name_key "
         "and month(l.date_of_birth) = month(r.date_of_birth) and day(l.date_of_birth) = day(r.date_of_birth)",
     ),
-    ("civil_registration_number", ("civil_registration_number",), "l.civil_registration_number = r.civil_registration_number"),
+    (
+        "civil_registration_number",
+        ("civil_registration_number",),
+        "l.civil_registration_number = r.civil_registration_number",
+    ),
     ("tax_number", ("tax_number",), "l.tax_number = r.tax_number"),
     ("phone", ("phone",), "l.phone = r.phone"),
     # place and name: the records without a (right) date of birth
@@ -400,7 +414,11 @@ _RULES: tuple[tuple[str, tuple[str, ...], str], ...] = (
         ("first_name", "last_name", "postcode"),
         "l.first_name_key = r.first_name_key and l.last_name_key = r.last_name_key and l.postcode = r.postcode",
     ),
-    ("address+first_initial", ("address", "first_name"), "l.address = r.address and left(l.first_name, 1) = left(r.first_name, 1)"),
+    (
+        "address+first_initial",
+        ("address", "first_name"),
+        "l.address = r.address and left(l.first_name, 1) = left(r.first_name, 1)",
+    ),
     (
         "name_sounds+address_number",
         ("first_name", "last_name", "address"),
@@ -417,9 +435,21 @@ _RULES: tuple[tuple[str, tuple[str, ...], str], ...] = (
         ("first_name", "last_name", "locality"),
         "l.first_name_key = r.first_name_key and l.last_name_key = r.last_name_key and l.locality = r.locality",
     ),
-    ("date_of_birth+postcode", ("date_of_birth", "postcode"), "l.date_of_birth = r.date_of_birth and l.postcode = r.postcode"),
-    ("date_of_birth+locality", ("date_of_birth", "locality"), "l.date_of_birth = r.date_of_birth and l.locality = r.locality"),
-    ("date_of_birth+admin2", ("date_of_birth", "admin2"), "l.date_of_birth = r.date_of_birth and l.admin2 = r.admin2"),
+    (
+        "date_of_birth+postcode",
+        ("date_of_birth", "postcode"),
+        "l.date_of_birth = r.date_of_birth and l.postcode = r.postcode",
+    ),
+    (
+        "date_of_birth+locality",
+        ("date_of_birth", "locality"),
+        "l.date_of_birth = r.date_of_birth and l.locality = r.locality",
+    ),
+    (
+        "date_of_birth+admin2",
+        ("date_of_birth", "admin2"),
+        "l.date_of_birth = r.date_of_birth and l.admin2 = r.admin2",
+    ),
     # within a district: the surname misspelt or changed at marriage while the birth date is known
     # to the month or year only (no exact date to block on), or the year is mistyped. (Blocking on
     # the surname this way instead would pair brothers and sisters born in one year.)
@@ -501,6 +531,8 @@ def count_blocking(
 
 def count_all_blocking(sdf: Any, rules: list[tuple[str, str]], sample: float) -> int:
     """Distinct pairs all rules generate together (a pair found by two rules is scored once)."""
+    if not rules:
+        return 0
     records = count_comparisons_from_blocking_rules(
         sdf,
         blocking_rules=[sql for _, sql in rules],

@@ -148,10 +148,11 @@ def _load_reference(con: duckdb.DuckDBPyConnection, home: Path, contracts: dict[
         create or replace table staging.source_settings (source varchar, full_name_order varchar);
         """
     )
-    con.executemany(
-        "insert into staging.source_settings values ($1, $2)",
-        [[c.name, c.full_name_order] for c in contracts.values()],
-    )
+    if contracts:
+        con.executemany(
+            "insert into staging.source_settings values ($1, $2)",
+            [[c.name, c.full_name_order] for c in contracts.values()],
+        )
 
 
 def _set_country(con: duckdb.DuckDBPyConnection, country: Country) -> None:
@@ -336,9 +337,10 @@ def update_record_versions(con: duckdb.DuckDBPyConnection, landed: dict[str, Con
         con.execute(
             "create or replace table staging.record_versions_sources (source varchar primary key, fingerprint varchar)"
         )
-        con.executemany(
-            "insert into staging.record_versions_sources values ($1, $2)", list(fingerprints.items())
-        )
+        if fingerprints:  # a first night whose every file was rejected has no raw table to type
+            con.executemany(
+                "insert into staging.record_versions_sources values ($1, $2)", list(fingerprints.items())
+            )
 
 
 def _mark_pending(con: duckdb.DuckDBPyConnection, keys_sql: str, params: dict[str, object]) -> None:

@@ -625,7 +625,8 @@ def _quarantine(con: duckdb.DuckDBPyConnection, night: date) -> QuarantineSectio
         section.missing = "audit.quarantine does not exist in this database."
     if table_exists(con, "audit", "files"):
         section.rejected_files = [
-            {"source": s, "file_path": p, "reason": reason_kind(r or ""), "rows_in": n}
+            # one row per file: its reason whole, with the line it names (reason_kind is for grouping rows)
+            {"source": s, "file_path": p, "reason": r or "", "rows_in": n}
             for s, p, r, n in con.execute(
                 "select source, file_path, reason, rows_in from audit.files "
                 "where night = $night and status = 'rejected' order by source, file_path",
@@ -708,7 +709,7 @@ def _file_rows(cursor: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
                 "sha256_short": (sha or "")[:12],
                 "bytes": format_number(size),
                 "status": status,
-                "reason": reason_kind(reason) if reason else "",
+                "reason": reason or "",
                 "rows_in": format_number(rows_in),
                 "rows_accepted": format_number(accepted),
                 "rows_rejected": format_number(rejected),

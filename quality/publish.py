@@ -27,6 +27,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from ingest.homefiles import share_with_group
 from ingest.sqlutil import literal, qualified, quote_ident
 
 # columns that identify a person (or let one be found) never reach the analytics outputs
@@ -302,6 +303,16 @@ def publish_all(work_db: Path, home: Path, night: str = "", run_id: str = "") ->
     # de-identified: readable by the analysts' group as well
     analytics = _swap_in(analytics_staging, warehouse / "ibr_analytics.duckdb", mode=0o640)
     _swap_symlink(warehouse / "parquet", parquet_version)
+    # what analysts read is group-readable (0640, folders on the way 0750); everything else stays private
+    share_with_group(
+        home,
+        [
+            warehouse / "ibr_analytics.duckdb",
+            warehouse / "DATA_DICTIONARY_ANALYTICS.md",
+            parquet_version,
+            *sorted(parquet_version.iterdir()),
+        ],
+    )
     # keep the previous Parquet version a little longer: a reader may still be walking it
     older = sorted(
         (p for p in parquet_version.parent.iterdir() if p != parquet_version), key=lambda p: p.stat().st_mtime

@@ -6,6 +6,8 @@ reason names the file, row and field, and that `rows_in = accepted + rejected`.
 
 from __future__ import annotations
 
+import os
+import time
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -17,7 +19,7 @@ import yaml
 from conftest import NIGHT, PENSION_HEADER, pension_csv
 
 from ingest.contracts import load_contracts
-from ingest.landing import FileResult, Lander
+from ingest.landing import FileResult, Lander, Limits, duckdb_error
 
 GOOD = "B1;José;Durán;01/02/1950;1;;Nórte;2026-01;100"
 
@@ -461,3 +463,114 @@ def test_extra_fields_land_in_raw_and_a_bad_extra_date_is_recorded(con, home, dr
     other = [r for r in land(con, home) if r.file_path.endswith("other.csv")][0]
     assert other.status == "rejected"
     assert "missing column(s) 'BAPT' (extra_fields.baptised)" in (other.reason or "")
+
+
+def test_links_are_never_followed_nor_read(con, home, drop, tmp_path_factory):
+    """A drop file that links to /etc/passwd or to a file outside the home, and a drop folder that is a link:
+    rejected naming the path, nothing read, nothing copied to quarantine/, no content in any reason."""
+    outside = tmp_path_factory.mktemp("outside")
+    (outside / "pay.csv").write_bytes(pension_csv(GOOD))
+    folder = drop("pension", "a.csv").parent
+    (folder / "passwd.csv").symlink_to("/etc/passwd")
+    (folder / "outside.csv").symlink_to(outside / "pay.csv")
+    (home / "drops" / "registry").mkdir()
+    (home / "drops" / "registry" / NIGHT).symlink_to(outside, target_is_directory=True)
+    results = {r.file_path: r for r in land(con, home)}
+    assert set(results) == {
+        f"pension/{NIGHT}/passwd.csv",
+        f"pension/{NIGHT}/outside.csv",
+        f"registry/{NIGHT}",
+    }
+    for path, result in results.items():
+        assert (result.status, result.rows_in) == ("rejected", 0), path
+        assert "symbolic link" in (result.reason or ""), path
+    assert "drops/registry/2026-02-01 is a symbolic link" in (results[f"registry/{NIGHT}"].reason or "")
+    assert not any("root" in (r.reason or "") or "Lee" in (r.reason or "") for r in results.values())
+    assert not (home / "quarantine").exists()
+    assert not con.execute("select count(*) from duckdb_tables() where schema_name = 'raw'").fetchall()[0][0]
+    assert con.execute("select count(*) from audit.files where file_sha256 is not null").fetchall() == [(0,)]
+
+
+def test_sub_folders_and_pipes_in_a_drop_folder_are_recorded_unread(con, home, drop):
+    """Entries that are not regular files were silently skipped: now each is a rejected row of audit.files."""
+    drop("pension", "pay.csv", pension_csv(GOOD))
+    folder = drop("pension", "nested/inner.csv", None).parent.parent
+    (folder / "nested").mkdir()
+    (folder / "nested" / "inner.csv").write_bytes(pension_csv(GOOD))
+    os.mkfifo(folder / "pipe.csv")
+    results = {r.file_path.rsplit("/", 1)[1]: r for r in land(con, home)}
+    assert results["pay.csv"].status == "accepted"
+    assert results["nested"].status == "rejected" and "a sub-folder" in (results["nested"].reason or "")
+    assert results["pipe.csv"].status == "rejected" and "a named pipe" in (results["pipe.csv"].reason or "")
+    assert con.execute("select count(*) from raw.pension").fetchall() == [(1,)]
+    assert_reconciles(con)
+
+
+@pytest.mark.parametrize(
+    ("description", "content", "reason"),
+    [
+        (
+            "a 50 MB single line",
+            b"B" * (50 << 20),
+            "line 1 is longer than the cap of 1,048,576 bytes (IBR_MAX_LINE_BYTES)",
+        ),
+        (
+            "a 200,000-column header",
+            ";".join(f"C{i}" for i in range(200_000)).encode() + b"\n1;2\n",
+            "line 1 (the header) has more than ",
+        ),
+        ("a long line after good ones", pension_csv(GOOD, "B2;" + "x" * (2 << 20)), "line 3 is longer than"),
+    ],
+)
+def test_caps_reject_hostile_sizes_fast_naming_the_cap(con, home, drop, description, content, reason):
+    """What took 208 s and an OutOfMemoryException is rejected in seconds, naming the file's line and the cap."""
+    drop("pension", "pay.csv", content)
+    started = time.perf_counter()
+    [result] = land(con, home)
+    assert time.perf_counter() - started < 10, description
+    assert result.status == "rejected" and reason in (result.reason or ""), (description, result.reason)
+    assert_reconciles(con)
+
+
+def test_file_size_and_width_caps_are_configurable(con, home, drop, monkeypatch, tmp_path):
+    monkeypatch.setenv("IBR_MAX_FILE_BYTES", "2000")  # the Parquet file below is about 1,200 bytes
+    drop("pension", "pay.csv", pension_csv(*(GOOD.replace("B1", f"B{i}") for i in range(50))))
+    monkeypatch.setenv("IBR_MAX_COLUMNS", "3")
+    table = pa.table({f"c{i}": [str(i)] for i in range(5)})
+    pq.write_table(table, tmp_path / "wide.parquet")
+    drop("registry", "wide.parquet", (tmp_path / "wide.parquet").read_bytes())
+    results = {r.source: r for r in land(con, home)}
+    assert "over the cap of 2,000 bytes (IBR_MAX_FILE_BYTES)" in (results["pension"].reason or "")
+    assert (home / "quarantine" / NIGHT / "pension" / "pay.csv").stat().st_mode & 0o777 == 0o600
+    assert "5 columns, over the cap of 3 (IBR_MAX_COLUMNS)" in (results["registry"].reason or "")
+    assert (results["registry"].rows_in, results["registry"].rows_rejected) == (1, 1)
+    monkeypatch.setenv("IBR_MAX_COLUMNS", "many")
+    with pytest.raises(ValueError, match="IBR_MAX_COLUMNS: got 'many'"):
+        Limits.from_env()
+
+
+def test_a_header_less_csv_counts_every_row_and_quotes_none(con, home, drop):
+    """Line 1 is a data row when the header is missing: both rows counted, no value in the reason."""
+    drop("pension", "pay.csv", pension_csv("B2;Ann;Lee;01/02/1950;2;;P01;2026-01;100", header=GOOD))
+    [result] = land(con, home)
+    assert (result.status, result.rows_in, result.rows_rejected) == ("rejected", 2, 2)
+    assert "line 1 is not a header" in (result.reason or "")
+    assert not any(value in (result.reason or "") for value in ("José", "Durán", "01/02/1950", "Ann", "B1"))
+
+
+def test_a_csv_renamed_parquet_and_a_truncated_parquet_say_so(con, home, drop, tmp_path):
+    drop("registry", "a_renamed.parquet", b"reg_no,name\nR1,Ann Lee\nR2,Bo Ng\nR3,Cy Wu\n")
+    pq.write_table(pa.table({"reg_no": ["R1", "R2"]}), tmp_path / "t.parquet")
+    drop("registry", "b_cut.parquet", (tmp_path / "t.parquet").read_bytes()[:-30])
+    renamed, cut = land(con, home)
+    assert (renamed.status, renamed.rows_in) == ("rejected", 3) and "CSV renamed .parquet" in (
+        renamed.reason or ""
+    )
+    assert (cut.status, cut.rows_in) == ("rejected", 0) and "truncated Parquet" in (cut.reason or "")
+
+
+def test_duckdb_errors_are_passed_on_as_their_type_and_line_only(con):
+    """DuckDB's messages quote values ("Could not convert string 'Durán'"): never passed through."""
+    with pytest.raises(duckdb.Error) as caught:
+        con.execute("select 'Durán on line 7'::integer")
+    assert duckdb_error(caught.value) == "ConversionException at line 7"

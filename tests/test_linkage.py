@@ -146,7 +146,10 @@ def test_a_blocking_rule_over_budget_is_left_out_and_named(country, tmp_path, ca
     with duckdb.connect(str(home / "state" / "work.duckdb")) as con:
         register_functions(con)
         summary = link_night(
-            con, home, date.fromisoformat(NIGHTS[1]), LinkageConfig(max_comparisons_per_rule=1000, mode="full")
+            con,
+            home,
+            date.fromisoformat(NIGHTS[1]),
+            LinkageConfig(max_comparisons_per_rule=1000, mode="full"),
         )
     dropped = [b for b in summary.blocking if not b["kept"]]
     kept = [b for b in summary.blocking if b["kept"]]
@@ -165,7 +168,9 @@ def test_every_rule_over_budget_stops_the_night_naming_them(country, tmp_path):
         pytest.raises(BlockingBudgetExceeded) as error,
     ):
         register_functions(con)
-        link_night(con, home, date.fromisoformat(NIGHTS[1]), LinkageConfig(max_comparisons_per_rule=0, mode="full"))
+        link_night(
+            con, home, date.fromisoformat(NIGHTS[1]), LinkageConfig(max_comparisons_per_rule=0, mode="full")
+        )
     assert "'national_id'" in str(error.value)
     assert "max_comparisons_per_rule" in str(error.value)
 
