@@ -47,6 +47,7 @@ from typing import Any
 import duckdb
 import jellyfish
 import yaml
+from duckdb.func import FunctionNullHandling
 
 from ingest.sqlutil import literal, quote_ident, table_exists
 from matching import incremental
@@ -247,7 +248,7 @@ def _prepare_input(con: duckdb.DuckDBPyConnection, extra: dict[str, str] | None 
             _phonetic,
             [duckdb.sqltypes.VARCHAR],
             duckdb.sqltypes.VARCHAR,
-            null_handling=duckdb.func.FunctionNullHandling.SPECIAL,
+            null_handling=FunctionNullHandling.SPECIAL,
             side_effects=False,
         )
     extra = dict(extra or {})
