@@ -27,6 +27,12 @@ FORMATS = ("csv", "parquet")
 ENCODINGS = ("utf-8", "cp1252", "latin-1", "utf-16")
 DROP_MODES = ("snapshot", "delta")
 FULL_NAME_ORDERS = ("given_first", "surname_first")
+EXTRA_FIELD_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+# how linkage compares an extra field: equal values, string similarity, shared words, or as a date
+EXTRA_COMPARES = ("exact", "fuzzy", "token", "date")
+EXTRA_FIELD_KEYS = {"column", "compare"}
+# a delimiter DuckDB's CSV reader takes: at most 4 bytes of UTF-8 (files are read as UTF-8)
+MAX_DELIMITER_BYTES = 4
 
 FieldType = Literal["name", "date", "code", "id", "phone", "area", "text", "month", "number", "integer"]
 
@@ -45,7 +51,9 @@ CANONICAL_FIELDS: dict[str, FieldType] = {
     "admin1": "area",
     "admin2": "area",
     "locality": "text",
+    "street_number": "text",
     "address_line": "text",
+    "address_line_2": "text",
     "postcode": "text",
     "household_id": "text",
     "relationship_to_head": "text",
@@ -93,8 +101,38 @@ TOP_LEVEL_KEYS = {
     "required",
     "codes",
     "full_name_order",
+    "extra_fields",
 }
 FILE_KEYS = {"format", "encoding", "delimiter", "quote", "header"}
+
+
+# names an extra field may not take: the columns of staging.person_records, and what record linkage names
+# its own columns (Splink's pair columns end in _l/_r; gamma_, tf_, bf_, mw_ prefix its comparison columns)
+RESERVED_EXTRA_NAMES = {
+    "source",
+    "source_kind",
+    "programme_id",
+    "source_record_id",
+    "dob_precision",
+    "birth_year",
+    "national_id_valid",
+    "is_current",
+    "last_seen_night",
+    "source_file",
+    "source_row_number",
+    "source_file_sha256",
+    "content_hash",
+    "record_key",
+    "unique_id",
+    "source_dataset",
+    "name_concat",
+    "person_id",
+    "match_weight",
+    "match_probability",
+    "field",
+    "value",
+}
+RESERVED_EXTRA_AFFIXES = (("gamma_", "tf_", "bf_", "mw_"), ("_l", "_r"))
 
 
 class ContractError(ValueError):
@@ -107,6 +145,14 @@ class FileSpec:
     encoding: str = "utf-8"
     delimiter: str = ","
     quote: str = '"'
+
+
+@dataclass(frozen=True)
+class ExtraField:
+    """A source column outside the canonical record that linkage may compare (`extra_fields` in a contract)."""
+
+    column: str
+    compare: Literal["exact", "fuzzy", "token", "date"]
 
 
 @dataclass(frozen=True)
@@ -126,6 +172,7 @@ class Contract:
     programme_id: str | None = None
     description: str = ""
     full_name_order: str = "given_first"
+    extra_fields: dict[str, ExtraField] = field(default_factory=dict)
     path: Path | None = field(default=None, compare=False)
 
     def column_for(self, canonical: str) -> str | None:
@@ -137,7 +184,17 @@ class Contract:
         """Every source column the contract reads: the record id first, then the mapped fields."""
         seen = [self.record_id]
         seen += [c for c in self.columns.values() if c not in seen]
+        seen += [e.column for e in self.extra_fields.values() if e.column not in seen]
         return seen
+
+    def fields_of_column(self, column: str) -> list[str]:
+        """What the contract reads a source column as: `record_id`, canonical fields, `extra_fields.<name>`."""
+        roles = ["record_id"] if column == self.record_id else []
+        roles += [canonical for canonical, mapped in self.columns.items() if mapped == column]
+        roles += [
+            f"extra_fields.{name}" for name, extra in self.extra_fields.items() if extra.column == column
+        ]
+        return roles
 
 
 def _fail(path: Path, key: str, message: str) -> ContractError:
@@ -193,9 +250,21 @@ def parse_contract(raw: Any, path: Path) -> Contract:
     encoding = _choice(path, "file.encoding", file_raw.get("encoding", "utf-8"), ENCODINGS)
     delimiter = file_raw.get("delimiter", ",")
     quote = file_raw.get("quote", '"')
-    for key, value in (("file.delimiter", delimiter), ("file.quote", quote)):
-        if not isinstance(value, str) or len(value) != 1 or value in "\r\n":
-            raise _fail(path, key, f"got {value!r}; must be one character (not a newline)")
+    if not isinstance(quote, str) or len(quote) != 1 or quote in "\r\n":
+        raise _fail(path, "file.quote", f"got {quote!r}; must be one character (not a newline)")
+    if (
+        not isinstance(delimiter, str)
+        or not 1 <= len(delimiter.encode("utf-8")) <= MAX_DELIMITER_BYTES
+        or "\r" in delimiter
+        or "\n" in delimiter
+        or quote in delimiter
+    ):
+        raise _fail(
+            path,
+            "file.delimiter",
+            f"got {delimiter!r}; must be 1 to {MAX_DELIMITER_BYTES} bytes (e.g. ',' or ', '), "
+            "without a newline or the quote character",
+        )
     if file_raw.get("header", True) is not True:
         raise _fail(path, "file.header", "must be true: columns are mapped by their header names")
 
@@ -223,7 +292,8 @@ def parse_contract(raw: Any, path: Path) -> Contract:
         if needed not in columns:
             raise _fail(path, f"columns.{needed}", f"missing: a {kind} source must map it")
 
-    required = _string_list(path, "required", raw["required"]) if "required" in raw else ()
+    required_raw = raw.get("required", [])
+    required = _string_list(path, "required", required_raw) if required_raw != [] else ()
     for canonical in required:
         if canonical not in columns:
             raise _fail(path, "required", f"{canonical!r} is required but not mapped in columns")
@@ -267,6 +337,8 @@ def parse_contract(raw: Any, path: Path) -> Contract:
         path, "full_name_order", raw.get("full_name_order", "given_first"), FULL_NAME_ORDERS
     )
 
+    extra_fields = _extra_fields(path, raw.get("extra_fields", {}))
+
     return Contract(
         name=name,
         kind=kind,
@@ -281,8 +353,78 @@ def parse_contract(raw: Any, path: Path) -> Contract:
         programme_id=programme_id,
         description=str(raw.get("description", "")),
         full_name_order=full_name_order,
+        extra_fields=extra_fields,
         path=path,
     )
+
+
+def _extra_fields(path: Path, raw: Any) -> dict[str, ExtraField]:
+    """`extra_fields: {name: {column: SOURCE_COLUMN, compare: exact|fuzzy|token|date}}`, validated.
+
+    The names become identifiers (in SQL, and as linkage's comparison columns): they follow
+    `EXTRA_FIELD_NAME` and may not take a canonical field's name or a name linkage uses itself.
+    """
+    if raw is None or raw == {}:
+        return {}
+    if not isinstance(raw, dict):
+        raise _fail(path, "extra_fields", "must map field names to {column: ..., compare: ...}")
+    extras: dict[str, ExtraField] = {}
+    for name, spec in raw.items():
+        key = f"extra_fields.{name}"
+        if not isinstance(name, str) or not EXTRA_FIELD_NAME.match(name):
+            raise _fail(path, key, f"not a valid field name; must match {EXTRA_FIELD_NAME.pattern}")
+        if name in CANONICAL_FIELDS:
+            raise _fail(path, key, "is a canonical field: map it under columns instead")
+        prefixes, suffixes = RESERVED_EXTRA_AFFIXES
+        if name in RESERVED_EXTRA_NAMES or name.startswith(prefixes) or name.endswith(suffixes):
+            raise _fail(
+                path,
+                key,
+                "is a name the registry or linkage uses itself (a staging.person_records column, or one "
+                f"starting {', '.join(prefixes)} or ending {', '.join(suffixes)}); choose another",
+            )
+        if not isinstance(spec, dict):
+            raise _fail(
+                path, key, "must be a mapping {column: SOURCE_COLUMN, compare: exact|fuzzy|token|date}"
+            )
+        unknown = sorted(set(spec) - EXTRA_FIELD_KEYS)
+        if unknown:
+            raise _fail(
+                path, f"{key}.{unknown[0]}", f"unknown key; allowed: {', '.join(sorted(EXTRA_FIELD_KEYS))}"
+            )
+        column = spec.get("column")
+        if not isinstance(column, str) or not column:
+            raise _fail(path, f"{key}.column", "must name a source column")
+        compare = _choice(path, f"{key}.compare", spec.get("compare", "exact"), EXTRA_COMPARES)
+        extras[name] = ExtraField(column=column, compare=compare)  # type: ignore[arg-type]
+    return extras
+
+
+def extra_field_kinds(contracts: dict[str, Contract] | list[Contract]) -> dict[str, str]:
+    """Every extra field any contract declares, with how linkage compares it: `{field: compare}`.
+
+    The values of these fields are in `staging.person_extra(source, source_record_id, field, value)`
+    (one row per record and non-empty field; `date` ones as ISO `YYYY-MM-DD` text); linkage pivots
+    them into one column per field. Two contracts that declare one field with different `compare`
+    raise ContractError naming both.
+
+    >>> extra_field_kinds(contracts)
+    {'birth_place': 'fuzzy', 'email': 'exact', 'occupation': 'exact'}
+    """
+    kinds: dict[str, str] = {}
+    declared_by: dict[str, Contract] = {}
+    for contract in contracts.values() if isinstance(contracts, dict) else contracts:
+        for name, extra in contract.extra_fields.items():
+            if name in kinds and kinds[name] != extra.compare:
+                raise _fail(
+                    contract.path or Path(contract.name),
+                    f"extra_fields.{name}.compare",
+                    f"is {extra.compare!r} but {declared_by[name].path or declared_by[name].name} compares "
+                    f"{name!r} as {kinds[name]!r}; one field is compared one way",
+                )
+            kinds.setdefault(name, extra.compare)
+            declared_by.setdefault(name, contract)
+    return dict(sorted(kinds.items()))
 
 
 def load_contract(path: Path) -> Contract:
@@ -309,4 +451,5 @@ def load_contracts(folder: Path) -> dict[str, Contract]:
                 path, "name", f"{contract.name!r} is already defined by {contracts[contract.name].path}"
             )
         contracts[contract.name] = contract
+    extra_field_kinds(contracts)  # one extra field is compared one way by every source
     return contracts

@@ -2,31 +2,45 @@
 
 Every file ends in `audit.files` with `rows_in = rows_accepted + rows_rejected`:
 - accepted rows go to `raw.<source>` with lineage (file, row number, sha256, night);
-- rows DuckDB's CSV reader cannot parse, and rows whose mapped fields break the
-  contract (empty required field, unparseable date, non-numeric amount, unknown code),
-  go to `audit.quarantine` with the row number, the field and the reason;
+- rows DuckDB's CSV reader cannot parse, rows without a record id, and rows whose
+  required fields (the contract's `required`) are empty or unreadable go to
+  `audit.quarantine` with the row number, the field and the reason;
+- an unreadable value of an optional field (a malformed date, a code outside `codes`, a
+  non-numeric amount) keeps its row: staging reads it as null, and `audit.field_issues`
+  records the row, the field and the rule;
 - files that cannot be read at all (empty, wrong encoding, missing columns, corrupt
-  Parquet, no contract for their folder) are copied whole to `<home>/quarantine/`
-  and recorded as rejected.
+  Parquet, over a size cap, no contract for their folder) are copied whole to
+  `<home>/quarantine/` (mode 0600) and recorded as rejected, with their rows counted
+  where they can be known;
+- anything in a drop folder that is not a regular file (a symbolic link, a sub-folder,
+  a pipe), and a drop folder that is itself a link, is recorded as rejected and never
+  opened, read or copied (ingest.homefiles opens every file without following links).
 
 A file whose path and bytes were already landed is skipped, so rerunning a night
-adds nothing. Reasons name the file, row and field, never a value: they reach logs.
+adds nothing. Reasons name the file, line, column and rule, never a value: they reach
+logs, Dagster's event log and the reports. DuckDB's own error texts can quote a value,
+so only their exception type (and a line number found in them) is ever passed on.
 """
 
 from __future__ import annotations
 
 import codecs
 import hashlib
+import os
+import re
 import shutil
+import stat
 import tempfile
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import ClassVar
 
 import duckdb
 
 from ingest.contracts import Contract
-from ingest.fields import field_problem_sql, record_id_problem_sql
+from ingest.fields import contract_checks, field_issue_sql, field_problem_sql, record_id_problem_sql
+from ingest.homefiles import DropFolder, NotAFolder, OpenedFile, make_private
 from ingest.sqlutil import literal, qualified, quote_ident, read_sql, table_exists
 
 LINEAGE_COLUMNS = {
@@ -38,6 +52,41 @@ LINEAGE_COLUMNS = {
 }
 DATA_SUFFIXES = {".csv": "csv", ".parquet": "parquet"}
 CHUNK = 1 << 22
+PARQUET_MAGIC = b"PAR1"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Caps a drop file must stay under, checked before any reader sees it (so a hostile file fails fast).
+
+    Set with `IBR_MAX_FILE_BYTES`, `IBR_MAX_LINE_BYTES` and `IBR_MAX_COLUMNS`; the defaults hold
+    a payroll of several million rows and a wide export with room to spare.
+    """
+
+    max_file_bytes: int = 8 << 30
+    max_line_bytes: int = 1 << 20
+    max_columns: int = 2_000
+
+    ENV: ClassVar[dict[str, str]] = {
+        "max_file_bytes": "IBR_MAX_FILE_BYTES",
+        "max_line_bytes": "IBR_MAX_LINE_BYTES",
+        "max_columns": "IBR_MAX_COLUMNS",
+    }
+
+    @classmethod
+    def from_env(cls) -> Limits:
+        values: dict[str, int] = {}
+        for key, name in cls.ENV.items():
+            text = os.environ.get(name)
+            if text is None:
+                continue
+            try:
+                values[key] = int(text.replace("_", ""))
+            except ValueError:
+                raise ValueError(f"{name}: got {text!r}; expected a whole number") from None
+            if values[key] <= 0:
+                raise ValueError(f"{name}: got {text!r}; expected a number above 0")
+        return cls(**values)
 
 
 def _is_nested(duckdb_type: str) -> bool:
@@ -74,34 +123,84 @@ def drop_folder(home: Path, source: str, night: date) -> Path:
 
 
 def drop_files(folder: Path) -> list[Path]:
-    """The files of one drop folder, in name order; dot- and underscore-files (manifests) are not data."""
-    if not folder.is_dir():
+    """The regular files of one drop folder, in name order, links not followed; dot- and underscore-files
+    (manifests) are not data."""
+    if not folder.is_dir() or folder.is_symlink():
         return []
-    return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith((".", "_")))
+    return sorted(
+        p for p in folder.iterdir() if stat.S_ISREG(p.lstat().st_mode) and not p.name.startswith((".", "_"))
+    )
 
 
-def sha256_of(path: Path) -> str:
+def duckdb_error(exc: duckdb.Error) -> str:
+    """DuckDB's error as its exception type and, when its text names one, the line: never the text itself,
+    which can quote the offending value."""
+    found = re.search(r"\bline[:\s]+(\d+)", str(exc), flags=re.I)
+    return type(exc).__name__ + (f" at line {found.group(1)}" if found else "")
+
+
+@dataclass(frozen=True)
+class Scan:
+    """What one pass over a file's bytes tells: its hash, its physical lines, and the first line over the cap."""
+
+    sha256: str
+    lines: int
+    long_line: int | None
+    header: bytes
+
+    @property
+    def data_lines(self) -> int:
+        """Physical lines after the header: what a rejected CSV is counted as."""
+        return max(self.lines - 1, 0)
+
+
+def scan_file(opened: OpenedFile, max_line_bytes: int | None) -> Scan:
+    """Hash the open file and count its lines in one pass; with `max_line_bytes`, note the first longer line.
+
+    Works chunk by chunk at C speed (split, not a loop per line): a 50 MB single line costs what
+    reading 50 MB costs. `header` is the first line, cut at the cap.
+    """
     digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def count_data_lines(path: Path) -> int:
-    """Physical lines after the header; what a rejected CSV is counted as."""
     lines = 0
+    carry = 0  # length of the line running into the next chunk
+    long_line: int | None = None
+    header = b""
+    offset = 0
     last = b"\n"
-    with path.open("rb") as handle:
-        while chunk := handle.read(CHUNK):
+    while chunk := os.pread(opened.fd, CHUNK, offset):
+        digest.update(chunk)
+        offset += len(chunk)
+        last = chunk[-1:]
+        if max_line_bytes is None:
             lines += chunk.count(b"\n")
-            last = chunk[-1:]
+            continue
+        if lines == 0 and len(header) <= max_line_bytes:
+            header += chunk.split(b"\n", 1)[0][: max_line_bytes + 1 - len(header)]
+        # parts[0] continues the line carried from the last chunk, parts[1:-1] are whole lines,
+        # and parts[-1] runs on into the next chunk
+        parts = chunk.split(b"\n")
+        if len(parts) == 1:
+            carry += len(parts[0])
+            if long_line is None and carry > max_line_bytes:
+                long_line = lines + 1
+            continue
+        if long_line is None:
+            middle = parts[1:-1]
+            if carry + len(parts[0]) > max_line_bytes:
+                long_line = lines + 1
+            elif middle and max(map(len, middle)) > max_line_bytes:
+                long_line = lines + 2 + next(i for i, p in enumerate(middle) if len(p) > max_line_bytes)
+        lines += len(parts) - 1
+        carry = len(parts[-1])
+        if long_line is None and carry > max_line_bytes:
+            long_line = lines + 1
     if last != b"\n":
         lines += 1
-    return max(lines - 1, 0)
+    return Scan(digest.hexdigest(), lines, long_line, header)
 
 
-def parquet_rows(path: Path) -> int:
+def parquet_rows(path: str) -> int:
+    """Rows a Parquet file's footer declares; 0 when the footer cannot be read."""
     try:
         import pyarrow.parquet as pq
 
@@ -110,7 +209,12 @@ def parquet_rows(path: Path) -> int:
         return 0
 
 
-def _utf8_copy(path: Path, encoding: str, workdir: Path) -> Path:
+def _looks_like_text(opened: OpenedFile) -> bool:
+    head = os.pread(opened.fd, 1 << 16, 0)
+    return bool(head) and b"\x00" not in head
+
+
+def _utf8_copy(path: str, name: str, encoding: str, workdir: Path, rows_in: int) -> str:
     """Check the declared encoding strictly and return a UTF-8 file DuckDB can read.
 
     DuckDB reads UTF-8 itself; other encodings are transcoded here in chunks, because
@@ -121,12 +225,12 @@ def _utf8_copy(path: Path, encoding: str, workdir: Path) -> Path:
     decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
     utf8_check = codecs.getincrementaldecoder("utf-8")(errors="strict") if encoding != "utf-8" else None
     utf8_valid, saw_non_ascii = True, False
-    target = path if encoding == "utf-8" else workdir / (path.name + ".utf8")
-    out = None if encoding == "utf-8" else target.open("w", encoding="utf-8", newline="")
+    target = path if encoding == "utf-8" else str(workdir / (name + ".utf8"))
+    out = None if encoding == "utf-8" else open(target, "w", encoding="utf-8", newline="")  # noqa: SIM115
     lines_before = 0
     offset = 0
     try:
-        with path.open("rb") as handle:
+        with open(path, "rb") as handle:
             while True:
                 chunk = handle.read(CHUNK)
                 final = not chunk
@@ -137,7 +241,7 @@ def _utf8_copy(path: Path, encoding: str, workdir: Path) -> Path:
                     raise FileRejected(
                         f"not valid {encoding} (the contract's file.encoding): line {line}, "
                         f"byte {offset + max(exc.start, 0)}",
-                        rows_in=count_data_lines(path),
+                        rows_in=rows_in,
                     ) from None
                 if utf8_check is not None and utf8_valid:
                     saw_non_ascii = saw_non_ascii or any(b > 127 for b in chunk)
@@ -158,7 +262,7 @@ def _utf8_copy(path: Path, encoding: str, workdir: Path) -> Path:
         raise FileRejected(
             f"declared {encoding} (the contract's file.encoding) but the file is UTF-8: "
             "its accented letters would land garbled",
-            rows_in=count_data_lines(path),
+            rows_in=rows_in,
         )
     return target
 
@@ -171,18 +275,24 @@ class Lander:
     """
 
     def __init__(
-        self, con: duckdb.DuckDBPyConnection, home: Path, night: date, dry_run: bool = False
+        self,
+        con: duckdb.DuckDBPyConnection,
+        home: Path,
+        night: date,
+        dry_run: bool = False,
+        limits: Limits | None = None,
     ) -> None:
         self.con = con
         self.home = home
         self.night = night
         self.dry_run = dry_run
+        self.limits = limits or Limits.from_env()
         ensure_schema(con)
 
     # -- bookkeeping -------------------------------------------------------------------------
 
-    def _relative(self, path: Path) -> str:
-        return path.relative_to(self.home / "drops").as_posix()
+    def _relative(self, source: str, name: str) -> str:
+        return f"{source}/{self.night.isoformat()}/{name}"
 
     def _previous(self, source: str, rel: str) -> tuple[str, FileResult] | None:
         rows = self.con.execute(
@@ -198,6 +308,7 @@ class Lander:
     def _forget(self, source: str, rel: str) -> None:
         """A file replaced in place (same path, new bytes) is landed afresh: drop what the old one left."""
         self.con.execute("delete from audit.quarantine where source = $1 and file_path = $2", [source, rel])
+        self.con.execute("delete from audit.field_issues where source = $1 and file_path = $2", [source, rel])
         self.con.execute("delete from audit.files where source = $1 and file_path = $2", [source, rel])
         if table_exists(self.con, "raw", source):
             self.con.execute(f"delete from {qualified('raw', source)} where _file = $1", [rel])
@@ -221,57 +332,135 @@ class Lander:
         )
         return result
 
-    def _set_aside(self, path: Path, source: str) -> None:
+    def _set_aside(self, opened: OpenedFile, source: str, name: str) -> None:
+        """Copy the opened file whole to quarantine/<night>/<source>/, private to the owner."""
         if self.dry_run:
             return
-        target = self.home / "quarantine" / self.night.isoformat() / source / path.name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(path, target)
+        folder = self.home / "quarantine" / self.night.isoformat() / source
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        target = folder / name
+        partial = folder / f".{name}.copying"
+        shutil.copyfile(opened.path, partial)
+        make_private(partial)
+        os.replace(partial, target)
 
-    def _reject(self, path: Path, source: str, sha: str | None, size: int, exc: FileRejected) -> FileResult:
-        self._set_aside(path, source)
-        rel = self._relative(path)
+    def _reject(
+        self, opened: OpenedFile, source: str, name: str, sha: str | None, exc: FileRejected
+    ) -> FileResult:
+        self._set_aside(opened, source, name)
+        rel = self._relative(source, name)
         return self._record(
-            FileResult(source, rel, "rejected", exc.reason, exc.rows_in, 0, exc.rows_in), sha, size
+            FileResult(source, rel, "rejected", exc.reason, exc.rows_in, 0, exc.rows_in), sha, opened.size
         )
+
+    def _reject_unread(self, source: str, rel: str, reason: str) -> FileResult:
+        """An entry landing must not open (a link, a folder, a pipe): recorded, never read nor copied."""
+        self._forget(source, rel)
+        return self._record(FileResult(source, rel, "rejected", reason, 0, 0, 0), None, 0)
 
     # -- public ------------------------------------------------------------------------------
 
     def land_unknown(self, known_sources: set[str]) -> list[FileResult]:
-        """Files in drop folders that name no contract: set aside and recorded, never dropped silently."""
+        """Files in drop folders that name no contract: set aside and recorded, never dropped silently.
+
+        Anything in `drops/` that is not a plain folder (a link, a file) is recorded as rejected, unread.
+        """
         results: list[FileResult] = []
         drops = self.home / "drops"
-        if not drops.is_dir():
+        if not drops.is_dir() or drops.is_symlink():
             return results
-        for folder in sorted(p for p in drops.iterdir() if p.is_dir() and p.name not in known_sources):
-            for path in drop_files(folder / self.night.isoformat()):
-                rel = self._relative(path)
-                sha = sha256_of(path)
-                previous = self._previous(folder.name, rel)
-                if previous and previous[0] == sha:
-                    results.append(previous[1])
-                    continue
-                if previous:
-                    self._forget(folder.name, rel)
-                rows = parquet_rows(path) if path.suffix.lower() == ".parquet" else count_data_lines(path)
-                reason = f"folder drops/{folder.name} names no known source; add sources/{folder.name}.yaml"
+        for entry in sorted(drops.iterdir()):
+            mode = entry.lstat().st_mode
+            if entry.name in known_sources or entry.name.startswith((".", "_")):
+                continue
+            if not stat.S_ISDIR(mode):
                 results.append(
-                    self._reject(path, folder.name, sha, path.stat().st_size, FileRejected(reason, rows))
+                    self._reject_unread(
+                        entry.name,
+                        entry.name,
+                        f"drops/{entry.name} is not a source folder ({'a symbolic link' if stat.S_ISLNK(mode) else 'a file'}): "
+                        "drops/ holds one folder per source; it was not read",
+                    )
                 )
+                continue
+            results += self._land_folder(entry.name, None)
         return results
 
     def land_source(self, contract: Contract) -> list[FileResult]:
         """Land every file of this night's drop folder of one source."""
-        return [
-            self.land_file(contract, path)
-            for path in drop_files(drop_folder(self.home, contract.name, self.night))
-        ]
+        return self._land_folder(contract.name, contract)
 
-    def land_file(self, contract: Contract, path: Path) -> FileResult:
+    def _land_folder(self, source: str, contract: Contract | None) -> list[FileResult]:
+        """Every entry of drops/<source>/<night>: regular files are landed (or set aside when no contract
+        names the folder), anything else is recorded as rejected without being opened."""
+        night = self.night.isoformat()
+        try:
+            with DropFolder(self.home, ["drops", source, night]) as folder:
+                results = []
+                for entry in folder.entries():
+                    rel = self._relative(source, entry.name)
+                    if entry.problem is not None:
+                        results.append(
+                            self._reject_unread(
+                                source,
+                                rel,
+                                f"{entry.problem}, not a regular file: landing reads only regular files "
+                                "in the drop folder; it was not opened",
+                            )
+                        )
+                        continue
+                    try:
+                        with folder.open(entry.name) as opened:
+                            results.append(self._land_opened(source, contract, entry.name, opened))
+                    except NotAFolder as exc:  # swapped for something else since the folder was listed
+                        results.append(self._reject_unread(source, rel, f"{exc}; it was not read"))
+                return results
+        except FileNotFoundError:
+            return []
+        except NotAFolder as exc:
+            return [self._reject_unread(source, f"{source}/{night}", f"drops/{exc}")]
+
+    def _land_opened(
+        self, source: str, contract: Contract | None, name: str, opened: OpenedFile
+    ) -> FileResult:
+        if contract is None:
+            return self._land_unknown_file(source, name, opened)
+        return self.land_file(contract, name, opened)
+
+    def _land_unknown_file(self, source: str, name: str, opened: OpenedFile) -> FileResult:
+        rel = self._relative(source, name)
+        reason = f"folder drops/{source} names no known source; add sources/{source}.yaml"
+        if opened.size > self.limits.max_file_bytes:
+            self._forget(source, rel)
+            return self._reject(opened, source, name, None, FileRejected(self._too_big(opened)))
+        is_parquet = name.lower().endswith(".parquet")
+        scan = scan_file(opened, None)
+        previous = self._previous(source, rel)
+        if previous and previous[0] == scan.sha256:
+            return previous[1]
+        if previous:
+            self._forget(source, rel)
+        rows = parquet_rows(opened.path) if is_parquet else scan.data_lines
+        return self._reject(opened, source, name, scan.sha256, FileRejected(reason, rows))
+
+    def _too_big(self, opened: OpenedFile) -> str:
+        return (
+            f"file of {opened.size:,} bytes is over the cap of {self.limits.max_file_bytes:,} bytes "
+            "(IBR_MAX_FILE_BYTES): not read, its rows are not counted"
+        )
+
+    def land_file(self, contract: Contract, name: str, opened: OpenedFile) -> FileResult:
         source = contract.name
-        rel = self._relative(path)
-        size = path.stat().st_size
-        sha = sha256_of(path)
+        rel = self._relative(source, name)
+        size = opened.size
+        if size > self.limits.max_file_bytes:
+            self._forget(source, rel)
+            return self._reject(opened, source, name, None, FileRejected(self._too_big(opened)))
+        suffix_format = DATA_SUFFIXES.get(Path(name).suffix.lower())
+        # lines are counted (and held to the cap) in anything that is text, whatever its name says
+        is_text = (suffix_format == contract.file.format == "csv") or _looks_like_text(opened)
+        scan = scan_file(opened, self.limits.max_line_bytes if is_text else None)
+        sha = scan.sha256
         previous = self._previous(source, rel)
         # a file landed before is not landed twice; a rejected one is tried again (its contract may be fixed)
         if previous and previous[0] == sha and previous[1].status != "rejected":
@@ -289,43 +478,77 @@ class Lander:
             reason = f"same bytes as {same_bytes[0][0]}, already landed; its rows are not landed twice"
             return self._record(FileResult(source, rel, "duplicate", reason, 0, 0, 0), sha, size)
 
-        suffix_format = DATA_SUFFIXES.get(path.suffix.lower())
         try:
             if size == 0:
                 raise FileRejected("empty file: no header and no rows")
             if suffix_format != contract.file.format:
                 raise FileRejected(
-                    f"file type {path.suffix or '(none)'} but the contract's file.format is {contract.file.format}",
-                    rows_in=count_data_lines(path) if suffix_format == "csv" else parquet_rows(path),
+                    f"file type {Path(name).suffix or '(none)'} but the contract's file.format is "
+                    f"{contract.file.format}",
+                    rows_in=scan.data_lines if is_text else parquet_rows(opened.path),
                 )
-            with tempfile.TemporaryDirectory(prefix="ibr-landing-") as workdir:
-                if contract.file.format == "csv":
-                    return self._land_csv(contract, path, rel, sha, size, Path(workdir))
-                return self._land_parquet(contract, path, rel, sha, size)
+            if contract.file.format == "csv":
+                self._check_csv_caps(contract, scan)
+                with tempfile.TemporaryDirectory(prefix="ibr-landing-") as workdir:
+                    return self._land_csv(contract, opened, name, rel, scan, Path(workdir))
+            return self._land_parquet(contract, opened, rel, scan, is_text)
         except FileRejected as exc:
             self.con.execute("drop table if exists _landing")
-            return self._reject(path, source, sha, size, exc)
+            return self._reject(opened, source, name, sha, exc)
 
     # -- readers -----------------------------------------------------------------------------
 
-    def _check_columns(self, contract: Contract, header: list[str], rows_in: int) -> None:
+    def _check_csv_caps(self, contract: Contract, scan: Scan) -> None:
+        """Header width and line length, from the bytes alone: checked before DuckDB reads a byte."""
+        limits = self.limits
+        header = scan.header.decode(contract.file.encoding, errors="replace")
+        fields = header.count(contract.file.delimiter) + 1
+        if fields > limits.max_columns:
+            raise FileRejected(
+                f"line 1 (the header) has {'more than ' if len(scan.header) > limits.max_line_bytes else ''}"
+                f"{fields:,} columns, over the cap of {limits.max_columns:,} (IBR_MAX_COLUMNS)",
+                rows_in=scan.data_lines,
+            )
+        if scan.long_line is not None:
+            raise FileRejected(
+                f"line {scan.long_line} is longer than the cap of {limits.max_line_bytes:,} bytes "
+                "(IBR_MAX_LINE_BYTES)",
+                rows_in=scan.data_lines,
+            )
+
+    def _check_columns(
+        self, contract: Contract, header: list[str], rows_in: int, lines: int | None = None
+    ) -> None:
+        """Every column the contract maps must be in the header. The header's own names are not quoted
+        in the reason: when the header line is missing, line 1 is a row of personal data."""
         missing = [c for c in contract.source_columns if c not in header]
-        if missing:
-            wanted = {v: k for k, v in contract.columns.items()}
-            wanted[contract.record_id] = "record_id"
-            described = ", ".join(f"{c!r} ({wanted.get(c, 'record_id')})" for c in missing)
-            shown = ", ".join(repr(h) for h in header[:40])
-            raise FileRejected(f"missing column(s) {described}; the file has: {shown}", rows_in=rows_in)
+        if not missing:
+            return
+        described = ", ".join(f"{c!r} ({', '.join(contract.fields_of_column(c))})" for c in missing)
+        if lines is not None and len(missing) == len(contract.source_columns):
+            raise FileRejected(
+                f"line 1 is not a header: it has none of the contract's columns ({described}); "
+                f"is the header line missing? All {lines:,} line(s) are counted as rows",
+                rows_in=lines,
+            )
+        raise FileRejected(
+            f"missing column(s) {described}; the header (line 1) has {len(header):,} column(s)",
+            rows_in=rows_in,
+        )
 
     def _land_csv(
-        self, contract: Contract, path: Path, rel: str, sha: str, size: int, workdir: Path
+        self, contract: Contract, opened: OpenedFile, name: str, rel: str, scan: Scan, workdir: Path
     ) -> FileResult:
-        readable = _utf8_copy(path, contract.file.encoding, workdir)
-        options = {"d": contract.file.delimiter, "q": contract.file.quote}
+        readable = _utf8_copy(opened.path, name, contract.file.encoding, workdir, scan.data_lines)
+        options = {
+            "d": contract.file.delimiter,
+            "q": contract.file.quote,
+            "m": max(self.limits.max_line_bytes + 1024, 2_097_152),
+        }
         read = (
             "read_csv($p, all_varchar = true, header = true, delim = $d, quote = $q, escape = $q, "
             "store_rejects = true, rejects_table = '_rejects', rejects_scan = '_rejects_scan', "
-            "null_padding = false, sample_size = -1)"
+            "null_padding = false, sample_size = -1, max_line_size = $m)"
         )
         self.con.execute("drop table if exists _rejects; drop table if exists _rejects_scan")
         try:
@@ -333,26 +556,24 @@ class Lander:
                 row[0]
                 for row in self.con.execute(
                     f"select column_name from (describe select * from {read})",
-                    {"p": str(readable), **options},
+                    {"p": readable, **options},
                 ).fetchall()
             ]
         except duckdb.Error as exc:
             raise FileRejected(
-                f"unreadable as CSV with delimiter {contract.file.delimiter!r}: {type(exc).__name__}",
-                rows_in=count_data_lines(path),
+                f"unreadable as CSV with delimiter {contract.file.delimiter!r}: {duckdb_error(exc)}",
+                rows_in=scan.data_lines,
             ) from None
-        self._check_columns(contract, header, count_data_lines(path))
+        self._check_columns(contract, header, scan.data_lines, scan.lines)
         self.con.execute("drop table if exists _rejects; drop table if exists _rejects_scan")
         try:
             self.con.execute(
                 f"create or replace temp table _landing as "
                 f"select row_number() over () as _ordinal, * from {read}",
-                {"p": str(readable), **options},
+                {"p": readable, **options},
             )
         except duckdb.Error as exc:
-            raise FileRejected(
-                f"unreadable as CSV: {type(exc).__name__}", rows_in=count_data_lines(path)
-            ) from None
+            raise FileRejected(f"unreadable as CSV: {duckdb_error(exc)}", rows_in=scan.data_lines) from None
 
         # Rows DuckDB could not parse: one quarantine row per line, with its error types and columns.
         self.con.execute(
@@ -382,17 +603,54 @@ class Lander:
             {"night": self.night, "source": contract.name, "file": rel},
         )
         unreadable = self.con.execute("select count(*) from _bad_lines").fetchall()[0][0]
-        return self._validate_and_insert(contract, rel, sha, size, unreadable, parquet=False)
+        return self._validate_and_insert(contract, rel, scan.sha256, opened.size, unreadable, parquet=False)
 
-    def _land_parquet(self, contract: Contract, path: Path, rel: str, sha: str, size: int) -> FileResult:
+    def _parquet_footer(self, opened: OpenedFile, scan: Scan, is_text: bool) -> tuple[int, int]:
+        """(rows, columns) from the footer; a file that is not Parquet or lost its footer is rejected."""
+        head = os.pread(opened.fd, 4, 0)
+        tail = os.pread(opened.fd, 4, max(opened.size - 4, 0))
+        if head != PARQUET_MAGIC and is_text:
+            raise FileRejected(
+                "not a Parquet file (it does not begin with PAR1) but text, a CSV renamed .parquet?: "
+                f"its {scan.data_lines:,} line(s) after the first are counted as rows",
+                rows_in=scan.data_lines,
+            )
+        if head != PARQUET_MAGIC:
+            raise FileRejected(
+                "not a Parquet file: it does not begin with PAR1, so its rows cannot be counted"
+            )
+        if opened.size < 12 or tail != PARQUET_MAGIC:
+            raise FileRejected(
+                "truncated Parquet file: it ends without its footer (no closing PAR1), so its rows "
+                "cannot be counted; ask the source to send it again"
+            )
         try:
-            rel_ = self.con.sql("select * from read_parquet($p) limit 0", params={"p": str(path)})
+            import pyarrow.parquet as pq
+
+            metadata = pq.ParquetFile(opened.path).metadata
+        except Exception as exc:
+            raise FileRejected(
+                f"unreadable as Parquet (corrupt footer): {type(exc).__name__}; its rows cannot be counted"
+            ) from None
+        return int(metadata.num_rows), int(metadata.num_columns)
+
+    def _land_parquet(
+        self, contract: Contract, opened: OpenedFile, rel: str, scan: Scan, is_text: bool
+    ) -> FileResult:
+        rows, columns = self._parquet_footer(opened, scan, is_text)
+        if columns > self.limits.max_columns:
+            raise FileRejected(
+                f"{columns:,} columns, over the cap of {self.limits.max_columns:,} (IBR_MAX_COLUMNS)",
+                rows_in=rows,
+            )
+        try:
+            rel_ = self.con.sql("select * from read_parquet($p) limit 0", params={"p": opened.path})
             header = list(rel_.columns)
         except duckdb.Error as exc:
             raise FileRejected(
-                f"unreadable as Parquet (truncated or corrupt): {type(exc).__name__}"
+                f"unreadable as Parquet (truncated or corrupt): {duckdb_error(exc)}", rows_in=rows
             ) from None
-        self._check_columns(contract, header, parquet_rows(path))
+        self._check_columns(contract, header, rows)
         nested = [
             f"{name} ({kind})"
             for name, kind in zip(rel_.columns, rel_.types, strict=True)
@@ -402,7 +660,7 @@ class Lander:
             raise FileRejected(
                 f"column(s) {', '.join(nested)} hold nested values (a struct, list or map); the contract maps "
                 "them onto plain fields (text, number, date): flatten them in the export",
-                rows_in=parquet_rows(path),
+                rows_in=rows,
             )
         cast = ", ".join(
             f"cast({quote_ident(c)} as varchar) as {quote_ident(c)}" for c in contract.source_columns
@@ -412,25 +670,32 @@ class Lander:
                 f"create or replace temp table _landing as "
                 f"select file_row_number + 1 as _row_number, {cast} "
                 f"from read_parquet($p, file_row_number = true)",
-                {"p": str(path)},
+                {"p": opened.path},
             )
         except duckdb.Error as exc:
             raise FileRejected(
-                f"unreadable as Parquet (truncated or corrupt): {type(exc).__name__}",
-                rows_in=parquet_rows(path),
+                f"unreadable as Parquet (truncated or corrupt): {duckdb_error(exc)}", rows_in=rows
             ) from None
-        return self._validate_and_insert(contract, rel, sha, size, 0, parquet=True)
+        return self._validate_and_insert(contract, rel, scan.sha256, opened.size, 0, parquet=True)
 
     def _validate_and_insert(
         self, contract: Contract, rel: str, sha: str, size: int, unreadable: int, parquet: bool
     ) -> FileResult:
-        """Check each mapped field against its type; bad rows to quarantine, good rows to raw."""
+        """Check each mapped field against its type: rows with a bad id or required field to quarantine,
+        the others to raw, with each unreadable optional value in audit.field_issues."""
         problems = [record_id_problem_sql(contract)]
         for canonical, column in contract.columns.items():
             problems.append(field_problem_sql(contract, canonical, column, parquet=parquet))
+        issues = [field_issue_sql(c) for c in contract_checks(contract, parquet=parquet) if not c.strict]
+        issue_list = (
+            f"list_filter([{', '.join(issues)}], lambda i: i is not null)"
+            if issues
+            else "cast([] as struct(field varchar, source_column varchar, rule varchar, reason varchar)[])"
+        )
         self.con.execute(
             "create or replace temp table _checked as select *, "
-            f"list_filter([{', '.join(problems)}], lambda p: p is not null) as _problems from _landing"
+            f"list_filter([{', '.join(problems)}], lambda p: p is not null) as _problems, "
+            f"{issue_list} as _issues from _landing"
         )
         columns = contract.source_columns
         record = (
@@ -444,8 +709,23 @@ class Lander:
             insert into audit.quarantine
             select $night, $source, $file, _row_number, nullif(trim({quote_ident(contract.record_id)}), ''),
                    split_part(_problems[1], ' (column ', 1),
-                   array_to_string(_problems, '; '), {record}, current_timestamp
+                   array_to_string(_problems || list_transform(_issues, lambda i: i.reason), '; '),
+                   {record}, current_timestamp
             from _checked where len(_problems) > 0
+            """,
+            params,
+        )
+        self.con.execute(
+            f"""
+            insert into audit.field_issues
+            select $night, $source, $file, _row_number, source_record_id,
+                   issue.field, issue.source_column, issue.rule, issue.reason, current_timestamp
+            from (
+                select _row_number, nullif(trim({quote_ident(contract.record_id)}), '') as source_record_id,
+                       unnest(_issues) as issue
+                from _checked where len(_problems) = 0
+            )
+            order by _row_number
             """,
             params,
         )
@@ -460,9 +740,9 @@ class Lander:
             """,
             {"file": rel, "sha": sha, "night": self.night},
         )
-        accepted, invalid = self.con.execute(
-            "select count(*) filter (where len(_problems) = 0), count(*) filter (where len(_problems) > 0) "
-            "from _checked"
+        accepted, invalid, nulled = self.con.execute(
+            "select count(*) filter (where len(_problems) = 0), count(*) filter (where len(_problems) > 0), "
+            "coalesce(sum(len(_issues)) filter (where len(_problems) = 0), 0) from _checked"
         ).fetchall()[0]
         self.con.execute("drop table if exists _checked; drop table if exists _landing")
         rejected = invalid + unreadable
@@ -478,6 +758,14 @@ class Lander:
             status, reason = "partial", f"{rejected} row(s) quarantined; first: row {first[0]}: {first[1]}"
         else:
             status, reason = "accepted", None
+        if nulled:
+            first = self.con.execute(
+                "select row_number, reason from audit.field_issues where source = $1 and file_path = $2 "
+                "order by row_number, field limit 1",
+                [contract.name, rel],
+            ).fetchall()[0]
+            kept = f"{nulled} value(s) of optional fields unreadable, set to null with the row kept; first: row {first[0]}: {first[1]}"
+            reason = f"{reason}; {kept}" if reason else kept
         return self._record(
             FileResult(contract.name, rel, status, reason, rows_in, accepted, rejected), sha, size
         )
@@ -522,14 +810,14 @@ def _raw_column_comment(contract: Contract, column: str) -> str:
         return RAW_LINEAGE_COMMENTS[column]
     if column == contract.record_id:
         return "The source's record id, as landed."
-    fields = [canonical for canonical, source_column in contract.columns.items() if source_column == column]
-    return f"Source column as landed (text); the contract maps it to {', '.join(fields)}."
+    return f"Source column as landed (text); the contract maps it to {', '.join(contract.fields_of_column(column))}."
 
 
 __all__ = [
     "FileRejected",
     "FileResult",
     "Lander",
+    "Limits",
     "drop_files",
     "drop_folder",
     "ensure_schema",

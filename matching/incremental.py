@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from matching.model import OPTIONAL_FIELDS, BlockingBudgetExceeded, BlockingCount, blocking_candidates
+from matching.model import BlockingBudgetExceeded, BlockingCount, rule_name
 
 if TYPE_CHECKING:
     from matching.linkage import LinkageConfig
@@ -277,11 +277,10 @@ def count_blocking_incremental(
             record_sample_proportion=1.0,
         )
         between = [int(r["marginal_comparison_count"]) for r in records]
-    names = {sql: name for name, sql in blocking_candidates(set(OPTIONAL_FIELDS))}
     counts: list[BlockingCount] = []
     for sql, inside, across in zip(rules, within, between, strict=True):
         total = int(inside["marginal_comparison_count"]) + across
-        name = names.get(sql, sql)
+        name = rule_name(sql)
         if total > budget_per_rule:
             raise BlockingBudgetExceeded(
                 f"blocking rule '{name}' ({sql}) would generate about {total:,} comparisons for tonight's new "

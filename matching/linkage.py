@@ -45,19 +45,26 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import jellyfish
 import yaml
+from duckdb.func import FunctionNullHandling
 
-from ingest.sqlutil import literal
+from ingest.sqlutil import literal, quote_ident, table_exists
 from matching import incremental
 from matching import model as model_lib
+from matching.calibrate import calibrate, log2_odds, probability_sql
 from matching.evaluate import LinkageMetrics, evaluate_clusters
 from matching.review import load_decisions
 from matching.stable_ids import IdAssignment, assign_stable_ids
 
 log = logging.getLogger(__name__)
+MODEL_META = "model_meta.json"  # beside model.json: the threshold, the calibration, the fields and sessions
+FALLBACK_THRESHOLD = 0.95  # a model saved before thresholds were chosen
+MIN_EM_PAIRS = 50
 # Splink narrates every training step at INFO; a nightly log wants its warnings only
 SPLINK_LOG_LEVEL = logging.WARNING
 
+# the person record's fields linkage reads (those a deployment's staging lacks are null)
 LINK_FIELDS = (
     "first_name",
     "middle_name",
@@ -69,10 +76,25 @@ LINK_FIELDS = (
     "national_id",
     "national_id_valid",
     "civil_registration_number",
+    "tax_number",
     "phone",
     "admin1",
     "admin2",
     "locality",
+    "postcode",
+    "street_number",
+    "address_line",
+    "address_line_2",
+)
+# groups of identifying evidence: a record takes part in the model when it carries two of them
+# (a name and a date of birth; a name and an address; an id and a phone ...)
+EVIDENCE_GROUPS = (
+    "first_name is not null or last_name is not null",
+    "date_of_birth is not null",
+    "national_id is not null",
+    "phone is not null",
+    "civil_registration_number is not null or tax_number is not null",
+    "address_line is not null or postcode is not null or locality is not null",
 )
 
 
@@ -80,12 +102,13 @@ LINK_FIELDS = (
 class LinkageConfig:
     """Settings of `<home>/linkage.yaml` (every key optional)."""
 
-    match_threshold: float = 0.95
+    match_threshold: float | None = None  # None: chosen from the trained model (matching.calibrate)
+    threshold_beta: float = 0.5  # the F-beta the chosen threshold maximises: below 1 favours precision
     review_lower: float = 0.5
     strong_threshold: float = 0.999
     max_cluster_size: int = 25
     max_comparisons_per_rule: int = 200_000_000
-    min_records_to_train: int = 1000
+    min_records_to_train: int = 100
     u_max_pairs: float = 5e6
     em_max_pairs: float = 3e6
     memory_limit: str = "6GB"
@@ -94,6 +117,11 @@ class LinkageConfig:
     mode: str = "auto"  # auto | full | incremental (matching.incremental.choose_mode)
     full_relink_weekday: str | None = "sunday"  # auto mode links in full on this day; null: never
     max_changed_share: float = 0.2  # auto mode links in full when more records are new or changed
+
+    @property
+    def threshold(self) -> float:
+        """The night's match threshold: linkage.yaml's, else the model's once link_night has set it."""
+        return self.match_threshold if self.match_threshold is not None else FALLBACK_THRESHOLD
 
     @classmethod
     def load(cls, home: Path) -> LinkageConfig:
@@ -111,8 +139,13 @@ class LinkageConfig:
         config = cls(**raw)
         if not re.fullmatch(r"\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)", config.memory_limit):
             raise ValueError(f"{path}: 'memory_limit': got {config.memory_limit!r}; expected e.g. 6GB")
-        if not 0 < config.review_lower <= config.match_threshold <= config.strong_threshold <= 1:
+        threshold = config.match_threshold if config.match_threshold is not None else config.review_lower
+        if not 0 < config.review_lower <= threshold <= config.strong_threshold <= 1:
             raise ValueError(f"{path}: need 0 < review_lower <= match_threshold <= strong_threshold <= 1")
+        if not 0 < config.threshold_beta <= 4:
+            raise ValueError(
+                f"{path}: 'threshold_beta': got {config.threshold_beta!r}; expected a number in (0, 4]"
+            )
         if config.mode not in incremental.MODES:
             raise ValueError(f"{path}: 'mode': got {config.mode!r}; allowed: {', '.join(incremental.MODES)}")
         if config.full_relink_weekday is not None and config.full_relink_weekday not in incremental.WEEKDAYS:
@@ -184,22 +217,86 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     incremental.ensure_schema(con)
 
 
-def _prepare_input(con: duckdb.DuckDBPyConnection) -> None:
-    columns = ", ".join(LINK_FIELDS)
+def _phonetic(value: str | None) -> str | None:
+    """Metaphone key of a name (letters only; None when nothing is left to sound)."""
+    if value is None:
+        return None
+    return jellyfish.metaphone(value) or None
+
+
+def _prepare_input(con: duckdb.DuckDBPyConnection, extra: dict[str, str] | None = None) -> None:
+    """`_link_input`: one row per staged record, with the keys and derived columns the model reads.
+
+    `extra` maps the contracts' extra fields to their compare kind; their values come from
+    `staging.person_extra` (one column each, null where a source does not carry the field).
+    """
+    staged = {
+        row[0]
+        for row in con.execute(
+            "select column_name from duckdb_columns() where schema_name = 'staging' and table_name = 'person_records'"
+        ).fetchall()
+    }
+    fields = ", ".join(
+        f"p.{name}" if name in staged else f"cast(null as varchar) as {name}" for name in LINK_FIELDS
+    )
+    registered = con.execute(
+        "select 1 from duckdb_functions() where function_name = 'ibr_phonetic'"
+    ).fetchall()
+    if not registered:
+        con.create_function(
+            "ibr_phonetic",
+            _phonetic,
+            [duckdb.sqltypes.VARCHAR],
+            duckdb.sqltypes.VARCHAR,
+            null_handling=FunctionNullHandling.SPECIAL,
+            side_effects=False,
+        )
+    extra = dict(extra or {})
+    extra_columns, extra_join = "", ""
+    if extra and table_exists(con, "staging", "person_extra"):
+        extra_columns = "".join(
+            f", x.{quote_ident(name)}"
+            if compare != "date"
+            else f", try_cast(x.{quote_ident(name)} as date) as {quote_ident(name)}"
+            for name, compare in sorted(extra.items())
+        )
+        pivot = ", ".join(
+            f"any_value(value) filter (where field = {literal(name)}) as {quote_ident(name)}"
+            for name in sorted(extra)
+        )
+        extra_join = (
+            f"left join (select source, source_record_id, {pivot} from staging.person_extra group by all) x "
+            "using (source, source_record_id)"
+        )
+    usable = " + ".join(f"({group})::int" for group in EVIDENCE_GROUPS)
     con.execute(
         f"""
         create or replace temp table _link_input as
+        with records as (
+            select p.source, p.source_record_id, p.source_kind, {fields}{extra_columns}
+            from staging.person_records p {extra_join}
+        ),
+        derived as (
+            select *,
+                   nullif(trim(regexp_replace(
+                       upper(concat_ws(' ', street_number, address_line, address_line_2)),
+                       '[^A-Z0-9]+', ' ', 'g')), '') as address
+            from records
+        )
         select
             source as source_dataset,
             source_record_id as unique_id,
             source || ':' || source_record_id as record_key,
-            source_kind,
-            {columns},
-            {incremental.fingerprint_sql(LINK_FIELDS)} as link_fingerprint,
+            * exclude (source, source_record_id, street_number, address_line, address_line_2),
+            {incremental.fingerprint_sql((*LINK_FIELDS, *(quote_ident(n) for n in sorted(extra) if extra_join)))}
+                as link_fingerprint,
             nullif(concat_ws(' ', first_name, last_name), '') as name_concat,
-            (first_name is not null or last_name is not null)::int + (date_of_birth is not null)::int
-              + (national_id is not null)::int + (phone is not null)::int >= 2 as usable
-        from staging.person_records
+            ibr_phonetic(first_name) as first_name_key,
+            ibr_phonetic(last_name) as last_name_key,
+            string_split(address, ' ') as address_tokens,
+            nullif(regexp_extract(address, '[0-9]+'), '') as address_number,
+            {usable} >= 2 as usable
+        from derived
         """
     )
 
@@ -258,6 +355,7 @@ class _Scored:
     model_path: Path | None
     blocking: list[model_lib.BlockingCount]
     carried_pairs: int = 0
+    threshold: float = FALLBACK_THRESHOLD
 
 
 def link_night(
@@ -275,11 +373,14 @@ def link_night(
     config = config or LinkageConfig.load(home)
     timer = _Timer()
     ensure_schema(con)
-    _prepare_input(con)
+    extra = extra_fields(home)
+    _prepare_input(con, extra)
     counts = con.execute("select count(*), count(*) filter (where not usable) from _link_input").fetchall()[0]
     total_records, unusable = int(counts[0]), int(counts[1])
     modelled = total_records - unusable
     saved = None if config.retrain else latest_model(home, night)
+    if saved is not None:
+        config = _with_threshold(config, _threshold(config, saved))
     changes = incremental.detect_changes(con, night)
     decision = incremental.choose_mode(con, night, config, saved, changes)
     scratch = _scratch_connection(config, home)
@@ -298,8 +399,9 @@ def link_night(
             "select * from _carried_pairs union all select * from _scored_tonight"
         )
     else:
-        scored = _score_full(scratch, saved, out_dir, config, modelled, timer)
+        scored = _score_full(scratch, saved, out_dir, config, modelled, timer, extra)
         _copy(scratch, "select * from edges", con, "_model_edges", temp=True)
+    config = _with_threshold(config, scored.threshold)
     timer.lap("predict")
 
     scratch.execute(
@@ -323,7 +425,7 @@ def link_night(
     load_decisions(con, home)
     cluster_sha = incremental.cluster_settings_sha(
         con,
-        config.match_threshold,
+        config.threshold,
         config.strong_threshold,
         config.max_cluster_size,
         # the code that makes and checks the edges: an upgrade that changes it clusters everyone again
@@ -352,7 +454,7 @@ def link_night(
         deterministic_pairs=con.execute("select count(*) from _deterministic").fetchall()[0][0],
         comparisons=scored.comparisons,
         predicted_pairs=con.execute(
-            "select count(*) from _model_edges where match_probability >= $1", [config.match_threshold]
+            "select count(*) from _model_edges where match_probability >= $1", [config.threshold]
         ).fetchall()[0][0],
         persons=ids.persons,
         flagged_clusters=flagged,
@@ -394,63 +496,164 @@ def _score_full(
     config: LinkageConfig,
     modelled: int,
     timer: _Timer,
+    extra: dict[str, str] | None = None,
 ) -> _Scored:
-    """Every pair the blocking rules generate, scored into scratch table `edges`; trains when no model is saved."""
+    """Every pair the blocking rules generate, scored into scratch table `edges`; trains when no model is saved.
+
+    A training night scores every blocked pair once, re-estimates the prior from those scores and
+    chooses the threshold (matching.calibrate); both are saved with the model for the nights after.
+    """
     from splink import DuckDBAPI, Linker, SettingsCreator
 
-    fields = model_lib.shared_fields(scratch, "link_input")
     db = DuckDBAPI(connection=scratch)
     sdf = db.register("link_input")
     sample = 1.0 if modelled < 200_000 else 0.1
-    candidates = model_lib.blocking_candidates(fields)
+    settings: dict[str, Any] | None = None
+    fields = model_lib.profile(scratch, "link_input", extra)
+    if saved is None:
+        candidates = model_lib.blocking_candidates(fields)
+    else:
+        settings = _reuse_model(saved, out_dir)
+        candidates = [
+            (model_lib.rule_name(rule["blocking_rule"]), rule["blocking_rule"])
+            for rule in settings["blocking_rules_to_generate_predictions"]
+        ]
     blocking = model_lib.count_blocking(sdf, candidates, config.max_comparisons_per_rule, sample)
-    comparisons_scored = model_lib.count_all_blocking(sdf, candidates, sample)
+    kept = [(b.name, b.sql) for b in blocking if b.kept]
+    comparisons_scored = model_lib.count_all_blocking(sdf, kept, sample)
     timer.lap("blocking_analysis")
 
-    if saved is None and modelled < config.min_records_to_train:
+    if not kept or (saved is None and modelled < config.min_records_to_train):
         # too few records to estimate anything: deterministic links only, said plainly in the run record
         log.warning(
-            "only %d linkable records and no saved model: linking on agreeing valid national ids only",
-            modelled,
+            "%s: linking on agreeing valid national ids only",
+            "no blocking rule fits these fields"
+            if not kept
+            else f"only {modelled} linkable records and no saved model",
         )
         scratch.execute(
             "create or replace table edges (record_key_l varchar, record_key_r varchar, "
             "match_probability double, match_weight double)"
         )
-        return _Scored(comparisons_scored, modelled, False, None, blocking)
-    trained = saved is None
-    if saved is None:
-        settings = SettingsCreator(
-            link_type="link_and_dedupe",
-            unique_id_column_name="unique_id",
-            comparisons=model_lib.comparisons(fields),
-            blocking_rules_to_generate_predictions=[sql for _, sql in candidates],  # type: ignore[misc]
-            retain_intermediate_calculation_columns=False,
-            retain_matching_columns=False,
+        return _Scored(
+            comparisons_scored, modelled, False, None, blocking, threshold=_threshold(config, None)
         )
+    if settings is not None:
+        settings["blocking_rules_to_generate_predictions"] = [
+            rule
+            for rule in settings["blocking_rules_to_generate_predictions"]
+            if rule["blocking_rule"] in dict(kept).values()
+        ]
         linker = Linker(sdf, settings, SPLINK_LOG_LEVEL)
-        _train(linker, scratch, fields, config)
-        _save_charts(linker, out_dir, sdf, candidates, sample)
-        # model.json last, and in one rename: a night killed while training leaves no half model to reuse
-        partial = out_dir / "model.json.partial"
-        linker.misc.save_model_to_json(str(partial), overwrite=True)
-        os.replace(partial, out_dir / "model.json")
-    else:
-        linker = Linker(sdf, _reuse_model(saved, out_dir), SPLINK_LOG_LEVEL)
-    timer.lap("train" if trained else "load_model")
-    predictions = linker.inference.predict(
-        threshold_match_probability=config.review_lower, warning_mode="never"
+        threshold = _threshold(config, saved)
+        timer.lap("load_model")
+        predictions = linker.inference.predict(
+            threshold_match_probability=min(config.review_lower, threshold), warning_mode="never"
+        )
+        _edges_from(scratch, predictions.physical_name, "match_probability")
+        return _Scored(
+            comparisons_scored, modelled, False, out_dir / "model.json", blocking, threshold=threshold
+        )
+
+    chosen = model_lib.comparisons(fields)
+    creator = SettingsCreator(
+        link_type="link_and_dedupe",
+        unique_id_column_name="unique_id",
+        comparisons=[comparison for comparison, _ in chosen],
+        blocking_rules_to_generate_predictions=[sql for _, sql in kept],  # type: ignore[misc]
+        retain_intermediate_calculation_columns=False,
+        retain_matching_columns=False,
+    )
+    linker = Linker(sdf, creator, SPLINK_LOG_LEVEL)
+    linker, sessions = _train(linker, sdf, scratch, fields, [reads for _, reads in chosen], config)
+    timer.lap("train")
+    # every blocked pair once: the prior and the threshold follow from their scores
+    predictions = linker.inference.predict(warning_mode="never")
+    model = linker.misc.save_model_to_json()
+    calibration = calibrate(
+        scratch,
+        predictions.physical_name,
+        float(model["probability_two_random_records_match"]),
+        modelled * (modelled - 1) // 2,
+        beta=config.threshold_beta,
+    )
+    model["probability_two_random_records_match"] = calibration.prior
+    threshold = config.match_threshold if config.match_threshold is not None else calibration.threshold
+    log.info(
+        "linkage: prior %.3g (was %.3g), threshold %.3f (expected precision %.4f, recall %.4f)",
+        calibration.prior,
+        calibration.prior_before,
+        threshold,
+        calibration.expected_precision,
+        calibration.expected_recall,
     )
     scratch.execute(
         f"""
         create or replace table edges as
         select source_dataset_l || ':' || unique_id_l as record_key_l,
                source_dataset_r || ':' || unique_id_r as record_key_r,
-               match_probability, match_weight
+               {probability_sql("match_weight - " + repr(log2_odds(calibration.prior_before)), calibration.prior)}
+                   as match_probability,
+               match_weight - {log2_odds(calibration.prior_before)!r} + {log2_odds(calibration.prior)!r} as match_weight
         from {predictions.physical_name}
         """
     )
-    return _Scored(comparisons_scored, modelled, trained, out_dir / "model.json", blocking)
+    scratch.execute("delete from edges where match_probability < $1", [min(config.review_lower, threshold)])
+    meta = {
+        "match_threshold": calibration.threshold,
+        "calibration": calibration.as_dict(),
+        "fields": fields.as_dict(),
+        "em_sessions": sessions,
+        "blocking": [asdict(b) for b in blocking],
+    }
+    _save_charts(Linker(sdf, model, SPLINK_LOG_LEVEL), out_dir, sdf, kept, sample)
+    # model.json last, and in one rename: a night killed while training leaves no half model to reuse
+    _write_atomically(out_dir / MODEL_META, json.dumps(meta, indent=2, default=str))
+    _write_atomically(out_dir / "model.json", json.dumps(model, indent=2))
+    return _Scored(comparisons_scored, modelled, True, out_dir / "model.json", blocking, threshold=threshold)
+
+
+def _edges_from(scratch: duckdb.DuckDBPyConnection, predictions: str, probability: str) -> None:
+    scratch.execute(
+        f"""
+        create or replace table edges as
+        select source_dataset_l || ':' || unique_id_l as record_key_l,
+               source_dataset_r || ':' || unique_id_r as record_key_r,
+               {probability} as match_probability, match_weight
+        from {predictions}
+        """
+    )
+
+
+def _with_threshold(config: LinkageConfig, threshold: float) -> LinkageConfig:
+    """The night's settings with its match threshold; the review band starts at review_lower or the threshold."""
+    return dataclasses.replace(
+        config, match_threshold=threshold, review_lower=min(config.review_lower, threshold)
+    )
+
+
+def extra_fields(home: Path) -> dict[str, str]:
+    """The contracts' extra fields (`extra_fields:` in `<home>/sources/*.yaml`) and how each is compared."""
+    from ingest.contracts import extra_field_kinds, load_contracts
+
+    sources = home / "sources"
+    return extra_field_kinds(load_contracts(sources)) if sources.is_dir() else {}
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(text, encoding="utf-8")
+    os.replace(partial, path)
+
+
+def _threshold(config: LinkageConfig, saved: Path | None) -> float:
+    """linkage.yaml's match_threshold, else the one chosen when the saved model was trained, else 0.95."""
+    if config.match_threshold is not None:
+        return config.match_threshold
+    if saved is not None and (saved.parent / MODEL_META).exists():
+        meta = json.loads((saved.parent / MODEL_META).read_text(encoding="utf-8"))
+        return float(meta["match_threshold"])
+    return FALLBACK_THRESHOLD
 
 
 def _score_incremental(
@@ -461,16 +664,17 @@ def _score_incremental(
 
     db = DuckDBAPI(connection=scratch)
     settings = _reuse_model(saved, out_dir)
+    threshold = _threshold(config, saved)
     linker = Linker(db.register("link_input"), settings, SPLINK_LOG_LEVEL)
     timer.lap("load_model")
     blocking = incremental.score_dirty(
-        scratch, linker, db, settings, config.review_lower, config.max_comparisons_per_rule
+        scratch, linker, db, settings, min(config.review_lower, threshold), config.max_comparisons_per_rule
     )
     comparisons = sum(b.comparisons for b in blocking)
     scored = scratch.execute(
         "select count(*) from link_input where record_key in (select record_key from dirty_keys)"
     ).fetchall()[0][0]
-    return _Scored(comparisons, int(scored), False, out_dir / "model.json", blocking)
+    return _Scored(comparisons, int(scored), False, out_dir / "model.json", blocking, threshold=threshold)
 
 
 def _reuse_model(saved: Path, out_dir: Path) -> dict[str, Any]:
@@ -479,14 +683,67 @@ def _reuse_model(saved: Path, out_dir: Path) -> dict[str, Any]:
         settings: dict[str, Any] = json.load(handle)
     if saved.parent != out_dir:
         (out_dir / "reused_from.txt").write_text(saved.parent.name + "\n", encoding="utf-8")
-        partial = out_dir / "model.json.partial"
-        partial.write_text(saved.read_text(encoding="utf-8"), encoding="utf-8")
-        os.replace(partial, out_dir / "model.json")
+        if (saved.parent / MODEL_META).exists():
+            _write_atomically(out_dir / MODEL_META, (saved.parent / MODEL_META).read_text(encoding="utf-8"))
+        _write_atomically(out_dir / "model.json", saved.read_text(encoding="utf-8"))
     return settings
 
 
-def _train(linker: Any, scratch: duckdb.DuckDBPyConnection, fields: set[str], config: LinkageConfig) -> None:
-    """u by seeded random sampling, m by EM on several rules, the prior from the deterministic rule."""
+def _train(
+    linker: Any,
+    sdf: Any,
+    scratch: duckdb.DuckDBPyConnection,
+    fields: model_lib.Fields,
+    reads: list[frozenset[str]],
+    config: LinkageConfig,
+) -> tuple[Any, list[dict[str, Any]]]:
+    """u by seeded random sampling, m by EM sessions chosen from the fields, a first prior from exact rules.
+
+    Each EM session starts from a saved copy of the model: when one fails (no pairs, an m
+    probability under Splink's float floor), Splink has already dropped that session's
+    comparisons from the linker, so the linker is rebuilt from the copy and the next session
+    runs on the intact model. Returns the linker and what each session did.
+    """
+    from splink import Linker
+
+    _estimate_first_prior(linker, scratch, fields)
+    linker.training.estimate_u_using_random_sampling(max_pairs=config.u_max_pairs, seed=config.seed)
+    untrained = set(range(len(reads)))
+    sessions: list[dict[str, Any]] = []
+    for blocked, rule in model_lib.em_sessions(fields):
+        covers = model_lib.trained_by(blocked, reads) & untrained
+        if not covers:
+            continue
+        pairs = model_lib.count_all_blocking(sdf, [("em", rule)], 1.0)
+        if pairs < MIN_EM_PAIRS:
+            sessions.append({"rule": rule, "pairs": pairs, "outcome": "skipped: too few pairs"})
+            continue
+        before = linker.misc.save_model_to_json()
+        try:
+            # EM needs a few million pairs at most; an unsampled rule on a big country would build tens of millions
+            linker.training.estimate_parameters_using_expectation_maximisation(
+                rule, max_pairs=config.em_max_pairs
+            )
+        except Exception as exc:  # noqa: BLE001 (Splink raises several kinds; each leaves the linker damaged)
+            log.warning(
+                "EM session on %s failed (%s); the model keeps its other sessions", rule, type(exc).__name__
+            )
+            linker = Linker(sdf, before, SPLINK_LOG_LEVEL)
+            sessions.append({"rule": rule, "pairs": pairs, "outcome": f"failed: {type(exc).__name__}"})
+            continue
+        untrained -= covers
+        sessions.append({"rule": rule, "pairs": pairs, "outcome": "trained"})
+        if not untrained:
+            break
+    if untrained:
+        log.warning(
+            "%d comparison(s) kept Splink's default m: no EM session could leave them free", len(untrained)
+        )
+    return linker, sessions
+
+
+def _estimate_first_prior(linker: Any, scratch: duckdb.DuckDBPyConnection, fields: model_lib.Fields) -> None:
+    """A starting prior from the rules that are near-certain matches; matching.calibrate refines it."""
     share_valid = (
         scratch.execute("select avg(national_id_valid::int) from link_input").fetchall()[0][0] or 0.0
     )
@@ -496,24 +753,20 @@ def _train(linker: Any, scratch: duckdb.DuckDBPyConnection, fields: set[str], co
         linker.training.estimate_probability_two_random_records_match(
             [model_lib.DETERMINISTIC_SQL], recall=recall
         )
-    else:
-        linker.training.estimate_probability_two_random_records_match(
-            [
-                "l.first_name = r.first_name and l.last_name = r.last_name and l.date_of_birth = r.date_of_birth"
-            ],
-            recall=0.6,
+        return
+    exact = [
+        " and ".join(f"l.{f} = r.{f}" for f in group)
+        for group in (
+            ("first_name", "last_name", "date_of_birth"),
+            ("first_name", "last_name", "address"),
+            ("first_name", "last_name", "postcode"),
+            ("first_name", "last_name"),
         )
-    linker.training.estimate_u_using_random_sampling(max_pairs=config.u_max_pairs, seed=config.seed)
-    for rule in model_lib.em_rules(fields):
-        # EM needs a few million pairs at most; an unsampled rule on a big country would build tens of millions
-        try:
-            linker.training.estimate_parameters_using_expectation_maximisation(
-                rule, max_pairs=config.em_max_pairs
-            )
-        except ValueError as exc:
-            # On small inputs Splink's EM can drive an m probability below the float floor it then rejects;
-            # the session's estimates are dropped and the model keeps those of the other sessions.
-            log.warning("EM session skipped (%s): %s", type(exc).__name__, str(exc)[:200])
+        if fields.all(*group)
+    ]
+    if not exact:
+        exact = [next(sql for _, sql in model_lib.blocking_candidates(fields))]
+    linker.training.estimate_probability_two_random_records_match(exact[:1], recall=0.6)
 
 
 def _save_charts(linker: Any, out_dir: Path, sdf: Any, rules: list[tuple[str, str]], sample: float) -> None:
@@ -613,7 +866,7 @@ def _cluster(
         """
     )
     if scope_before is not None:
-        clustered = incremental.cluster_scope(con, scope_before, config.match_threshold)
+        clustered = incremental.cluster_scope(con, scope_before, config.threshold)
         nodes = "select record_key from _link_input semi join _scope using (record_key)"
         in_scope = "and record_key_l in (select record_key from _scope) and record_key_r in (select record_key from _scope)"
     else:
@@ -623,7 +876,7 @@ def _cluster(
     _copy(con, nodes, scratch, "nodes")
     _copy(
         con,
-        f"select * from _edges where match_probability >= {float(config.match_threshold)} {in_scope}",
+        f"select * from _edges where match_probability >= {float(config.threshold)} {in_scope}",
         scratch,
         "edges",
     )
@@ -639,7 +892,7 @@ def _cluster(
         temp=True,
     )
 
-    # identity constraints: too big, two different valid national ids, two different registration numbers
+    # identity constraints: too big, two valid national ids more than a typo apart, two different registration numbers
     # as the civil registry itself holds them (the registry that issues a number lists one person under
     # it; copies in programme lists may be mistyped, its own may not), a reviewer's cannot-link inside,
     # or two records that cannot be one person (chained through others)
@@ -650,7 +903,6 @@ def _cluster(
         from _clusters c join _link_input i using (record_key)
         group by c.cluster_key
         having count(*) > $max_size
-            or count(distinct case when i.national_id_valid then i.national_id end) > 1
             or count(distinct case when i.source_kind = 'civil_registry' then i.civil_registration_number end) > 1
         union
         select l.cluster_key from _decisions d
@@ -663,6 +915,9 @@ def _cluster(
         join _clusters b on b.cluster_key = a.cluster_key and b.record_key > a.record_key
         join _link_input r on r.record_key = b.record_key
         where _impossible(l, r)
+           -- two valid national ids further apart than one typo (a typo'd id is evidence, not a veto)
+           or (l.national_id_valid and r.national_id_valid
+               and damerau_levenshtein(l.national_id, r.national_id) > 1)
         """,
         {"max_size": config.max_cluster_size},
     )
@@ -870,7 +1125,7 @@ def _write_review_queue(con: duckdb.DuckDBPyConnection, night: date, config: Lin
         group by p.record_key_l, p.record_key_r
         order by 4 desc, 2, 3
         """,
-        {"night": night, "lower": config.review_lower, "threshold": config.match_threshold},
+        {"night": night, "lower": config.review_lower, "threshold": config.threshold},
     )
     return int(
         con.execute(

@@ -1,39 +1,76 @@
-"""The Splink model: which comparisons and blocking rules, chosen from the fields the data has.
+"""The Splink model, chosen from the fields the data has: comparisons, blocking rules, EM sessions.
 
-A comparison on an optional field (national id, phone, civil registration number,
-admin area, locality, middle name) is used only when at least two sources fill it:
-a field that one source alone carries cannot be evidence across sources. Names and
-date of birth are always compared.
+Nothing here names a field that no source fills. `profile` measures every candidate
+field of the link input (how many records fill it, how many distinct values it holds);
+a field takes part when enough records fill it and it is not constant, whether one
+source fills it (duplicates inside that source) or several. From that profile:
 
-Blocking rules are candidates; each is counted (Splink's blocking analysis) before
-anything is predicted, and a rule over the configured budget stops the run with an
-error that names it, because skewed name frequencies make blocks explode.
+- `comparisons`: one Splink comparison per field group (names, date of birth, sex,
+  ids, phone, address, postcode, locality, admin area, and the contract's extra fields);
+- `blocking_candidates`: exact rules first, then rules that survive a typo in a name or
+  a date (phonetic and prefix keys, place plus name, place plus birth year); every rule
+  is counted before anything is scored, and one over the budget is dropped, named;
+- `em_sessions`: EM sessions picked so that every comparison has its m estimated in at
+  least one session that does not block on it, each session checked to have pairs.
+
+Example::
+
+    fields = profile(con, "link_input")
+    comparisons(fields)          # what Splink compares
+    blocking_candidates(fields)  # [(name, sql), ...]
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import duckdb
 import splink.comparison_level_library as cll
 import splink.comparison_library as cl
-from splink import block_on
 from splink.blocking_analysis import count_comparisons_from_blocking_rules
 
-# a pair whose valid national ids agree, with a birth year and an initial that do not contradict it
+log = logging.getLogger(__name__)
+
+# a pair whose valid national ids agree, unless the records contradict it twice over (births years apart
+# and given names unlike): an id copied onto a relative's record, not one person
 DETERMINISTIC_SQL = (
     "l.national_id = r.national_id and l.national_id_valid and r.national_id_valid "
-    "and (l.birth_year is null or r.birth_year is null or abs(l.birth_year - r.birth_year) <= 1) "
-    "and (l.last_name is null or r.last_name is null or l.first_name is null or r.first_name is null "
-    "     or left(l.last_name, 1) = left(r.last_name, 1) or left(l.first_name, 1) = left(r.first_name, 1))"
+    "and not ("
+    "  l.birth_year is not null and r.birth_year is not null and abs(l.birth_year - r.birth_year) > 1"
+    "  and l.first_name is not null and r.first_name is not null"
+    "  and jaro_winkler_similarity(l.first_name, r.first_name) < 0.8"
+    ")"
 )
 
-OPTIONAL_FIELDS = ("middle_name", "national_id", "civil_registration_number", "phone", "admin1", "locality")
+# the fields a comparison or blocking rule may use, besides the contract's extra fields
+CANDIDATE_FIELDS = (
+    "first_name",
+    "middle_name",
+    "last_name",
+    "date_of_birth",
+    "sex",
+    "national_id",
+    "civil_registration_number",
+    "tax_number",
+    "phone",
+    "admin1",
+    "admin2",
+    "locality",
+    "postcode",
+    "address",
+)
+# a field takes part when at least this share of records fills it, and this many records
+MIN_FILL_SHARE = 0.01
+MIN_FILLED_RECORDS = 20
+
+EXTRA_COMPARES = ("exact", "fuzzy", "token", "date")
 
 
 class BlockingBudgetExceeded(RuntimeError):
-    """A blocking rule would generate more comparisons than the configured budget."""
+    """Every blocking rule would generate more comparisons than the configured budget."""
 
 
 @dataclass(frozen=True)
@@ -41,19 +78,82 @@ class BlockingCount:
     name: str
     sql: str
     comparisons: int
+    kept: bool = True
 
 
-def shared_fields(con: duckdb.DuckDBPyConnection, table: str) -> set[str]:
-    """Optional fields that at least two sources fill (in at least 1% of their records)."""
-    shared: set[str] = set()
-    for field in OPTIONAL_FIELDS:
-        sources = con.execute(
-            f"select count(*) from (select source_dataset from {table} group by source_dataset "
-            f"having avg(({field} is not null)::int) >= 0.01)"
-        ).fetchall()[0][0]
-        if sources >= 2:
-            shared.add(field)
-    return shared
+@dataclass(frozen=True)
+class FieldProfile:
+    """How much of a field the link input holds."""
+
+    name: str
+    filled: int
+    distinct: int
+    sources: int
+
+    def usable(self, records: int) -> bool:
+        return (
+            self.filled >= MIN_FILLED_RECORDS
+            and self.filled >= MIN_FILL_SHARE * records
+            and self.distinct >= 2
+        )
+
+
+@dataclass(frozen=True)
+class Fields:
+    """The fields a night's model uses, with their profiles and the extra fields' kinds."""
+
+    used: frozenset[str]
+    profiles: Mapping[str, FieldProfile]
+    records: int
+    extra: Mapping[str, str]  # extra field column -> compare kind
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.used
+
+    def all(self, *names: str) -> bool:
+        return all(name in self.used for name in names)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "records": self.records,
+            "used": sorted(self.used),
+            "profiles": {
+                name: {"filled": p.filled, "distinct": p.distinct, "sources": p.sources}
+                for name, p in sorted(self.profiles.items())
+            },
+            "extra": dict(self.extra),
+        }
+
+
+def profile(con: duckdb.DuckDBPyConnection, table: str, extra: Mapping[str, str] | None = None) -> Fields:
+    """Fill and cardinality of every candidate field of `table` (a link input with `source_dataset`)."""
+    extra = dict(extra or {})
+    present = {
+        row[0]
+        for row in con.execute(
+            "select column_name from duckdb_columns() where table_name = $1", [table]
+        ).fetchall()
+    }
+    names = [n for n in (*CANDIDATE_FIELDS, *extra) if n in present]
+    if not names:
+        return Fields(frozenset(), {}, 0, extra)
+    selects = ", ".join(
+        f"count({_q(n)}), approx_count_distinct({_q(n)}), count(distinct case when {_q(n)} is not null "
+        "then source_dataset end)"
+        for n in names
+    )
+    row = con.execute(f"select count(*), {selects} from {table}").fetchall()[0]
+    records = int(row[0])
+    profiles = {
+        name: FieldProfile(name, int(row[1 + 3 * i]), int(row[2 + 3 * i]), int(row[3 + 3 * i]))
+        for i, name in enumerate(names)
+    }
+    used = frozenset(name for name, p in profiles.items() if p.usable(records))
+    return Fields(used, profiles, records, {k: v for k, v in extra.items() if k in used})
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 def date_of_birth_comparison() -> Any:
@@ -99,101 +199,306 @@ def date_of_birth_comparison() -> Any:
     )
 
 
-def area_comparison() -> Any:
-    return cl.CustomComparison(
-        output_column_name="admin_area",
-        comparison_levels=[
-            cll.NullLevel("admin1"),
-            cll.CustomLevel("admin2_l = admin2_r", label_for_charts="same admin2"),
-            cll.ExactMatchLevel("admin1").configure(label_for_charts="same admin1"),
-            cll.ElseLevel(),
-        ],
-    )
+PLACE_FIELDS = ("address", "postcode", "locality", "admin2", "admin1")
 
 
-def comparisons(fields: set[str]) -> list[Any]:
-    chosen: list[Any] = [
-        cl.ForenameSurnameComparison(
-            "first_name", "last_name", forename_surname_concat_col_name="name_concat"
-        ),
-        date_of_birth_comparison(),
-        cl.ExactMatch("sex"),
+def place_comparison(fields: Fields) -> Any:
+    """Where the person lives, as one comparison from the finest place both records give to the coarsest.
+
+    One comparison, not one per field: a street address, its postcode, its village and its district
+    agree together for everyone in a household, and counted as separate evidence they would outweigh
+    a different given name and birth date.
+    """
+    present = [f for f in PLACE_FIELDS if f in fields]
+    null = " and ".join(f"({f}_l is null or {f}_r is null)" for f in present)
+    levels: list[Any] = [
+        cll.CustomLevel(null, label_for_charts="no place on both sides").configure(is_null_level=True)
     ]
-    if "middle_name" in fields:
-        chosen.append(cl.JaroWinklerAtThresholds("middle_name", [0.9]))
-    if "national_id" in fields:
-        chosen.append(cl.LevenshteinAtThresholds("national_id", [1, 2]))
-    if "civil_registration_number" in fields:
-        chosen.append(cl.ExactMatch("civil_registration_number"))
-    if "phone" in fields:
-        chosen.append(cl.ExactMatch("phone"))
-    if "admin1" in fields:
-        chosen.append(area_comparison())
+    if "address" in fields:
+        levels += [
+            cll.ExactMatchLevel("address").configure(
+                tf_adjustment_column="address", label_for_charts="same address"
+            ),
+            cll.Or(
+                cll.JaroWinklerLevel("address", 0.92),
+                cll.ArrayIntersectLevel("address_tokens", min_intersection=2),
+            ).configure(label_for_charts="address alike"),
+        ]
+    if "postcode" in fields:
+        levels.append(
+            cll.ExactMatchLevel("postcode").configure(
+                tf_adjustment_column="postcode", label_for_charts="same postcode"
+            )
+        )
     if "locality" in fields:
-        chosen.append(cl.ExactMatch("locality").configure(term_frequency_adjustments=True))
+        levels.append(
+            cll.ExactMatchLevel("locality").configure(
+                tf_adjustment_column="locality", label_for_charts="same locality"
+            )
+        )
+    if "admin2" in fields:
+        levels.append(cll.ExactMatchLevel("admin2").configure(label_for_charts="same admin2"))
+    if "admin1" in fields:
+        levels.append(cll.ExactMatchLevel("admin1").configure(label_for_charts="same admin1"))
+    levels.append(cll.ElseLevel())
+    return cl.CustomComparison(output_column_name="place", comparison_levels=levels)
+
+
+def name_comparisons(fields: Fields) -> list[Any]:
+    if fields.all("first_name", "last_name"):
+        return [
+            cl.CustomComparison(
+                output_column_name="first_name_last_name",
+                comparison_levels=[
+                    cll.And(cll.NullLevel("first_name"), cll.NullLevel("last_name")),
+                    cll.ExactMatchLevel("name_concat").configure(tf_adjustment_column="name_concat"),
+                    cll.ColumnsReversedLevel("first_name", "last_name", symmetrical=True),
+                    cll.And(
+                        cll.JaroWinklerLevel("first_name", 0.92), cll.JaroWinklerLevel("last_name", 0.92)
+                    ),
+                    cll.And(
+                        cll.JaroWinklerLevel("first_name", 0.88), cll.JaroWinklerLevel("last_name", 0.88)
+                    ),
+                    cll.And(
+                        cll.ExactMatchLevel("first_name_key"), cll.ExactMatchLevel("last_name_key")
+                    ).configure(label_for_charts="both names sound alike"),
+                    cll.ExactMatchLevel("last_name").configure(tf_adjustment_column="last_name"),
+                    cll.ExactMatchLevel("first_name").configure(tf_adjustment_column="first_name"),
+                    cll.Or(
+                        cll.JaroWinklerLevel("first_name", 0.88), cll.JaroWinklerLevel("last_name", 0.88)
+                    ).configure(label_for_charts="one name alike"),
+                    cll.ElseLevel(),
+                ],
+            )
+        ]
+    chosen: list[Any] = []
+    for name in ("first_name", "last_name"):
+        if name in fields:
+            chosen.append(cl.NameComparison(name).configure(term_frequency_adjustments=True))
     return chosen
 
 
-def blocking_candidates(fields: set[str]) -> list[tuple[str, str]]:
-    """(name, SQL) of the blocking rules worth trying on these fields."""
-    rules = [
-        ("last_name+date_of_birth", "l.last_name = r.last_name and l.date_of_birth = r.date_of_birth"),
-        ("first_name+date_of_birth", "l.first_name = r.first_name and l.date_of_birth = r.date_of_birth"),
-        (
-            "first_name+last_name+birth_year",
-            "l.first_name = r.first_name and l.last_name = r.last_name and l.birth_year = r.birth_year",
-        ),
-        (
-            "swapped_names+birth_year",
-            "l.first_name = r.last_name and l.last_name = r.first_name and l.birth_year = r.birth_year",
-        ),
-        # the year mistyped or off by one
-        (
-            "first_name+last_name+birth_day_and_month",
-            "l.first_name = r.first_name and l.last_name = r.last_name "
-            "and month(l.date_of_birth) = month(r.date_of_birth) and day(l.date_of_birth) = day(r.date_of_birth)",
-        ),
-        # both names misspelt, or a surname changed at marriage and a given name misspelt
-        (
-            "date_of_birth+first_initial",
-            "l.date_of_birth = r.date_of_birth and left(l.first_name, 1) = left(r.first_name, 1)",
-        ),
-        (
-            "date_of_birth+last_initial",
-            "l.date_of_birth = r.date_of_birth and left(l.last_name, 1) = left(r.last_name, 1)",
-        ),
-    ]
-    if "national_id" in fields:
-        rules.insert(0, ("national_id", "l.national_id = r.national_id"))
-    if "civil_registration_number" in fields:
-        rules.append(
-            ("civil_registration_number", "l.civil_registration_number = r.civil_registration_number")
+def extra_comparison(name: str, compare: str) -> Any:
+    """A contract's extra field, compared the way its contract says (exact | fuzzy | token | date)."""
+    if compare == "exact":
+        return cl.ExactMatch(name).configure(term_frequency_adjustments=True)
+    if compare == "fuzzy":
+        return cl.JaroWinklerAtThresholds(name, [0.92, 0.8]).configure(term_frequency_adjustments=True)
+    if compare == "token":
+        return cl.CustomComparison(
+            output_column_name=name,
+            comparison_levels=[
+                cll.NullLevel(name),
+                cll.ExactMatchLevel(name).configure(tf_adjustment_column=name),
+                cll.CustomLevel(
+                    f"len(list_intersect(string_split({_q(name + '_l')}, ' '), "
+                    f"string_split({_q(name + '_r')}, ' '))) >= 1",
+                    label_for_charts="a word in common",
+                ),
+                cll.ElseLevel(),
+            ],
         )
+    if compare == "date":
+        return cl.AbsoluteDateDifferenceAtThresholds(
+            name, input_is_string=False, metrics=["day", "year"], thresholds=[1, 1]
+        )
+    raise ValueError(f"extra field '{name}': compare {compare!r}; allowed: {', '.join(EXTRA_COMPARES)}")
+
+
+def comparisons(fields: Fields) -> list[tuple[Any, frozenset[str]]]:
+    """One comparison per field group the input fills, each with the fields it reads."""
+    chosen: list[tuple[Any, frozenset[str]]] = [
+        (c, frozenset({"first_name", "last_name"})) for c in name_comparisons(fields)
+    ]
+
+    def add(comparison: Any, *reads: str) -> None:
+        chosen.append((comparison, frozenset(reads)))
+
+    if "middle_name" in fields:
+        add(cl.JaroWinklerAtThresholds("middle_name", [0.9]), "middle_name")
+    if "date_of_birth" in fields:
+        add(date_of_birth_comparison(), "date_of_birth")
+    if "sex" in fields:
+        add(cl.ExactMatch("sex"), "sex")
+    if "national_id" in fields:
+        add(cl.DamerauLevenshteinAtThresholds("national_id", [1, 2]), "national_id")
+    for name in ("civil_registration_number", "tax_number"):
+        if name in fields:
+            add(cl.DamerauLevenshteinAtThresholds(name, [1]), name)
     if "phone" in fields:
-        rules.append(("phone", "l.phone = r.phone"))
-    if "admin1" in fields:
-        rules.append(("date_of_birth+admin2", "l.date_of_birth = r.date_of_birth and l.admin2 = r.admin2"))
-        # within a district: the surname misspelt or changed at marriage while the birth date is known
-        # to the month or year only (no exact date to block on), or the year is mistyped. (Blocking on
-        # the surname this way instead would pair brothers and sisters born in one year.)
-        rules += [
-            (
-                "first_name+birth_year+admin2",
-                "l.first_name = r.first_name and l.birth_year = r.birth_year and l.admin2 = r.admin2",
-            ),
-            (
-                "first_name+birth_month+admin2",
-                "l.first_name = r.first_name and month(l.date_of_birth) = month(r.date_of_birth) "
-                "and l.admin2 = r.admin2",
-            ),
-        ]
+        add(
+            cl.DamerauLevenshteinAtThresholds("phone", [1]).configure(term_frequency_adjustments=True),
+            "phone",
+        )
+    if any(f in fields for f in PLACE_FIELDS):
+        add(place_comparison(fields), *PLACE_FIELDS)
+    for name, compare in sorted(fields.extra.items()):
+        add(extra_comparison(name, compare), name)
+    return chosen
+
+
+# (name, fields it needs, SQL); the first rules are exact, the later ones survive a typo in a name or a date
+_RULES: tuple[tuple[str, tuple[str, ...], str], ...] = (
+    ("national_id", ("national_id",), "l.national_id = r.national_id"),
+    (
+        "last_name+date_of_birth",
+        ("last_name", "date_of_birth"),
+        "l.last_name = r.last_name and l.date_of_birth = r.date_of_birth",
+    ),
+    (
+        "first_name+date_of_birth",
+        ("first_name", "date_of_birth"),
+        "l.first_name = r.first_name and l.date_of_birth = r.date_of_birth",
+    ),
+    (
+        "first_name+last_name+birth_year",
+        ("first_name", "last_name", "date_of_birth"),
+        "l.first_name = r.first_name and l.last_name = r.last_name and l.birth_year = r.birth_year",
+    ),
+    (
+        "swapped_names+birth_year",
+        ("first_name", "last_name", "date_of_birth"),
+        "l.first_name = r.last_name and l.last_name = r.first_name and l.birth_year = r.birth_year",
+    ),
+    # the year mistyped or off by one
+    (
+        "first_name+last_name+birth_day_and_month",
+        ("first_name", "last_name", "date_of_birth"),
+        "l.first_name = r.first_name and l.last_name = r.last_name "
+        "and month(l.date_of_birth) = month(r.date_of_birth) and day(l.date_of_birth) = day(r.date_of_birth)",
+    ),
+    # both names misspelt, or a surname changed at marriage and a given name misspelt
+    (
+        "date_of_birth+first_initial",
+        ("first_name", "date_of_birth"),
+        "l.date_of_birth = r.date_of_birth and left(l.first_name, 1) = left(r.first_name, 1)",
+    ),
+    (
+        "date_of_birth+last_initial",
+        ("last_name", "date_of_birth"),
+        "l.date_of_birth = r.date_of_birth and left(l.last_name, 1) = left(r.last_name, 1)",
+    ),
+    # names that sound alike (a typo in either) with the birth year, or with the month and day
+    (
+        "name_sounds+birth_year",
+        ("first_name", "last_name", "date_of_birth"),
+        "l.first_name_key = r.first_name_key and l.last_name_key = r.last_name_key "
+        "and l.birth_year = r.birth_year",
+    ),
+    (
+        "name_sounds+birth_day_and_month",
+        ("first_name", "last_name", "date_of_birth"),
+        "l.first_name_key = r.first_name_key and l.last_name_key = r.last_name_key "
+        "and month(l.date_of_birth) = month(r.date_of_birth) and day(l.date_of_birth) = day(r.date_of_birth)",
+    ),
+    (
+        "civil_registration_number",
+        ("civil_registration_number",),
+        "l.civil_registration_number = r.civil_registration_number",
+    ),
+    ("tax_number", ("tax_number",), "l.tax_number = r.tax_number"),
+    ("phone", ("phone",), "l.phone = r.phone"),
+    # place and name: the records without a (right) date of birth
+    (
+        "last_name+postcode",
+        ("last_name", "postcode"),
+        "l.last_name = r.last_name and l.postcode = r.postcode",
+    ),
+    (
+        "first_name+postcode",
+        ("first_name", "postcode"),
+        "l.first_name = r.first_name and l.postcode = r.postcode",
+    ),
+    (
+        "name_sounds+postcode",
+        ("first_name", "last_name", "postcode"),
+        "l.first_name_key = r.first_name_key and l.last_name_key = r.last_name_key and l.postcode = r.postcode",
+    ),
+    (
+        "address+first_initial",
+        ("address", "first_name"),
+        "l.address = r.address and left(l.first_name, 1) = left(r.first_name, 1)",
+    ),
+    (
+        "name_sounds+address_number",
+        ("first_name", "last_name", "address"),
+        "l.first_name_key = r.first_name_key and l.last_name_key = r.last_name_key "
+        "and l.address_number = r.address_number",
+    ),
+    (
+        "last_name+locality+first_initial",
+        ("last_name", "first_name", "locality"),
+        "l.last_name = r.last_name and l.locality = r.locality and left(l.first_name, 1) = left(r.first_name, 1)",
+    ),
+    (
+        "name_sounds+locality",
+        ("first_name", "last_name", "locality"),
+        "l.first_name_key = r.first_name_key and l.last_name_key = r.last_name_key and l.locality = r.locality",
+    ),
+    (
+        "date_of_birth+postcode",
+        ("date_of_birth", "postcode"),
+        "l.date_of_birth = r.date_of_birth and l.postcode = r.postcode",
+    ),
+    (
+        "date_of_birth+locality",
+        ("date_of_birth", "locality"),
+        "l.date_of_birth = r.date_of_birth and l.locality = r.locality",
+    ),
+    (
+        "date_of_birth+admin2",
+        ("date_of_birth", "admin2"),
+        "l.date_of_birth = r.date_of_birth and l.admin2 = r.admin2",
+    ),
+    # within a district: the surname misspelt or changed at marriage while the birth date is known
+    # to the month or year only (no exact date to block on), or the year is mistyped. (Blocking on
+    # the surname this way instead would pair brothers and sisters born in one year.)
+    (
+        "first_name+birth_year+admin2",
+        ("first_name", "date_of_birth", "admin2"),
+        "l.first_name = r.first_name and l.birth_year = r.birth_year and l.admin2 = r.admin2",
+    ),
+    (
+        "first_name+birth_month+admin2",
+        ("first_name", "date_of_birth", "admin2"),
+        "l.first_name = r.first_name and month(l.date_of_birth) = month(r.date_of_birth) and l.admin2 = r.admin2",
+    ),
+    # names that sound alike in one district, for records with no date of birth on one side
+    (
+        "name_sounds+admin2",
+        ("first_name", "last_name", "admin2"),
+        "l.first_name_key = r.first_name_key and l.last_name_key = r.last_name_key and l.admin2 = r.admin2 "
+        "and (l.date_of_birth is null or r.date_of_birth is null)",
+    ),
+)
+
+
+def blocking_candidates(fields: Fields | Iterable[str]) -> list[tuple[str, str]]:
+    """(name, SQL) of the blocking rules worth trying on these fields, exact ones first."""
+    used = set(fields.used if isinstance(fields, Fields) else fields)
+    rules = [(name, sql) for name, needs, sql in _RULES if used.issuperset(needs)]
+    extra = fields.extra if isinstance(fields, Fields) else {}
+    for name, compare in sorted(extra.items()):
+        if compare in ("exact", "fuzzy") and "last_name" in used:
+            rules.append((f"{name}+last_name", f"l.{_q(name)} = r.{_q(name)} and l.last_name = r.last_name"))
     return rules
+
+
+def rule_name(sql: str) -> str:
+    """The name of a built-in rule's SQL (the SQL itself for any other rule)."""
+    for name, _, rule in _RULES:
+        if rule == sql:
+            return name
+    return sql
 
 
 def count_blocking(
     sdf: Any, rules: list[tuple[str, str]], budget_per_rule: int, sample: float
 ) -> list[BlockingCount]:
-    """Count each rule's comparisons alone; raise naming the first rule over the budget."""
+    """Count each rule's comparisons alone; a rule over the budget is kept out (and named in the log).
+
+    Raises BlockingBudgetExceeded, naming the rules, when every rule that generates any pair is over the budget.
+    """
     counts: list[BlockingCount] = []
     for name, sql in rules:
         [record] = count_comparisons_from_blocking_rules(
@@ -205,18 +510,29 @@ def count_blocking(
             record_sample_proportion=sample,
         )
         comparisons_ = int(record["marginal_comparison_count"])
-        if comparisons_ > budget_per_rule:
-            raise BlockingBudgetExceeded(
-                f"blocking rule '{name}' ({sql}) would generate about {comparisons_:,} comparisons, over the "
-                f"budget of {budget_per_rule:,} per rule (linkage.max_comparisons_per_rule); "
-                "tighten the rule or raise the budget"
+        kept = comparisons_ <= budget_per_rule
+        if not kept:
+            log.warning(
+                "blocking rule '%s' would generate about %s comparisons, over the budget of %s per rule "
+                "(linkage.max_comparisons_per_rule): left out",
+                name,
+                f"{comparisons_:,}",
+                f"{budget_per_rule:,}",
             )
-        counts.append(BlockingCount(name, sql, comparisons_))
+        counts.append(BlockingCount(name, sql, comparisons_, kept))
+    if counts and not any(c.kept and c.comparisons for c in counts) and not all(c.kept for c in counts):
+        over = ", ".join(f"'{c.name}' ({c.comparisons:,})" for c in counts if not c.kept)
+        raise BlockingBudgetExceeded(
+            f"every blocking rule is over the budget of {budget_per_rule:,} comparisons per rule "
+            f"(linkage.max_comparisons_per_rule): {over}; raise the budget"
+        )
     return counts
 
 
 def count_all_blocking(sdf: Any, rules: list[tuple[str, str]], sample: float) -> int:
     """Distinct pairs all rules generate together (a pair found by two rules is scored once)."""
+    if not rules:
+        return 0
     records = count_comparisons_from_blocking_rules(
         sdf,
         blocking_rules=[sql for _, sql in rules],
@@ -228,12 +544,31 @@ def count_all_blocking(sdf: Any, rules: list[tuple[str, str]], sample: float) ->
     return int(records[-1]["cumulative_comparison_count"]) if records else 0
 
 
-def em_rules(fields: set[str]) -> list[Any]:
-    """Two or more EM sessions on different columns, so every comparison gets its m estimated once."""
-    rules: list[Any] = [block_on("date_of_birth", "sex")]
-    if "national_id" in fields:
-        rules.insert(0, block_on("national_id"))
-    else:
-        rules.append(block_on("last_name", "birth_year"))
-    rules.append(block_on("first_name", "birth_year"))
-    return rules
+# EM sessions to try, in order: (fields blocked on, SQL). Each trains every comparison it does not block on.
+_EM_SESSIONS: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("national_id",), "l.national_id = r.national_id"),
+    (("date_of_birth",), "l.date_of_birth = r.date_of_birth"),
+    (("first_name", "last_name"), "l.first_name = r.first_name and l.last_name = r.last_name"),
+    (("last_name", "date_of_birth"), "l.last_name = r.last_name and l.birth_year = r.birth_year"),
+    (("first_name", "date_of_birth"), "l.first_name = r.first_name and l.birth_year = r.birth_year"),
+    (("postcode",), "l.postcode = r.postcode"),
+    (("address",), "l.address = r.address"),
+    (("phone",), "l.phone = r.phone"),
+    (("locality", "first_name"), "l.locality = r.locality and left(l.first_name, 1) = left(r.first_name, 1)"),
+    (("admin2", "first_name"), "l.admin2 = r.admin2 and l.first_name = r.first_name"),
+    (("last_name",), "l.last_name = r.last_name"),
+)
+
+
+def em_sessions(fields: Fields) -> list[tuple[frozenset[str], str]]:
+    """Candidate EM sessions on these fields: (the fields each blocks on, its SQL), in order of preference.
+
+    The caller keeps those with pairs and stops once every comparison has been left free by one
+    session (`trained_by`).
+    """
+    return [(frozenset(needs), sql) for needs, sql in _EM_SESSIONS if fields.all(*needs)]
+
+
+def trained_by(session_fields: frozenset[str], comparison_fields: list[frozenset[str]]) -> set[int]:
+    """The comparisons (by position) a session blocked on `session_fields` estimates: those it leaves free."""
+    return {i for i, reads in enumerate(comparison_fields) if not (reads & session_fields)}

@@ -31,7 +31,7 @@ from anyascii import anyascii
 
 from ingest.contracts import CANONICAL_FIELDS, Contract
 from ingest.country import Country, load_country
-from ingest.fields import precision_sql, typed_sql
+from ingest.fields import extra_value_sql, precision_sql, typed_sql
 from ingest.landing import ensure_schema
 from ingest.sqlutil import (
     literal,
@@ -148,10 +148,11 @@ def _load_reference(con: duckdb.DuckDBPyConnection, home: Path, contracts: dict[
         create or replace table staging.source_settings (source varchar, full_name_order varchar);
         """
     )
-    con.executemany(
-        "insert into staging.source_settings values ($1, $2)",
-        [[c.name, c.full_name_order] for c in contracts.values()],
-    )
+    if contracts:
+        con.executemany(
+            "insert into staging.source_settings values ($1, $2)",
+            [[c.name, c.full_name_order] for c in contracts.values()],
+        )
 
 
 def _set_country(con: duckdb.DuckDBPyConnection, country: Country) -> None:
@@ -171,7 +172,7 @@ def build_staging(
 
     landed = tables_in(con, "raw")
     update_record_versions(con, {name: c for name, c in sorted(contracts.items()) if name in landed}, night)
-    update_person_records(con)
+    update_person_records(con, {name: c for name, c in sorted(contracts.items()) if name in landed})
     _comment_helpers(con)
     facts = {}
     for model in FACT_MODELS:
@@ -336,9 +337,10 @@ def update_record_versions(con: duckdb.DuckDBPyConnection, landed: dict[str, Con
         con.execute(
             "create or replace table staging.record_versions_sources (source varchar primary key, fingerprint varchar)"
         )
-        con.executemany(
-            "insert into staging.record_versions_sources values ($1, $2)", list(fingerprints.items())
-        )
+        if fingerprints:  # a first night whose every file was rejected has no raw table to type
+            con.executemany(
+                "insert into staging.record_versions_sources values ($1, $2)", list(fingerprints.items())
+            )
 
 
 def _mark_pending(con: duckdb.DuckDBPyConnection, keys_sql: str, params: dict[str, object]) -> None:
@@ -346,17 +348,31 @@ def _mark_pending(con: duckdb.DuckDBPyConnection, keys_sql: str, params: dict[st
     con.execute(f"insert into staging.pending_records select distinct * from ({keys_sql})", params)
 
 
-def update_person_records(con: duckdb.DuckDBPyConnection) -> None:
-    """Bring `staging.person_records` up to `staging.record_versions` (sql/staging/person_records.sql.j2).
+def update_person_records(con: duckdb.DuckDBPyConnection, landed: dict[str, Contract] | None = None) -> None:
+    """Bring `staging.person_records` up to `staging.record_versions` (sql/staging/person_records.sql.j2),
+    and `staging.person_extra` with it (sql/staging/person_extra.sql.j2, the extra fields of the
+    contracts in `landed`: the sources with a raw table).
 
     Only the records of `staging.pending_records` (whose versions `update_record_versions` added or
     removed since) are made again, unless anything else the rows depend on changed: the SQL, the
     country's id and phone settings, the admin-area lookups or the source settings
     (`staging.person_records_state` holds their fingerprint); then the table is made again whole.
     One transaction with the emptying of the pending records: a night killed half-way leaves both
-    as they were, and the next night finishes the work.
+    as they were, and the next night finishes the work. A contract whose extra fields changed is
+    typed again whole (`update_record_versions`), so each of its records is pending here.
     """
     fingerprint = _person_records_fingerprint(con)
+    extra_sources = [
+        {
+            "name": name,
+            "fields": {
+                field: extra_value_sql(contract, field, parquet=contract.file.format == "parquet")
+                for field in contract.extra_fields
+            },
+        }
+        for name, contract in sorted((landed or {}).items())
+        if contract.extra_fields
+    ]
     with transaction(con):
         state = []
         if table_exists(con, "staging", "person_records") and table_exists(
@@ -369,6 +385,13 @@ def update_person_records(con: duckdb.DuckDBPyConnection) -> None:
                 "staging/person_records.sql.j2",
                 incremental=incremental,
                 content_columns=PERSON_CONTENT_COLUMNS,
+            )
+        )
+        con.execute(
+            render_sql(
+                "staging/person_extra.sql.j2",
+                incremental=incremental and table_exists(con, "staging", "person_extra"),
+                sources=extra_sources,
             )
         )
         con.execute("delete from staging.pending_records")
@@ -396,6 +419,7 @@ def _person_records_fingerprint(con: duckdb.DuckDBPyConnection) -> str:
     text = "\n".join(
         [
             read_sql("staging/person_records.sql.j2"),
+            read_sql("staging/person_extra.sql.j2"),
             repr(PERSON_CONTENT_COLUMNS),
             read_sql("staging/macros.sql"),
             inspect.getsource(_translit),

@@ -23,6 +23,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from ingest.homefiles import private_umask, world_readable
 from pipelines.settings import Settings, drop_nights, settings_from_env
 
 DAGSTER_YAML = """# written by ibr (see docs/operations.md). One nightly run at a time, one step at a time on the
@@ -43,6 +44,26 @@ concurrency:
   pools:
     default_limit: 1
 """
+
+
+def warn_readable_by_others(home: Path) -> int:
+    """Warn (stderr) when the home or anything in it can be read by other users of the machine.
+
+    Names the paths, never what they hold; returns how many there are.
+    """
+    if not home.exists():
+        return 0
+    found, total = world_readable(home)
+    if total:
+        shown = "\n".join(f"    {p}" for p in found)
+        more = f"\n    ... and {total - len(found):,} more" if total > len(found) else ""
+        print(
+            f"warning: {total:,} path(s) under {home} can be read by other users of this machine "
+            f"(everything there is private unless meant for analysts; `chmod -R o-rwx {home}`, "
+            f"see docs/operations.md):\n{shown}{more}",
+            file=sys.stderr,
+        )
+    return total
 
 
 def _prepare_dagster_home(settings: Settings) -> None:
@@ -209,30 +230,52 @@ def audit_failed_night(settings: Settings, night: date, run_id: str) -> Path | N
 
 
 def night_summary(settings: Settings, night: date) -> str:
-    """A few lines on what the night landed; counts and paths only, no personal data."""
+    """A few lines on what the night landed; counts and paths only, no personal data.
+
+    Read from the working database, the night's own state: a night that failed before publish is
+    counted too (the published warehouse still holds the last good night).
+    """
     import duckdb
 
     from ingest.sqlutil import table_exists
 
-    if not settings.warehouse_db.exists():
-        return "  (nothing published yet)"
-    with duckdb.connect(str(settings.warehouse_db), read_only=True) as con:
-        files = con.execute(
+    if not settings.work_db.exists():
+        return "  (nothing landed yet)"
+    try:
+        con = duckdb.connect(str(settings.work_db), read_only=True)
+    except duckdb.Error as exc:
+        return f"  (no summary: the working database could not be opened: {type(exc).__name__})"
+    with con:
+
+        def rows(sql: str, schema: str, table: str, empty: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+            return con.execute(sql, [night]).fetchall() if table_exists(con, schema, table) else empty
+
+        files = rows(
             "select count(*), coalesce(sum(rows_in), 0), coalesce(sum(rows_accepted), 0), "
             "coalesce(sum(rows_rejected), 0), count(*) filter (where status = 'rejected') "
             "from audit.files where night = $1",
-            [night],
-        ).fetchall()[0]
-        records = con.execute("select count(*) from staging.person_records").fetchall()[0][0]
-        sources = con.execute("select count(distinct source) from staging.person_records").fetchall()[0][0]
-        linkage = con.execute(
+            "audit",
+            "files",
+            [(0, 0, 0, 0, 0)],
+        )[0]
+        records, sources = (
+            con.execute("select count(*), count(distinct source) from staging.person_records").fetchall()[0]
+            if table_exists(con, "staging", "person_records")
+            else (0, 0)
+        )
+        linkage = rows(
             "select persons, comparisons, review_queue, flagged_clusters from audit.linkage_runs where night = $1",
-            [night],
-        ).fetchall()
+            "audit",
+            "linkage_runs",
+            [],
+        )
         metrics = dict(
-            con.execute(
-                "select metric, value from audit.linkage_metrics where night = $1", [night]
-            ).fetchall()
+            rows(
+                "select metric, value from audit.linkage_metrics where night = $1",
+                "audit",
+                "linkage_metrics",
+                [],
+            )
         )
         findings = (
             con.execute(
@@ -435,6 +478,13 @@ def cmd_validate_sources(args: argparse.Namespace, settings: Settings) -> int:
     except ProgrammesError as exc:
         print(f"invalid: {exc}", file=sys.stderr)
         return 1
+    from ingest.landing import Limits
+
+    try:
+        limits = Limits.from_env()
+    except ValueError as exc:
+        print(f"invalid: {exc}", file=sys.stderr)
+        return 1
     present = drop_nights(settings)
     for name, contract in sorted(contracts.items()):
         drops = sorted(p.name for p in (settings.drops_dir / name).glob("*") if p.is_dir())
@@ -464,7 +514,7 @@ def cmd_validate_sources(args: argparse.Namespace, settings: Settings) -> int:
                 "set temp_directory = $dir", {"dir": scratch}
             )  # spill, if any, away from the deployment
             register_functions(con)
-            lander = Lander(con, settings.home, night, dry_run=True)
+            lander = Lander(con, settings.home, night, dry_run=True, limits=limits)
             results = [r for c in contracts.values() for r in lander.land_source(c)]
             results += lander.land_unknown(set(contracts))
         if not results:
@@ -550,8 +600,11 @@ def main(argv: list[str] | None = None) -> int:
     status.add_argument("--runs", type=int, default=10, help="how many recent runs to list")
 
     args = parser.parse_args(argv)
+    # everything ibr creates under the home is private to its owner; publish shares the analysts' files
+    private_umask()
     settings = settings_from_env(args.home)
     os.environ["IBR_HOME"] = str(settings.home)
+    warn_readable_by_others(settings.home)
     commands = {
         "generate": cmd_generate,
         "demo": cmd_demo,

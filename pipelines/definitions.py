@@ -24,6 +24,7 @@ from assets.registry import (
 )
 from assets.staging import FACT_MODELS, PERSON_RECORDS, build_staging_asset
 from ingest.contracts import Contract, load_contracts
+from ingest.homefiles import private_umask
 from pipelines.automation import build_drop_sensor, build_failure_sensor, build_nightly_schedule
 from pipelines.resources import IbrHome, WorkDatabase
 from pipelines.settings import Settings, settings_from_env
@@ -54,6 +55,8 @@ def load_rules(settings: Settings) -> ProgrammeRules:
 
 
 def build_defs(settings: Settings | None = None) -> dg.Definitions:
+    # `dg dev` and the daemon load this without `ibr`: what the runs create under the home stays private
+    private_umask()
     settings = settings or settings_from_env()
     contracts = load_source_contracts(settings)
     check_config = CheckConfig.load(settings.home)

@@ -305,6 +305,9 @@ class QuarantineSection(Section):
     chart: Markup = Markup("")
     rejected_files: list[dict[str, Any]] = field(default_factory=list)
     rejected_missing: str = ""
+    # unreadable values of optional fields, set to null with their rows kept (audit.field_issues)
+    nulled: list[dict[str, Any]] = field(default_factory=list)
+    nulled_values: int = 0
 
 
 @dataclass
@@ -622,7 +625,8 @@ def _quarantine(con: duckdb.DuckDBPyConnection, night: date) -> QuarantineSectio
         section.missing = "audit.quarantine does not exist in this database."
     if table_exists(con, "audit", "files"):
         section.rejected_files = [
-            {"source": s, "file_path": p, "reason": reason_kind(r or ""), "rows_in": n}
+            # one row per file: its reason whole, with the line it names (reason_kind is for grouping rows)
+            {"source": s, "file_path": p, "reason": r or "", "rows_in": n}
             for s, p, r, n in con.execute(
                 "select source, file_path, reason, rows_in from audit.files "
                 "where night = $night and status = 'rejected' order by source, file_path",
@@ -631,6 +635,16 @@ def _quarantine(con: duckdb.DuckDBPyConnection, night: date) -> QuarantineSectio
         ]
     else:
         section.rejected_missing = "audit.files does not exist in this database."
+    if table_exists(con, "audit", "field_issues"):
+        section.nulled = [
+            {"source": s, "field": f, "column": c, "rule": r, "rows": n, "files": k}
+            for s, f, c, r, n, k in con.execute(
+                "select source, field, source_column, rule, count(*), count(distinct file_path) "
+                "from audit.field_issues where night = $night group by all order by source, count(*) desc, field",
+                {"night": night},
+            ).fetchall()
+        ]
+        section.nulled_values = sum(int(g["rows"]) for g in section.nulled)
     return section
 
 
@@ -695,7 +709,7 @@ def _file_rows(cursor: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
                 "sha256_short": (sha or "")[:12],
                 "bytes": format_number(size),
                 "status": status,
-                "reason": reason_kind(reason) if reason else "",
+                "reason": reason or "",
                 "rows_in": format_number(rows_in),
                 "rows_accepted": format_number(accepted),
                 "rows_rejected": format_number(rejected),

@@ -28,6 +28,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from ingest.homefiles import share_with_group
 from ingest.sqlutil import literal, qualified, quote_ident
 from quality.deidentify import ANALYTICS_TABLES, Rule, analytics_name, column_rules, output_name
 
@@ -279,6 +280,16 @@ def publish_all(work_db: Path, home: Path, night: str = "", run_id: str = "") ->
     # de-identified: readable by the analysts' group as well
     analytics = _swap_in(analytics_staging, warehouse / "ibr_analytics.duckdb", mode=0o640)
     _swap_symlink(warehouse / "parquet", parquet_version)
+    # what analysts read is group-readable (0640, folders on the way 0750); everything else stays private
+    share_with_group(
+        home,
+        [
+            warehouse / "ibr_analytics.duckdb",
+            warehouse / "DATA_DICTIONARY_ANALYTICS.md",
+            parquet_version,
+            *sorted(parquet_version.iterdir()),
+        ],
+    )
     # keep the previous Parquet version a little longer: a reader may still be walking it
     older = sorted(
         (p for p in parquet_version.parent.iterdir() if p != parquet_version), key=lambda p: p.stat().st_mtime
@@ -337,6 +348,10 @@ def rotate_pseudonym_key(home: Path) -> Published:
     analytics_staging, parquet_version, parquet_files = build_analytics(restricted, home, pseudonym_key(home))
     analytics = _swap_in(analytics_staging, warehouse / "ibr_analytics.duckdb", mode=0o640)
     _swap_symlink(warehouse / "parquet", parquet_version)
+    # the same modes as a publish: the analysts' group reads the new files, nothing else changes hands
+    share_with_group(
+        home, [warehouse / "ibr_analytics.duckdb", parquet_version, *sorted(parquet_version.iterdir())]
+    )
     for old in parquet_version.parent.iterdir():
         if old != parquet_version:
             shutil.rmtree(old, ignore_errors=True)

@@ -93,7 +93,8 @@ def staging_complete(con: duckdb.DuckDBPyConnection, night: date, record_ids: di
     raw_keys = (
         " union all ".join(parts)
         if parts
-        else "select null::varchar as source, null::varchar as source_record_id where false"
+        # no raw table yet (a first night whose every file was rejected); $night is still bound
+        else "select null::varchar as source, null::varchar as source_record_id where $night::date is null and false"
     )
     keys = [
         r[0]

@@ -59,6 +59,11 @@ PENSION_HEADER = "BENEF_NO;FIRST;SURNAME;DOB;GENDER;NRC;PROVINCE;MONTH;AMOUNT"
 @pytest.fixture
 def home(tmp_path: Path) -> Path:
     """A deployment home with two contracts, a country file and an admin gazetteer, and no drops."""
+    return make_home(tmp_path)
+
+
+def make_home(tmp_path: Path) -> Path:
+    """The `home` fixture's files written into `tmp_path` (for module-scoped fixtures)."""
     (tmp_path / "sources").mkdir()
     for contract in (PENSION_CONTRACT, REGISTRY_CONTRACT):
         (tmp_path / "sources" / f"{contract['name']}.yaml").write_text(

@@ -240,6 +240,41 @@ def test_quarantine_counts_rows_by_reason_and_never_shows_the_rows(audit_con, tm
     assert "pension/2026-03-01/broken.csv" in quarantine and "missing column(s) SURNAME" in quarantine
 
 
+def test_values_set_to_null_are_counted_by_field_and_rule(audit_con, tmp_path):
+    """An auditor sees how many optional values were unreadable and nulled (rows kept), by source, field and rule."""
+    issue = "insert into audit.field_issues values (?, 'pension', ?, ?, ?, 'date_of_birth', 'DOB', 'not_a_date', ?, ?)"
+    reason = "date_of_birth (column DOB): not a date in %d/%m/%Y"
+    landed = datetime(2026, 3, 1, 2, 0)
+    audit_con.executemany(
+        issue,
+        [[NIGHT, "pension/2026-03-01/pay.csv", row, f"B{row}", reason, landed] for row in (4, 5, 9)]
+        + [[NIGHT - timedelta(days=1), "pension/2026-02-28/pay.csv", 2, "B2", reason, landed]],
+    )
+    html = _render(audit_con, tmp_path)
+    section = html[html.index("Values set to null, rows kept") : html.index("Whole files rejected")]
+    assert re.search(
+        r"<code>date_of_birth</code></td><td><code>DOB</code></td><td>not_a_date</td>\s*<td class=\"num\">3</td>",
+        section,
+    )
+    assert "B4" not in section  # record keys and values stay in the restricted audit.field_issues
+
+
+def test_a_file_reason_keeps_the_line_it_names(audit_con, tmp_path):
+    """An auditor follows a rejected file's reason to its line: "line N" is kept per file (only the grouping
+    of quarantined rows by fault drops row numbers)."""
+    audit_con.execute(
+        "insert into audit.files values ($1, 'pension', 'pension/2026-03-01/bad.csv', $2, 10, 'rejected', "
+        "'not valid utf-8 (the contract''s file.encoding): line 3, byte 120', 2, 0, 2, $3)",
+        [NIGHT, "e" * 64, datetime(2026, 3, 1, 2, 0)],
+    )
+    html = _render(audit_con, tmp_path)
+    quarantine = html[html.index('id="quarantine"') : html.index('id="reconciliation"')]
+    reconciliation = html[html.index('id="reconciliation"') : html.index('id="linkage"')]
+    for section in (quarantine, reconciliation):
+        assert "line 3, byte 120" in section
+    assert "first: row 3: sex (column GENDER)" in reconciliation
+
+
 def test_reconciliation_marks_files_whose_rows_do_not_add_up(audit_con, tmp_path):
     html = _render(audit_con, tmp_path)
     section = html[html.index('id="reconciliation"') : html.index('id="linkage"')]

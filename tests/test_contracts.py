@@ -8,7 +8,7 @@ import pytest
 import yaml
 from conftest import PENSION_CONTRACT
 
-from ingest.contracts import ContractError, load_contract, load_contracts
+from ingest.contracts import ContractError, ExtraField, extra_field_kinds, load_contract, load_contracts
 
 
 def write(tmp_path: Path, contract: dict, name: str = "pension") -> Path:
@@ -30,7 +30,15 @@ CASES = [
         "'file.encoding': got 'ebcdic'",
     ),
     ("unknown format", changed(file={"format": "xlsx"}), "'file.format': got 'xlsx'; allowed: csv, parquet"),
-    ("two-char delimiter", changed(file={"format": "csv", "delimiter": ";;"}), "'file.delimiter'"),
+    (
+        "delimiter over 4 bytes",
+        changed(file={"format": "csv", "delimiter": ";;;;;"}),
+        "'file.delimiter': got ';;;;;'; must be 1 to 4 bytes",
+    ),
+    ("empty delimiter", changed(file={"format": "csv", "delimiter": ""}), "'file.delimiter': got ''"),
+    ("delimiter with a newline", changed(file={"format": "csv", "delimiter": ",\n"}), "'file.delimiter'"),
+    ("delimiter holding the quote", changed(file={"format": "csv", "delimiter": '",'}), "'file.delimiter'"),
+    ("required not a list", changed(required="last_name"), "'required': must be a non-empty list"),
     ("unknown top-level key", changed(colums={}), "'colums': unknown key"),
     (
         "unknown canonical field",
@@ -68,6 +76,102 @@ CASES = [
         "must map last_name or full_name",
     ),
 ]
+
+
+def extras(**fields: object) -> dict:
+    return changed(extra_fields=fields)
+
+
+# a data team names extra fields; the names become SQL identifiers and linkage's comparison columns
+EXTRA_CASES = [
+    (
+        "SQL in a name",
+        extras(**{'x"; drop table raw.pension; --': {"column": "X"}}),
+        "'extra_fields.x\"; drop",
+    ),
+    (
+        "upper case name",
+        extras(BirthPlace={"column": "BP"}),
+        "'extra_fields.BirthPlace': not a valid field name",
+    ),
+    ("name with a space", extras(**{"birth place": {"column": "BP"}}), "must match ^[a-z][a-z0-9_]{0,62}$"),
+    ("name starting with a digit", extras(**{"1st_place": {"column": "BP"}}), "not a valid field name"),
+    ("canonical name", extras(postcode={"column": "PC"}), "'extra_fields.postcode': is a canonical field"),
+    ("person_records column", extras(birth_year={"column": "BY"}), "'extra_fields.birth_year': is a name"),
+    ("Splink pair suffix", extras(place_l={"column": "P"}), "'extra_fields.place_l': is a name the registry"),
+    ("Splink prefix", extras(gamma_place={"column": "P"}), "'extra_fields.gamma_place': is a name"),
+    (
+        "unknown compare",
+        extras(email={"column": "E", "compare": "soundex"}),
+        "'extra_fields.email.compare': got",
+    ),
+    (
+        "no column",
+        extras(email={"compare": "exact"}),
+        "'extra_fields.email.column': must name a source column",
+    ),
+    ("unknown key", extras(email={"column": "E", "weight": 3}), "'extra_fields.email.weight': unknown key"),
+    ("not a mapping", changed(extra_fields=["email"]), "'extra_fields': must map field names"),
+]
+
+
+@pytest.mark.parametrize(("description", "contract", "message"), EXTRA_CASES, ids=[c[0] for c in EXTRA_CASES])
+def test_hostile_or_clashing_extra_field_names_are_refused(tmp_path, description, contract, message):
+    """An extra field's name reaches SQL and linkage: refused unless it is a plain new name, naming contract and key."""
+    path = write(tmp_path, contract)
+    with pytest.raises(ContractError) as error:
+        load_contract(path)
+    assert str(path) in str(error.value)
+    assert message in str(error.value), description
+
+
+def test_extra_fields_load_and_tell_linkage_how_to_compare_them(tmp_path):
+    """Matching reads the extra fields of every contract, and how to compare each, from one call."""
+    write(
+        tmp_path,
+        extras(
+            birth_place={"column": "BIRTH_PLACE", "compare": "fuzzy"},
+            occupation={"column": "OCCUPATION"},
+            baptism={"column": "BAPTISED", "compare": "date"},
+        ),
+    )
+    contracts = load_contracts(tmp_path)
+    pension = contracts["pension"]
+    assert pension.extra_fields["occupation"] == ExtraField(column="OCCUPATION", compare="exact")
+    assert set(pension.source_columns[-3:]) == {"BIRTH_PLACE", "OCCUPATION", "BAPTISED"}  # landed in raw
+    assert pension.fields_of_column("BIRTH_PLACE") == ["extra_fields.birth_place"]
+    assert extra_field_kinds(contracts) == {"baptism": "date", "birth_place": "fuzzy", "occupation": "exact"}
+
+
+def test_one_extra_field_compared_two_ways_is_refused(tmp_path):
+    write(tmp_path, extras(email={"column": "EMAIL", "compare": "exact"}))
+    write(tmp_path, {**extras(email={"column": "MAIL", "compare": "fuzzy"}), "name": "other"}, name="other")
+    with pytest.raises(
+        ContractError,
+        match="'extra_fields.email.compare': is 'exact' but .*other.yaml compares 'email' as 'fuzzy'",
+    ):
+        load_contracts(tmp_path)
+
+
+VALID_CASES = [
+    ("two-character delimiter", changed(file={"format": "csv", "delimiter": ", "}), ", "),
+    ("four-byte delimiter", changed(file={"format": "csv", "delimiter": "|~~|"}), "|~~|"),
+    ("non-ASCII delimiter", changed(file={"format": "csv", "delimiter": "¦"}), "¦"),
+]
+
+
+@pytest.mark.parametrize(
+    ("description", "contract", "delimiter"), VALID_CASES, ids=[c[0] for c in VALID_CASES]
+)
+def test_multi_character_delimiters_are_accepted(tmp_path, description, contract, delimiter):
+    """Registries export with ', ' or '||': up to 4 bytes, what DuckDB's CSV reader takes."""
+    assert load_contract(write(tmp_path, contract)).file.delimiter == delimiter, description
+
+
+def test_required_may_be_empty(tmp_path):
+    """A source where no field is required lands every row with a record id (`required: []`)."""
+    assert load_contract(write(tmp_path, changed(required=[]))).required == ()
+    assert load_contract(write(tmp_path, changed(required=None))).required == ()  # the key left out
 
 
 @pytest.mark.parametrize(("description", "contract", "message"), CASES, ids=[c[0] for c in CASES])

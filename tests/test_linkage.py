@@ -139,16 +139,39 @@ def test_records_without_identifiers_stay_flagged_singletons(country, tmp_path):
     assert row == [("singleton: insufficient identifiers", 1)]
 
 
-def test_a_blocking_rule_over_budget_stops_with_its_name(country, tmp_path):
+def test_a_blocking_rule_over_budget_is_left_out_and_named(country, tmp_path, caplog):
+    """A skewed rule must not explode the night: it is counted, left out, and named in the log and the run record."""
     home = tmp_path / "budget"
+    shutil.copytree(country, home)
+    with duckdb.connect(str(home / "state" / "work.duckdb")) as con:
+        register_functions(con)
+        summary = link_night(
+            con,
+            home,
+            date.fromisoformat(NIGHTS[1]),
+            LinkageConfig(max_comparisons_per_rule=1000, mode="full"),
+        )
+    dropped = [b for b in summary.blocking if not b["kept"]]
+    kept = [b for b in summary.blocking if b["kept"]]
+    assert dropped and kept
+    assert all(b["comparisons"] > 1000 for b in dropped)
+    assert all(b["comparisons"] <= 1000 for b in kept)
+    assert f"blocking rule '{dropped[0]['name']}'" in caplog.text
+    assert "max_comparisons_per_rule" in caplog.text
+
+
+def test_every_rule_over_budget_stops_the_night_naming_them(country, tmp_path):
+    home = tmp_path / "budget0"
     shutil.copytree(country, home)
     with (
         duckdb.connect(str(home / "state" / "work.duckdb")) as con,
         pytest.raises(BlockingBudgetExceeded) as error,
     ):
         register_functions(con)
-        link_night(con, home, date.fromisoformat(NIGHTS[1]), LinkageConfig(max_comparisons_per_rule=10))
-    assert "blocking rule 'national_id'" in str(error.value)
+        link_night(
+            con, home, date.fromisoformat(NIGHTS[1]), LinkageConfig(max_comparisons_per_rule=0, mode="full")
+        )
+    assert "'national_id'" in str(error.value)
     assert "max_comparisons_per_rule" in str(error.value)
 
 

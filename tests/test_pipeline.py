@@ -89,3 +89,40 @@ def test_every_check_passes_on_a_clean_country(tmp_path):
     assert failed == []
     assert len({(e.asset_key.to_user_string(), e.check_name) for e in evaluations}) >= 100
     assert len({e.check_name for e in evaluations}) >= 30
+
+
+def test_a_first_night_whose_every_file_is_rejected_completes_with_everything_counted(home, drop):
+    """Every file of the very first night is bad: the night still runs to its end and counts every row."""
+    drop("pension", "pay.csv", pension_csv("B1;Ann;Lee;1950;2;;P01;2026-01;100", header="A;B;C"))
+    drop("registry", "reg.parquet", b"reg_no,name\nR1,Ann Lee\nR2,Bo Ng\n")
+    result = run(home)
+    failures = [e.step_failure_data.error.message for e in result.all_events if e.is_step_failure]
+    assert failures == []
+    assert result.success
+    with duckdb.connect(str(home / "warehouse" / "ibr.duckdb"), read_only=True) as con:
+        assert con.execute(
+            "select file_path, status, rows_in, rows_rejected from audit.files order by 1"
+        ).fetchall() == [
+            ("pension/2026-02-01/pay.csv", "rejected", 2, 2),
+            ("registry/2026-02-01/reg.parquet", "rejected", 2, 2),
+        ]
+        assert con.execute("select count(*) from staging.person_records").fetchall() == [(0,)]
+
+
+def test_a_failed_nights_summary_counts_the_nights_own_files(home, drop):
+    """The summary reads the working database: a night that never published is still counted."""
+    from datetime import date
+
+    from ingest.landing import Lander
+    from pipelines.cli import night_summary
+
+    drop("pension", "pay.csv", pension_csv("B1;Ann;Lee;1950;2;;P01;2026-01;100", header="A;B;C"))
+    settings = Settings(home=home)
+    settings.work_db.parent.mkdir(parents=True)
+    with duckdb.connect(str(settings.work_db)) as con:
+        from ingest.contracts import load_contracts
+
+        Lander(con, home, date.fromisoformat(NIGHT)).land_source(load_contracts(home / "sources")["pension"])
+    assert not settings.warehouse_db.exists()
+    summary = night_summary(settings, date.fromisoformat(NIGHT))
+    assert "files 1 (1 rejected), rows in 2, accepted 0, quarantined 2" in summary

@@ -304,6 +304,13 @@ def test_rotating_the_pseudonym_key_leaves_no_old_pseudonym_in_the_home(tmp_path
         after
     )
     assert len(list((home / "warehouse" / ".parquet").iterdir())) == 1  # only the version now published
+    for path in [
+        home / "warehouse" / "ibr_analytics.duckdb",
+        *(home / "warehouse" / "parquet").glob("*.parquet"),
+    ]:
+        assert oct(path.stat().st_mode & 0o777) == "0o640", (
+            path
+        )  # the analysts' group reads them, as after a publish
 
     monkeypatch.setenv("IBR_PSEUDONYM_KEY", "x" * 32)
     assert (

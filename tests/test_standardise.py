@@ -244,7 +244,7 @@ def test_a_night_killed_between_typing_and_standardising_is_finished_by_the_reru
     drop("pension", "feb.csv", pension_csv("B1;Ann;Lee;1950;1;;P01;2026-02;100"), night="2026-03-01")
     run_nights(con, home, NIGHT)
 
-    def killed(_con):
+    def killed(*_args):
         raise KeyboardInterrupt("killed")
 
     monkeypatch.setattr(matching.standardise, "update_person_records", killed)
@@ -267,3 +267,160 @@ def test_the_fields_left_out_of_a_person_records_content_are_read_by_no_person_r
 
     template = (SQL_ROOT / "staging" / "person_records.sql.j2").read_text(encoding="utf-8")
     assert [f for f in FACT_ONLY_FIELDS if re.search(rf"\b{f}\b", template)] == []
+
+
+ADDRESS_CONTRACT = {
+    "name": "survey",
+    "kind": "social_registry",
+    "file": {"format": "csv", "encoding": "utf-8", "delimiter": ", "},
+    "date_formats": ["%Y%m%d"],
+    "record_id": "rec_id",
+    "columns": {
+        "first_name": "given_name",
+        "last_name": "surname",
+        "date_of_birth": "date_of_birth",
+        "street_number": "street_number",
+        "address_line": "address_1",
+        "address_line_2": "address_2",
+        "locality": "suburb",
+        "postcode": "postcode",
+    },
+    "required": [],
+    "extra_fields": {
+        "birth_place": {"column": "birth_place", "compare": "fuzzy"},
+        "occupation": {"column": "occupation", "compare": "exact"},
+        "baptised": {"column": "baptised", "compare": "date"},
+    },
+}
+SURVEY_HEADER = (
+    "rec_id, given_name, surname, date_of_birth, street_number, address_1, address_2, suburb, postcode, "
+    "birth_place, occupation, baptised"
+)
+
+
+def survey_csv(*rows: str) -> bytes:
+    return ("\n".join([SURVEY_HEADER, *rows]) + "\n").encode("utf-8")
+
+
+@pytest.fixture
+def survey(home):
+    """A one-source registry export as public benchmarks ship it: ', ' between values, no sex, no id."""
+    import yaml
+
+    (home / "sources" / "survey.yaml").write_text(yaml.safe_dump(ADDRESS_CONTRACT), encoding="utf-8")
+    return home
+
+
+# (description, value in the file, column of staging.person_records, standardised value)
+ADDRESS_CASES = [
+    ("house number with a letter", "12 A", "street_number", "12a"),
+    ("house number range", "12-14", "street_number", "12-14"),
+    ("address punctuation and case", "  Flat 3 -  O'Neil St. ", "address_line", "flat 3 oneil st"),
+    ("second line transliterated", "Корпус 2", "address_line_2", "korpus 2"),
+    ("locality keeps its digits", "Ward  No.9", "locality", "ward no 9"),
+    ("locality accents", "São  Tomé", "locality", "sao tome"),
+    ("postcode spaces and case", "sw1a  1aa", "postcode", "SW1A1AA"),
+    ("postcode dash", "1234-567", "postcode", "1234567"),
+    ("empty after cleaning", " .. ", "address_line", None),
+]
+
+
+@pytest.mark.parametrize(
+    ("description", "value", "column", "expected"), ADDRESS_CASES, ids=[c[0] for c in ADDRESS_CASES]
+)
+def test_address_fields_are_standardised_for_comparison(
+    con, survey, drop, description, value, column, expected
+):
+    """Linkage compares house numbers, address lines, localities and postcodes as written differently by
+    different registries: case, spacing, punctuation and script must not make two equal addresses differ."""
+    fields = {
+        "street_number": "",
+        "address_line": "",
+        "address_line_2": "",
+        "locality": "",
+        "postcode": "",
+    } | {column: value}
+    row = ", ".join(
+        [
+            "r1",
+            "ann",
+            "lee",
+            "19500201",
+            fields["street_number"],
+            fields["address_line"],
+            fields["address_line_2"],
+            fields["locality"],
+            fields["postcode"],
+            "",
+            "",
+            "",
+        ]
+    )
+    drop("survey", "list.csv", survey_csv(row))
+    run_nights(con, survey, NIGHT)
+    assert records(con, "survey")["r1"][column] == expected, description
+
+
+def _extras(con) -> list[tuple]:
+    return con.execute("select * from staging.person_extra order by all").fetchall()
+
+
+def test_extra_fields_reach_person_extra_and_stay_in_step_on_later_nights(con, survey, drop):
+    """Extra fields of a contract reach staging.person_extra standardised, one row per record and non-empty field,
+    from the same version of the record as staging.person_records; an incremental night equals a full build."""
+    drop(
+        "survey",
+        "list.csv",
+        survey_csv(
+            "r1, Ann, Lee, 19450493, 3, Main St, , Hilltop, 2600, Kraków  Nowa Huta, teacher , 19500105",
+            "r2, Bo, Ng, 19500201, , , , , , , , ",
+        ),
+    )
+    run_nights(con, survey, NIGHT)
+    survey_records = records(con, "survey")
+    assert survey_records["r1"]["date_of_birth"] is None  # malformed, optional: the person is kept
+    assert _extras(con) == [
+        ("survey", "r1", "baptised", "1950-01-05"),
+        ("survey", "r1", "birth_place", "KRAKOW NOWA HUTA"),
+        ("survey", "r1", "occupation", "TEACHER"),
+    ]
+    assert con.execute("select field, rule from audit.field_issues order by all").fetchall() == [
+        ("date_of_birth", "not_a_date")
+    ]
+
+    # the next night: r1 changes only an extra field (its person fields do not), r3 is new, r2 is gone
+    later = "2026-03-01"
+    drop(
+        "survey",
+        "list.csv",
+        survey_csv(
+            "r1, Ann, Lee, 19450493, 3, Main St, , Hilltop, 2600, Kraków, teacher, 19500105",
+            "r3, Cy, Wu, 19600101, , , , , , , Nurse, ",
+        ),
+        night=later,
+    )
+    run_nights(con, survey, later)
+    assert _extras(con) == [
+        ("survey", "r1", "baptised", "1950-01-05"),
+        ("survey", "r1", "birth_place", "KRAKOW"),
+        ("survey", "r1", "occupation", "TEACHER"),
+        ("survey", "r3", "occupation", "NURSE"),
+    ]
+    with duckdb.connect() as fresh:
+        contracts = load_contracts(survey / "sources")
+        for night in (NIGHT, later):
+            lander = Lander(fresh, survey, date.fromisoformat(night))
+            for contract in contracts.values():
+                lander.land_source(contract)
+        build_staging(fresh, survey, contracts, date.fromisoformat(later))
+        assert _extras(fresh) == _extras(con)
+        assert _person_records(fresh) == _person_records(con)
+
+    # a contract without its extra fields: their rows leave person_extra on the next night
+    import yaml
+
+    (survey / "sources" / "survey.yaml").write_text(
+        yaml.safe_dump({k: v for k, v in ADDRESS_CONTRACT.items() if k != "extra_fields"}), encoding="utf-8"
+    )
+    run_nights(con, survey, later)
+    assert _extras(con) == []

@@ -82,3 +82,30 @@ def test_a_programme_missing_from_programmes_yaml_is_pointed_out(home, capsys):
         assert "programme_id 'old_age_pension'" not in out
     finally:
         contract.unlink()
+
+
+def test_links_and_oversize_lines_are_named_without_reading_them(home, capsys, tmp_path):
+    """validate-sources opens drops the way a night does: a link is named and not read, a 50 MB line is
+    rejected in seconds naming the cap; no content is printed and nothing is written."""
+    import time
+
+    secret = tmp_path / "secret.csv"
+    secret.write_text("ZZSECRET,ZZVALUE\n1,2\n", encoding="utf-8")
+    drop = home / "drops" / "old_age_pension" / NIGHT
+    (drop / "linked.csv").symlink_to(secret)
+    (drop / "long.csv").write_bytes(b"ZZLONG" * (9 << 20))
+    before = _snapshot(home)
+    try:
+        started = time.perf_counter()
+        assert main(["--home", str(home), "validate-sources", "--date", NIGHT]) == 1
+        assert time.perf_counter() - started < 30
+        out = capsys.readouterr().out
+        assert "old_age_pension/2026-02-01/linked.csv: rejected, 0 rows in" in out
+        assert "a symbolic link, not a regular file" in out
+        assert "old_age_pension/2026-02-01/long.csv: rejected" in out and "(IBR_MAX_LINE_BYTES)" in out
+        assert "ZZSECRET" not in out and "ZZLONG" not in out
+        assert _snapshot(home) == before
+        assert not (home / "quarantine").exists()
+    finally:
+        (drop / "linked.csv").unlink()
+        (drop / "long.csv").unlink()

@@ -94,3 +94,27 @@ comment on column audit.drop_stats.night is 'Drop date (the night) the rows were
 comment on column audit.drop_stats.rows_landed is 'Rows of raw.<source> landed that night.';
 comment on column audit.drop_stats.valid_national_ids is 'Of them, rows whose national id passes the country pattern and check digit (staging''s national_id_valid).';
 comment on column audit.drop_stats.id_rule is 'SHA-256 of what decided validity (the source column, country.yaml''s pattern and check digit): counts made under another rule are not reused.';
+
+create table if not exists audit.field_issues (
+    night date not null,
+    source varchar not null,
+    file_path varchar not null,
+    row_number bigint not null,
+    source_record_id varchar,
+    field varchar not null,
+    source_column varchar not null,
+    rule varchar not null,
+    reason varchar not null,
+    landed_at timestamp not null
+);
+comment on table audit.field_issues is 'One row per value of an optional field that could not be read (a malformed date, a code outside the contract''s codes, a non-numeric amount) in a row that was kept: the row is in raw.<source> as landed, and staging reads the value as null. Rows set aside are in audit.quarantine instead.';
+comment on column audit.field_issues.night is 'Drop date of the file.';
+comment on column audit.field_issues.source is 'Source name.';
+comment on column audit.field_issues.file_path is 'Path of the file relative to <home>/drops.';
+comment on column audit.field_issues.row_number is 'Line number in the file (the header is line 1) for CSV; 1-based row for Parquet: the row''s _row_number in raw.<source>.';
+comment on column audit.field_issues.source_record_id is 'The row''s record id.';
+comment on column audit.field_issues.field is 'Canonical field (or extra_fields.<name>) whose value was set to null.';
+comment on column audit.field_issues.source_column is 'Source column the field is read from.';
+comment on column audit.field_issues.rule is 'The rule the value broke: not_a_date, not_a_number, not_a_whole_number or unknown_code.';
+comment on column audit.field_issues.reason is 'What is wrong, naming the field, the column and what was expected; never the value.';
+comment on column audit.field_issues.landed_at is 'When the row was landed (UTC).';

@@ -9,6 +9,11 @@ create or replace temp macro ibr_ascii(x) as
 create or replace temp macro ibr_clean_name(x) as
     nullif(trim(regexp_replace(regexp_replace(lower(ibr_ascii(x)), '[''`’]', '', 'g'), '[^a-z]+', ' ', 'g')), '');
 
+-- lower-case ASCII letters and digits, one space between words; apostrophes dropped, other punctuation
+-- becomes a space ("12, O'Neil St." -> "12 oneil st"): addresses and localities
+create or replace temp macro ibr_clean_text(x) as
+    nullif(trim(regexp_replace(regexp_replace(lower(ibr_ascii(x)), '[''`’]', '', 'g'), '[^a-z0-9]+', ' ', 'g')), '');
+
 -- a key for matching area codes and names: lower ASCII letters and digits only
 create or replace temp macro ibr_area_key(x) as
     nullif(regexp_replace(lower(ibr_ascii(x)), '[^a-z0-9]+', '', 'g'), '');
