@@ -102,33 +102,35 @@ def calibrate(
 def choose_threshold(
     con: duckdb.DuckDBPyConnection, prior: float, beta: float
 ) -> tuple[float, float, float, float]:
-    """(threshold, expected precision, expected recall, expected matches) maximising expected F-beta."""
+    """(threshold, expected precision, expected recall, expected matches) maximising expected F-beta.
+
+    The best cut is searched over every pair's probability, then held inside THRESHOLD_RANGE: never
+    a coin toss, never so high that only perfect agreement links.
+    """
     low, high = THRESHOLD_RANGE
     b2 = beta * beta
+    con.execute(
+        f"create or replace temp table _posterior as select {probability_sql('log2_bf', prior)} as p from _calibrated"
+    )
     row = con.execute(
         f"""
-        with p as (select {probability_sql("log2_bf", prior)} as p from _calibrated),
-        total as (select sum(p) as matches from p),
+        with total as (select sum(p) as matches from _posterior),
         ranked as (
             select p,
                    sum(p) over (order by p desc rows between unbounded preceding and current row) as tp,
                    row_number() over (order by p desc) as predicted
-            from p
-        ),
-        candidates as (
-            select p as threshold, tp, predicted, matches,
-                   (1 + {b2!r}) * tp / (predicted + {b2!r} * matches) as f_beta
-            from ranked, total
-            where matches > 0 and p between {low!r} and {high!r}
+            from _posterior
         )
-        select threshold, tp / predicted, tp / matches, matches
-        from candidates
-        order by f_beta desc, threshold desc
+        select p from ranked, total
+        where matches > 0
+        order by (1 + {b2!r}) * tp / (predicted + {b2!r} * matches) desc, p desc
         limit 1
         """
     ).fetchall()
-    if not row:
-        return high, 0.0, 0.0, 0.0
-    # a threshold of p admits the pairs scored p and above
-    threshold, precision, recall, matches = row[0]
-    return float(threshold), float(precision), float(recall), float(matches)
+    threshold = high if not row else min(max(float(row[0][0]), low), high)
+    precision, recall, matches = con.execute(
+        "select coalesce(avg(p) filter (where p >= $t), 0), "
+        "coalesce(sum(p) filter (where p >= $t) / nullif(sum(p), 0), 0), coalesce(sum(p), 0) from _posterior",
+        {"t": threshold},
+    ).fetchall()[0]
+    return threshold, float(precision), float(recall), float(matches)

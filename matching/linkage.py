@@ -568,7 +568,7 @@ def _score_full(
     linker, sessions = _train(linker, sdf, scratch, fields, [reads for _, reads in chosen], config)
     timer.lap("train")
     # every blocked pair once: the prior and the threshold follow from their scores
-    predictions = linker.inference.predict(warning_mode="never")
+    predictions = linker.inference.predict(threshold_match_probability=1e-4, warning_mode="never")
     model = linker.misc.save_model_to_json()
     calibration = calibrate(
         scratch,
