@@ -391,7 +391,7 @@ def run_expert(schema: str, home: Path, seed: int = 42) -> dict[str, Any]:
             db.register(part.drop("source_dataset").to_arrow(), dataset_display_name=str(name[0]))
             for name, part in records.group_by("source_dataset", maintain_order=True)
         ]
-    linker = Linker(inputs, settings, logging.WARNING)
+    linker = Linker(inputs, settings, logging.ERROR)
     linker.training.estimate_probability_two_random_records_match(model.deterministic, recall=0.7)
     linker.training.estimate_u_using_random_sampling(max_pairs=5e6, seed=seed)
     for rule in model.em_rules:
