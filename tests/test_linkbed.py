@@ -58,21 +58,53 @@ def test_name_error_rate_is_the_rate_asked():
 @pytest.mark.parametrize(
     ("description", "function", "value", "check"),
     [
-        ("keyboard typo: one letter becomes a neighbouring key", corrupt.keyboard_typo, "smith",
-         lambda old, new: len(new) == len(old) and sum(a != b for a, b in zip(old, new, strict=True)) == 1),
-        ("OCR: a confusable shape read as another (rn/m, n/h, u/v, ...)", corrupt.ocr_error, "burns",
-         lambda old, new: new != old and abs(len(new) - len(old)) <= 1),
-        ("delete: one character fewer", corrupt.delete_char, "johnson", lambda old, new: len(new) == len(old) - 1),
-        ("insert: one character more", corrupt.insert_char, "johnson", lambda old, new: len(new) == len(old) + 1),
-        ("transpose: same letters, new order", corrupt.transpose_chars, "martin",
-         lambda old, new: sorted(new) == sorted(old) and new != old),
-        ("digit error: same length, one or two digits differ", corrupt.digit_error, "4821907356",
-         lambda old, new: len(new) == len(old) and 1 <= sum(a != b for a, b in zip(old, new, strict=True)) <= 2),
-        ("street type abbreviated", corrupt.abbreviate_street, "Baker Street",
-         lambda old, new: new.split()[0] == "Baker" and new.split()[1].lower() in {"st", "st.", "str"}),
+        (
+            "keyboard typo: one letter becomes a neighbouring key",
+            corrupt.keyboard_typo,
+            "smith",
+            lambda old, new: len(new) == len(old) and sum(a != b for a, b in zip(old, new, strict=True)) == 1,
+        ),
+        (
+            "OCR: a confusable shape read as another (rn/m, n/h, u/v, ...)",
+            corrupt.ocr_error,
+            "burns",
+            lambda old, new: new != old and abs(len(new) - len(old)) <= 1,
+        ),
+        (
+            "delete: one character fewer",
+            corrupt.delete_char,
+            "johnson",
+            lambda old, new: len(new) == len(old) - 1,
+        ),
+        (
+            "insert: one character more",
+            corrupt.insert_char,
+            "johnson",
+            lambda old, new: len(new) == len(old) + 1,
+        ),
+        (
+            "transpose: same letters, new order",
+            corrupt.transpose_chars,
+            "martin",
+            lambda old, new: sorted(new) == sorted(old) and new != old,
+        ),
+        (
+            "digit error: same length, one or two digits differ",
+            corrupt.digit_error,
+            "4821907356",
+            lambda old, new: (
+                len(new) == len(old) and 1 <= sum(a != b for a, b in zip(old, new, strict=True)) <= 2
+            ),
+        ),
+        (
+            "street type abbreviated",
+            corrupt.abbreviate_street,
+            "Baker Street",
+            lambda old, new: new.split()[0] == "Baker" and new.split()[1].lower() in {"st", "st.", "str"},
+        ),
         ("Arabic variant differs", corrupt.arabic_variant, "أحمد", lambda old, new: new != old),
     ],
-)  # fmt: skip
+)
 def test_each_error_does_what_its_name_says(description, function, value, check):
     for seed in range(20):
         new = function(value, random.Random(seed))
@@ -156,10 +188,19 @@ F1_FLOOR = 0.85
 def _night_f1(schema: str, home: Path) -> float:
     write_home(schema, home, records=1500, seed=13)
     done = subprocess.run(
-        [str(Path(sys.executable).with_name("ibr")), "--home", str(home), "run", "--date", DROP_DATE.isoformat(),
-         "--no-progress"],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        [
+            str(Path(sys.executable).with_name("ibr")),
+            "--home",
+            str(home),
+            "run",
+            "--date",
+            DROP_DATE.isoformat(),
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
     from bench.linkbed.__main__ import read_ours
 

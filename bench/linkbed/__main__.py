@@ -50,19 +50,25 @@ def run_ours(home: Path, timeout: float) -> dict[str, Any]:
         output, ok = f"timed out after {timeout:.0f}s", False
     seconds = time.perf_counter() - started
     (home / "ibr_run.log").write_text(output, encoding="utf-8")
-    errors = sorted({line.strip() for line in output.splitlines() if "Exception:" in line or "Error:" in line})
+    errors = sorted(
+        {line.strip() for line in output.splitlines() if "Exception:" in line or "Error:" in line}
+    )
     return {"ok": ok, "seconds": seconds, "errors": errors, "assignments": read_ours(home)}
 
 
 def read_ours(home: Path) -> pl.DataFrame | None:
     """(record_key, predicted) from the published warehouse, else from the working database's linkage."""
     queries = [
-        (home / "warehouse" / "ibr.duckdb",
-         "select source || ':' || source_record_id as record_key, person_id as predicted from registry.person_source_link"),
-        (home / "state" / "work.duckdb",
-         "select record_key, person_id as predicted from linkage.record_person "
-         f"where night = '{DROP_DATE.isoformat()}'"),
-    ]  # fmt: skip
+        (
+            home / "warehouse" / "ibr.duckdb",
+            "select source || ':' || source_record_id as record_key, person_id as predicted from registry.person_source_link",
+        ),
+        (
+            home / "state" / "work.duckdb",
+            "select record_key, person_id as predicted from linkage.record_person "
+            f"where night = '{DROP_DATE.isoformat()}'",
+        ),
+    ]
     for path, query in queries:
         if not path.exists():
             continue
@@ -136,9 +142,13 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
         )
         for r in runs:
             if r["ours"] and r["ours"].records_missing:
-                notes.append(f"- {schema}: {r['ours'].records_missing:,} records absent from our registry (quarantined)")
+                notes.append(
+                    f"- {schema}: {r['ours'].records_missing:,} records absent from our registry (quarantined)"
+                )
             if not r["ours_ok"]:
-                notes.append(f"- {schema}: our night FAILED: " + ("; ".join(r["ours_errors"][:3]) or "see ibr_run.log"))
+                notes.append(
+                    f"- {schema}: our night FAILED: " + ("; ".join(r["ours_errors"][:3]) or "see ibr_run.log")
+                )
             if r.get("expert_error"):
                 notes.append(f"- {schema}: the expert script failed: {r['expert_error']}")
     if notes:
@@ -153,7 +163,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--timeout", type=float, default=1800, help="seconds allowed for one `ibr run`")
-    parser.add_argument("--keep", type=Path, help="write the homes here and keep them (default: a temporary folder)")
+    parser.add_argument(
+        "--keep", type=Path, help="write the homes here and keep them (default: a temporary folder)"
+    )
     args = parser.parse_args(argv)
     names = list(SCHEMAS) if args.schemas == "all" else args.schemas.split(",")
     unknown = [n for n in names if n not in SCHEMAS]

@@ -21,7 +21,9 @@ from datetime import date, timedelta
 # QWERTY neighbours (lower case); for other layouts only letters present here are typed wrong
 _QWERTY_ROWS = ["qwertyuiop", "asdfghjkl", "zxcvbnm"]
 _JCUKEN_ROWS = ["йцукенгшщзхъ", "фывапролджэ", "ячсмитьбю"]
-_DIGIT_NEIGHBOURS = {str(d): s for d, s in enumerate(["9", "24", "135", "246", "357", "468", "579", "68", "79", "80"])}
+_DIGIT_NEIGHBOURS = {
+    str(d): s for d, s in enumerate(["9", "24", "135", "246", "357", "468", "579", "68", "79", "80"])
+}
 
 
 def _neighbours(rows: list[str]) -> dict[str, str]:
@@ -39,49 +41,157 @@ def _neighbours(rows: list[str]) -> dict[str, str]:
 KEYBOARD = _neighbours(_QWERTY_ROWS) | _neighbours(_JCUKEN_ROWS) | _DIGIT_NEIGHBOURS
 
 # what an OCR engine reads a scanned form as (both directions)
-OCR_PAIRS = [("rn", "m"), ("cl", "d"), ("vv", "w"), ("li", "h"), ("0", "o"), ("1", "l"), ("1", "i"),
-             ("5", "s"), ("8", "b"), ("e", "c"), ("u", "v"), ("n", "h"), ("2", "z"), ("6", "g")]  # fmt: skip
+OCR_PAIRS = [
+    ("rn", "m"),
+    ("cl", "d"),
+    ("vv", "w"),
+    ("li", "h"),
+    ("0", "o"),
+    ("1", "l"),
+    ("1", "i"),
+    ("5", "s"),
+    ("8", "b"),
+    ("e", "c"),
+    ("u", "v"),
+    ("n", "h"),
+    ("2", "z"),
+    ("6", "g"),
+]
 
 # spelling as heard: (written, heard) in both directions, for the Latin-script locales here
-PHONETIC_PAIRS = [("ph", "f"), ("ck", "k"), ("c", "k"), ("th", "t"), ("ie", "y"), ("y", "i"), ("ou", "u"),
-                  ("ei", "ai"), ("z", "s"), ("v", "w"), ("sch", "sh"), ("ks", "x"), ("mc", "mac"),
-                  ("ll", "l"), ("tt", "t"), ("nn", "n"), ("ss", "s"), ("dt", "t"), ("gh", "g"),
-                  ("sen", "son"), ("mann", "man"), ("ez", "es"), ("j", "g"), ("qu", "k"), ("ae", "e"),
-                  ("oe", "o"), ("ue", "u"), ("é", "e"), ("è", "e"), ("ñ", "n"), ("ü", "u"), ("ö", "o"),
-                  ("ä", "a"), ("ß", "ss")]  # fmt: skip
+PHONETIC_PAIRS = [
+    ("ph", "f"),
+    ("ck", "k"),
+    ("c", "k"),
+    ("th", "t"),
+    ("ie", "y"),
+    ("y", "i"),
+    ("ou", "u"),
+    ("ei", "ai"),
+    ("z", "s"),
+    ("v", "w"),
+    ("sch", "sh"),
+    ("ks", "x"),
+    ("mc", "mac"),
+    ("ll", "l"),
+    ("tt", "t"),
+    ("nn", "n"),
+    ("ss", "s"),
+    ("dt", "t"),
+    ("gh", "g"),
+    ("sen", "son"),
+    ("mann", "man"),
+    ("ez", "es"),
+    ("j", "g"),
+    ("qu", "k"),
+    ("ae", "e"),
+    ("oe", "o"),
+    ("ue", "u"),
+    ("é", "e"),
+    ("è", "e"),
+    ("ñ", "n"),
+    ("ü", "u"),
+    ("ö", "o"),
+    ("ä", "a"),
+    ("ß", "ss"),
+]
 
 # Arabic orthographic variants: hamza forms of alif, ta marbuta, alif maqsura, the article
 ARABIC_PAIRS = [("أ", "ا"), ("إ", "ا"), ("آ", "ا"), ("ة", "ه"), ("ى", "ي"), ("ال", "")]
 
 NICKNAMES = {
-    "william": ["bill", "will", "billy"], "robert": ["bob", "rob", "bobby"], "richard": ["dick", "rick"],
-    "elizabeth": ["liz", "beth", "betty", "eliza"], "margaret": ["maggie", "peggy", "meg"],
-    "katherine": ["kate", "kathy", "katie"], "catherine": ["cathy", "kate"], "james": ["jim", "jimmy"],
-    "john": ["jack", "johnny"], "michael": ["mike", "mick"], "thomas": ["tom", "tommy"],
-    "joseph": ["joe", "joey"], "charles": ["charlie", "chuck"], "edward": ["ed", "ted", "eddie"],
-    "christopher": ["chris"], "daniel": ["dan", "danny"], "matthew": ["matt"], "anthony": ["tony"],
-    "jennifer": ["jen", "jenny"], "patricia": ["pat", "patty", "trish"], "susan": ["sue", "susie"],
-    "deborah": ["deb", "debbie"], "rebecca": ["becky", "becca"], "alexander": ["alex", "sasha"],
-    "samuel": ["sam"], "benjamin": ["ben"], "nicholas": ["nick"], "jonathan": ["jon"],
-    "victoria": ["vicky", "tori"], "stephen": ["steve"], "steven": ["steve"], "andrew": ["andy", "drew"],
-    "francisco": ["paco", "pancho"], "josé": ["pepe"], "jose": ["pepe"], "manuel": ["manolo"],
-    "antonio": ["toño", "tono"], "dolores": ["lola"], "concepción": ["concha"], "guadalupe": ["lupe"],
-    "enrique": ["quique"], "ignacio": ["nacho"], "johannes": ["hans", "jo"], "wolfgang": ["wolf"],
-    "friedrich": ["fritz"], "margarete": ["grete"], "katharina": ["kathi", "katja"], "elisabeth": ["lisa", "elli"],
-    "stefanie": ["steffi"], "alexandra": ["alex", "sandra"], "christine": ["chris", "tina"],
-    "jean-pierre": ["jp"], "jean-baptiste": ["jb"], "marie-claire": ["marie"], "frédéric": ["fred"],
-    "dmitri": ["dima"], "aleksandr": ["sasha"], "ekaterina": ["katya"], "yelena": ["lena"],
-}  # fmt: skip
+    "william": ["bill", "will", "billy"],
+    "robert": ["bob", "rob", "bobby"],
+    "richard": ["dick", "rick"],
+    "elizabeth": ["liz", "beth", "betty", "eliza"],
+    "margaret": ["maggie", "peggy", "meg"],
+    "katherine": ["kate", "kathy", "katie"],
+    "catherine": ["cathy", "kate"],
+    "james": ["jim", "jimmy"],
+    "john": ["jack", "johnny"],
+    "michael": ["mike", "mick"],
+    "thomas": ["tom", "tommy"],
+    "joseph": ["joe", "joey"],
+    "charles": ["charlie", "chuck"],
+    "edward": ["ed", "ted", "eddie"],
+    "christopher": ["chris"],
+    "daniel": ["dan", "danny"],
+    "matthew": ["matt"],
+    "anthony": ["tony"],
+    "jennifer": ["jen", "jenny"],
+    "patricia": ["pat", "patty", "trish"],
+    "susan": ["sue", "susie"],
+    "deborah": ["deb", "debbie"],
+    "rebecca": ["becky", "becca"],
+    "alexander": ["alex", "sasha"],
+    "samuel": ["sam"],
+    "benjamin": ["ben"],
+    "nicholas": ["nick"],
+    "jonathan": ["jon"],
+    "victoria": ["vicky", "tori"],
+    "stephen": ["steve"],
+    "steven": ["steve"],
+    "andrew": ["andy", "drew"],
+    "francisco": ["paco", "pancho"],
+    "josé": ["pepe"],
+    "jose": ["pepe"],
+    "manuel": ["manolo"],
+    "antonio": ["toño", "tono"],
+    "dolores": ["lola"],
+    "concepción": ["concha"],
+    "guadalupe": ["lupe"],
+    "enrique": ["quique"],
+    "ignacio": ["nacho"],
+    "johannes": ["hans", "jo"],
+    "wolfgang": ["wolf"],
+    "friedrich": ["fritz"],
+    "margarete": ["grete"],
+    "katharina": ["kathi", "katja"],
+    "elisabeth": ["lisa", "elli"],
+    "stefanie": ["steffi"],
+    "alexandra": ["alex", "sandra"],
+    "christine": ["chris", "tina"],
+    "jean-pierre": ["jp"],
+    "jean-baptiste": ["jb"],
+    "marie-claire": ["marie"],
+    "frédéric": ["fred"],
+    "dmitri": ["dima"],
+    "aleksandr": ["sasha"],
+    "ekaterina": ["katya"],
+    "yelena": ["lena"],
+}
 
 STREET_TYPES = {
-    "street": ["st", "st.", "str"], "road": ["rd", "rd."], "avenue": ["ave", "av", "ave."], "drive": ["dr", "dr."],
-    "lane": ["ln"], "court": ["ct"], "place": ["pl"], "crescent": ["cres"], "terrace": ["tce"],
-    "boulevard": ["blvd"], "square": ["sq"], "close": ["cl"], "way": ["wy"], "trail": ["trl"],
-    "straße": ["str.", "strasse", "str"], "weg": ["wg."], "platz": ["pl."], "allee": ["al."],
-    "rue": ["r."], "avenue_fr": ["av."], "boulevard_fr": ["bd"], "chemin": ["ch."], "impasse": ["imp."],
-    "calle": ["c/", "c."], "avenida": ["avda.", "av."], "plaza": ["pza."], "paseo": ["pº", "po."],
-    "camino": ["cno."], "carrer": ["c/"],
-}  # fmt: skip
+    "street": ["st", "st.", "str"],
+    "road": ["rd", "rd."],
+    "avenue": ["ave", "av", "ave."],
+    "drive": ["dr", "dr."],
+    "lane": ["ln"],
+    "court": ["ct"],
+    "place": ["pl"],
+    "crescent": ["cres"],
+    "terrace": ["tce"],
+    "boulevard": ["blvd"],
+    "square": ["sq"],
+    "close": ["cl"],
+    "way": ["wy"],
+    "trail": ["trl"],
+    "straße": ["str.", "strasse", "str"],
+    "weg": ["wg."],
+    "platz": ["pl."],
+    "allee": ["al."],
+    "rue": ["r."],
+    "avenue_fr": ["av."],
+    "boulevard_fr": ["bd"],
+    "chemin": ["ch."],
+    "impasse": ["imp."],
+    "calle": ["c/", "c."],
+    "avenida": ["avda.", "av."],
+    "plaza": ["pza."],
+    "paseo": ["pº", "po."],
+    "camino": ["cno."],
+    "carrer": ["c/"],
+}
 
 
 def _pick_position(text: str, rng: random.Random, skip_first: bool = True) -> int:
@@ -128,7 +238,9 @@ def phonetic_variant(text: str, rng: random.Random) -> str:
 
 def arabic_variant(text: str, rng: random.Random) -> str:
     """An Arabic spelling variant: hamza on alif written or not, ta marbuta as ha, the article dropped."""
-    options = [(a, b) for a, b in ARABIC_PAIRS if a in text] + [(b, a) for a, b in ARABIC_PAIRS if b and b in text]
+    options = [(a, b) for a, b in ARABIC_PAIRS if a in text] + [
+        (b, a) for a, b in ARABIC_PAIRS if b and b in text
+    ]
     if not options:
         return delete_char(text, rng)
     old, new = rng.choice(options)
@@ -198,7 +310,11 @@ def digit_error(text: str, rng: random.Random) -> str:
             chars[i], chars[j] = chars[j], chars[i]
             return "".join(chars)
     i = rng.choice(spots)
-    new = rng.choice(_DIGIT_NEIGHBOURS[text[i]]) if rng.random() < 0.6 else rng.choice("0123456789".replace(text[i], ""))
+    new = (
+        rng.choice(_DIGIT_NEIGHBOURS[text[i]])
+        if rng.random() < 0.6
+        else rng.choice("0123456789".replace(text[i], ""))
+    )
     return text[:i] + new + text[i + 1 :]
 
 
@@ -224,7 +340,8 @@ def edit_name(text: str, script: str, rng: random.Random) -> str:
         kind = rng.choices(["keyboard", "delete", "insert", "transpose"], [0.35, 0.25, 0.15, 0.25])[0]
     else:
         kind = rng.choices(
-            ["keyboard", "ocr", "phonetic", "delete", "insert", "transpose"], [0.22, 0.1, 0.26, 0.16, 0.1, 0.16]
+            ["keyboard", "ocr", "phonetic", "delete", "insert", "transpose"],
+            [0.22, 0.1, 0.26, 0.16, 0.1, 0.16],
         )[0]
     return {
         "keyboard": keyboard_typo,

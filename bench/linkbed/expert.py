@@ -26,7 +26,7 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import duckdb
 import polars as pl
@@ -65,7 +65,9 @@ def _read(home: Path, source: str, delimiter: str = ",") -> pl.DataFrame:
 def _dates(values: pl.Series, fmt: str) -> tuple[pl.Series, pl.Series]:
     """(ISO date text or null, birth year or null): a year alone keeps the year; an impossible date, nothing."""
     parsed = values.str.strptime(pl.Date, fmt, strict=False)
-    year_only = pl.Series([int(v) if v and v.isdigit() and len(v) == 4 else None for v in values.to_list()], dtype=pl.Int32)
+    year_only = pl.Series(
+        [int(v) if v and v.isdigit() and len(v) == 4 else None for v in values.to_list()], dtype=pl.Int32
+    )
     year = parsed.dt.year().fill_null(year_only)
     return parsed.dt.to_string("%Y-%m-%d"), year
 
@@ -111,9 +113,9 @@ def dob_comparison() -> cl.CustomComparison:
     return cl.CustomComparison(
         output_column_name="dob",
         comparison_levels=[
-            cll.CustomLevel("(dob_l is null or dob_r is null) and (birth_year_l is null or birth_year_r is null)").configure(
-                is_null_level=True
-            ),
+            cll.CustomLevel(
+                "(dob_l is null or dob_r is null) and (birth_year_l is null or birth_year_r is null)"
+            ).configure(is_null_level=True),
             cll.ExactMatchLevel("dob"),
             cll.CustomLevel(
                 "substr(dob_l, 1, 4) = substr(dob_r, 1, 4) and substr(dob_l, 6, 2) = substr(dob_r, 9, 2) "
@@ -121,7 +123,9 @@ def dob_comparison() -> cl.CustomComparison:
                 "day and month swapped",
             ),
             cll.LevenshteinLevel("dob", 1),
-            cll.CustomLevel("abs(date_diff('day', cast(dob_l as date), cast(dob_r as date))) <= 31", "within a month"),
+            cll.CustomLevel(
+                "abs(date_diff('day', cast(dob_l as date), cast(dob_r as date))) <= 31", "within a month"
+            ),
             cll.CustomLevel("birth_year_l = birth_year_r", "same year"),
             cll.LevenshteinLevel("dob", 2),
             cll.ElseLevel(),
@@ -188,14 +192,23 @@ class ExpertModel:
     blocking: list[Any]
     deterministic: list[Any]  # rules that are near-certain matches, for the prior
     em_rules: list[Any]
-    link_type: str = "dedupe_only"
+    link_type: Literal["dedupe_only", "link_and_dedupe"] = "dedupe_only"
 
 
 def _prepare_dedupe(home: Path) -> pl.DataFrame:
     raw = _read(home, "household_survey")
-    df = _standard(raw, "household_survey", "row_id",
-                   {"first_name": "given_name", "surname": "family_name", "address": "address",
-                    "locality": "town", "postcode": "postcode"})  # fmt: skip
+    df = _standard(
+        raw,
+        "household_survey",
+        "row_id",
+        {
+            "first_name": "given_name",
+            "surname": "family_name",
+            "address": "address",
+            "locality": "town",
+            "postcode": "postcode",
+        },
+    )
     dob, year = _dates(raw["dob"], "%d/%m/%Y")
     df = df.with_columns(dob=dob, birth_year=year, postcode=pl.col("postcode").str.replace_all(" ", ""))
     return _with_derived(df)
@@ -203,18 +216,32 @@ def _prepare_dedupe(home: Path) -> pl.DataFrame:
 
 def _prepare_two_sources(home: Path) -> pl.DataFrame:
     a_raw = _read(home, "pension_roll")
-    a = _standard(a_raw, "pension_roll", "pension_id",
-                  {"first_name": "first_name", "surname": "surname", "locality": "district", "sex": "sex"})  # fmt: skip
+    a = _standard(
+        a_raw,
+        "pension_roll",
+        "pension_id",
+        {"first_name": "first_name", "surname": "surname", "locality": "district", "sex": "sex"},
+    )
     dob, year = _dates(a_raw["birth_date"], "%Y-%m-%d")
-    a = a.with_columns(dob=dob, birth_year=year, national_id=_digits(a_raw["national_no"]),
-                       postcode=pl.lit(None, pl.String))  # fmt: skip
+    a = a.with_columns(
+        dob=dob, birth_year=year, national_id=_digits(a_raw["national_no"]), postcode=pl.lit(None, pl.String)
+    )
     b_raw = _read(home, "health_cover", ";")
-    b = _standard(b_raw, "health_cover", "MEMBER_NO",
-                  {"first_name": "GIVEN", "surname": "SURNAME", "locality": "TOWN", "postcode": "POSTCODE"})  # fmt: skip
+    b = _standard(
+        b_raw,
+        "health_cover",
+        "MEMBER_NO",
+        {"first_name": "GIVEN", "surname": "SURNAME", "locality": "TOWN", "postcode": "POSTCODE"},
+    )
     dob, year = _dates(b_raw["DOB"], "%d.%m.%Y")
     sex = b_raw["GENDER"].replace_strict({"1": "m", "2": "f"}, default=None)
-    b = b.with_columns(dob=dob, birth_year=year, national_id=_digits(b_raw["ID_NUMBER"]), sex=sex,
-                       postcode=pl.col("postcode").str.replace_all(" ", ""))  # fmt: skip
+    b = b.with_columns(
+        dob=dob,
+        birth_year=year,
+        national_id=_digits(b_raw["ID_NUMBER"]),
+        sex=sex,
+        postcode=pl.col("postcode").str.replace_all(" ", ""),
+    )
     return _with_derived(pl.concat([a, b.select(a.columns)]))
 
 
@@ -222,15 +249,33 @@ def _prepare_address(home: Path) -> pl.DataFrame:
     a_raw = _read(home, "housing_benefit")
     address = pl.concat_str([a_raw["house_no"].fill_null(""), a_raw["street"].fill_null("")], separator=" ")
     a_raw = a_raw.with_columns(full_address=pl.when(a_raw["street"].is_null()).then(None).otherwise(address))
-    a = _standard(a_raw, "housing_benefit", "claim_ref",
-                  {"first_name": "forename", "surname": "surname", "address": "full_address",
-                   "postcode": "postcode", "locality": "town"})  # fmt: skip
+    a = _standard(
+        a_raw,
+        "housing_benefit",
+        "claim_ref",
+        {
+            "first_name": "forename",
+            "surname": "surname",
+            "address": "full_address",
+            "postcode": "postcode",
+            "locality": "town",
+        },
+    )
     dob, year = _dates(a_raw["date_of_birth"], "%Y-%m-%d")
     a = a.with_columns(dob=dob, birth_year=year, phone=_digits(a_raw["phone"], 10))
     b_raw = _read(home, "utility_support")
-    b = _standard(b_raw, "utility_support", "account",
-                  {"first_name": "customer_name_first", "surname": "customer_name_last", "address": "address1",
-                   "postcode": "zip", "locality": "city"})  # fmt: skip
+    b = _standard(
+        b_raw,
+        "utility_support",
+        "account",
+        {
+            "first_name": "customer_name_first",
+            "surname": "customer_name_last",
+            "address": "address1",
+            "postcode": "zip",
+            "locality": "city",
+        },
+    )
     dob, year = _dates(b_raw["birth"], "%m/%d/%Y")
     b = b.with_columns(dob=dob, birth_year=year, phone=_digits(b_raw["tel"], 10))
     df = pl.concat([a, b.select(a.columns)]).with_columns(pl.col("postcode").str.replace_all(" ", ""))
@@ -241,15 +286,27 @@ def _prepare_address(home: Path) -> pl.DataFrame:
 
 def _prepare_non_latin(home: Path) -> pl.DataFrame:
     a_raw = _read(home, "civil_register")
-    a = _standard(a_raw, "civil_register", "reg_id",
-                  {"first_name": "given_name", "surname": "family_name", "locality": "settlement", "sex": "sex"})  # fmt: skip
+    a = _standard(
+        a_raw,
+        "civil_register",
+        "reg_id",
+        {"first_name": "given_name", "surname": "family_name", "locality": "settlement", "sex": "sex"},
+    )
     dob, year = _dates(a_raw["date_of_birth"], "%Y-%m-%d")
     a = a.with_columns(dob=dob, birth_year=year)
     b_raw = _read(home, "aid_programme")
-    b = _standard(b_raw, "aid_programme", "beneficiary",
-                  {"first_name": "FirstName", "surname": "LastName", "locality": "City"})  # fmt: skip
+    b = _standard(
+        b_raw,
+        "aid_programme",
+        "beneficiary",
+        {"first_name": "FirstName", "surname": "LastName", "locality": "City"},
+    )
     dob, year = _dates(b_raw["BirthDate"], "%d/%m/%Y")
-    b = b.with_columns(dob=dob, birth_year=year, sex=b_raw["Gender"].replace_strict({"Male": "m", "Female": "f"}, default=None))
+    b = b.with_columns(
+        dob=dob,
+        birth_year=year,
+        sex=b_raw["Gender"].replace_strict({"Male": "m", "Female": "f"}, default=None),
+    )
     return _with_derived(pl.concat([a, b.select(a.columns)]))
 
 
@@ -265,8 +322,12 @@ def _split_full_name(text: str | None) -> tuple[str | None, str | None]:
 
 def _prepare_full_name(home: Path) -> pl.DataFrame:
     raw = _read(home, "member_list")
-    df = _standard(raw, "member_list", "member_row",
-                   {"postcode": "postcode", "birth_place": "birth_place", "occupation": "occupation"})  # fmt: skip
+    df = _standard(
+        raw,
+        "member_list",
+        "member_row",
+        {"postcode": "postcode", "birth_place": "birth_place", "occupation": "occupation"},
+    )
     split = [_split_full_name(v) for v in raw["name"].to_list()]
     dob, year = _dates(raw["born"], "%Y%m%d")
     df = df.with_columns(
@@ -287,8 +348,13 @@ def _jw(col: str, thresholds: list[float]) -> Any:
 MODELS: dict[str, ExpertModel] = {
     "dedupe_no_sex_no_id": ExpertModel(
         prepare=_prepare_dedupe,
-        comparisons=lambda: [names_comparison(), dob_comparison(), postcode_comparison(), address_comparison(),
-                             locality_comparison()],  # fmt: skip
+        comparisons=lambda: [
+            names_comparison(),
+            dob_comparison(),
+            postcode_comparison(),
+            address_comparison(),
+            locality_comparison(),
+        ],
         blocking=[
             block_on("first_name", "surname"),
             block_on("surname", "birth_year"),
@@ -303,8 +369,13 @@ MODELS: dict[str, ExpertModel] = {
     ),
     "two_sources_partial_ids": ExpertModel(
         prepare=_prepare_two_sources,
-        comparisons=lambda: [names_comparison(), dob_comparison(), id_comparison("national_id"),
-                             cl.ExactMatch("sex"), locality_comparison()],  # fmt: skip
+        comparisons=lambda: [
+            names_comparison(),
+            dob_comparison(),
+            id_comparison("national_id"),
+            cl.ExactMatch("sex"),
+            locality_comparison(),
+        ],
         blocking=[
             block_on("national_id"),
             block_on("first_name", "surname"),
@@ -319,9 +390,15 @@ MODELS: dict[str, ExpertModel] = {
     ),
     "address_heavy": ExpertModel(
         prepare=_prepare_address,
-        comparisons=lambda: [names_comparison(), dob_comparison(), address_comparison(), postcode_comparison(),
-                             cl.ExactMatch("house_number"), locality_comparison(),
-                             cl.DamerauLevenshteinAtThresholds("phone", [1]).configure(term_frequency_adjustments=True)],  # fmt: skip
+        comparisons=lambda: [
+            names_comparison(),
+            dob_comparison(),
+            address_comparison(),
+            postcode_comparison(),
+            cl.ExactMatch("house_number"),
+            locality_comparison(),
+            cl.DamerauLevenshteinAtThresholds("phone", [1]).configure(term_frequency_adjustments=True),
+        ],
         blocking=[
             block_on("first_name", "surname"),
             block_on("phone"),
@@ -337,7 +414,12 @@ MODELS: dict[str, ExpertModel] = {
     ),
     "non_latin": ExpertModel(
         prepare=_prepare_non_latin,
-        comparisons=lambda: [names_comparison(), dob_comparison(), cl.ExactMatch("sex"), locality_comparison()],
+        comparisons=lambda: [
+            names_comparison(),
+            dob_comparison(),
+            cl.ExactMatch("sex"),
+            locality_comparison(),
+        ],
         blocking=[
             block_on("first_name", "surname"),
             block_on("dob"),
@@ -351,8 +433,14 @@ MODELS: dict[str, ExpertModel] = {
     ),
     "full_name_extra": ExpertModel(
         prepare=_prepare_full_name,
-        comparisons=lambda: [names_comparison(), dob_comparison(), postcode_comparison(), cl.ExactMatch("sex"),
-                             _jw("birth_place", [0.9]), _jw("occupation", [0.9])],  # fmt: skip
+        comparisons=lambda: [
+            names_comparison(),
+            dob_comparison(),
+            postcode_comparison(),
+            cl.ExactMatch("sex"),
+            _jw("birth_place", [0.9]),
+            _jw("occupation", [0.9]),
+        ],
         blocking=[
             block_on("first_name", "surname"),
             block_on("surname", "dob"),
@@ -363,7 +451,10 @@ MODELS: dict[str, ExpertModel] = {
             block_on("birth_place", "sn3"),
             block_on("occupation", "fn2"),
         ],
-        deterministic=[block_on("first_name", "surname", "dob"), block_on("surname", "postcode", "birth_place")],
+        deterministic=[
+            block_on("first_name", "surname", "dob"),
+            block_on("surname", "postcode", "birth_place"),
+        ],
         em_rules=[block_on("dob"), block_on("first_name", "surname"), block_on("postcode", "birth_place")],
     ),
 }
@@ -399,7 +490,9 @@ def run_expert(schema: str, home: Path, seed: int = 42) -> dict[str, Any]:
     predictions = linker.inference.predict(threshold_match_probability=0.5)
     clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(predictions, MATCH_THRESHOLD)
     assignments = pl.from_arrow(
-        con.sql(f"select unique_id, cast(cluster_id as varchar) as cluster_id from {clusters.physical_name}").to_arrow_table()
+        con.sql(
+            f"select unique_id, cast(cluster_id as varchar) as cluster_id from {clusters.physical_name}"
+        ).to_arrow_table()
     )
     con.close()
     assert isinstance(assignments, pl.DataFrame)

@@ -59,5 +59,6 @@ def pairwise_score(truth: pl.DataFrame, predicted: pl.DataFrame) -> PairScore:
 def read_truth(home_truth: str) -> pl.DataFrame:
     """`<home>/truth/records.parquet` as (record_key, truth), record_key = 'source:source_record_id'."""
     return pl.read_parquet(home_truth).select(
-        record_key=pl.col("source") + ":" + pl.col("source_record_id"), truth=pl.col("true_person_id").cast(pl.String)
+        record_key=pl.col("source") + ":" + pl.col("source_record_id"),
+        truth=pl.col("true_person_id").cast(pl.String),
     )

@@ -107,7 +107,8 @@ def draw_people(n: int, locales: tuple[str, ...], seed: int) -> list[Person]:
                 sex=sex,
                 born=FIRST_BIRTH + timedelta(days=rng.randrange(span)),
                 street=_street(fake),
-                house_number=str(rng.choice([rng.randint(1, 30), rng.randint(1, 250)])) + rng.choice(["", "", "", "a", "b"]),
+                house_number=str(rng.choice([rng.randint(1, 30), rng.randint(1, 250)]))
+                + rng.choice(["", "", "", "a", "b"]),
                 postcode=str(fake.postcode()),
                 locality=str(fake.city()),
                 phone=f"{rng.choice('1237')}{rng.randrange(10**8, 10**9)}",
@@ -124,8 +125,13 @@ def draw_people(n: int, locales: tuple[str, ...], seed: int) -> list[Person]:
 def household_move(person: Person, rng: random.Random, fake_pool: list[Person]) -> Person:
     """The same person at another address (people move between the snapshots of two sources)."""
     other = fake_pool[rng.randrange(len(fake_pool))]
-    return replace(person, street=other.street, house_number=other.house_number, postcode=other.postcode,
-                   locality=other.locality)  # fmt: skip
+    return replace(
+        person,
+        street=other.street,
+        house_number=other.house_number,
+        postcode=other.postcode,
+        locality=other.locality,
+    )
 
 
 def _maybe(value: Any, field: str, noise: corrupt.Noise, rng: random.Random) -> Any:

@@ -24,7 +24,14 @@ import polars as pl
 import yaml
 
 from bench.linkbed.corrupt import Noise
-from bench.linkbed.people import LATIN_LOCALES, NON_LATIN_LOCALES, Person, draw_people, household_move, observe
+from bench.linkbed.people import (
+    LATIN_LOCALES,
+    NON_LATIN_LOCALES,
+    Person,
+    draw_people,
+    household_move,
+    observe,
+)
 
 DROP_DATE = date(2026, 1, 15)
 # a night builds the registry from programme rules; these lists feed no programme, so the rules file
@@ -122,13 +129,20 @@ def _nid(value: str | None, rng: random.Random) -> str:
     return value
 
 
-def _contract(name: str, description: str, record_id: str, columns: dict[str, str], **extra: Any) -> dict[str, Any]:
+def _contract(
+    name: str, description: str, record_id: str, columns: dict[str, str], **extra: Any
+) -> dict[str, Any]:
     return {
         "name": name,
         "kind": "social_registry",
         "description": description,
         "drop_mode": "snapshot",
-        "file": {"format": "csv", "encoding": "utf-8", "delimiter": extra.pop("delimiter", ","), "header": True},
+        "file": {
+            "format": "csv",
+            "encoding": "utf-8",
+            "delimiter": extra.pop("delimiter", ","),
+            "header": True,
+        },
         "record_id": record_id,
         "columns": columns,
         **extra,
@@ -138,7 +152,18 @@ def _contract(name: str, description: str, record_id: str, columns: dict[str, st
 # -- the schemas ----------------------------------------------------------------------------------
 
 _DUPES = ((1, 0.5), (2, 0.28), (3, 0.13), (4, 0.06), (5, 0.03))
-_HEAVY = ((1, 0.12), (2, 0.12), (3, 0.14), (4, 0.14), (5, 0.12), (6, 0.1), (7, 0.08), (8, 0.06), (10, 0.06), (12, 0.06))
+_HEAVY = (
+    (1, 0.12),
+    (2, 0.12),
+    (3, 0.14),
+    (4, 0.14),
+    (5, 0.12),
+    (6, 0.1),
+    (7, 0.08),
+    (8, 0.06),
+    (10, 0.06),
+    (12, 0.06),
+)
 _SINGLE = ((1, 0.95), (2, 0.05))
 
 
@@ -168,11 +193,19 @@ DEDUPE_NO_SEX_NO_ID = Schema(
                 "household_survey",
                 "Household survey listing: one row per interview, people interviewed more than once appear again",
                 "row_id",
-                {"first_name": "given_name", "last_name": "family_name", "date_of_birth": "dob",
-                 "address_line": "address", "locality": "town", "postcode": "postcode"},  # fmt: skip
+                {
+                    "first_name": "given_name",
+                    "last_name": "family_name",
+                    "date_of_birth": "dob",
+                    "address_line": "address",
+                    "locality": "town",
+                    "postcode": "postcode",
+                },
                 date_formats=["%d/%m/%Y", "%Y"],
             ),
-            noise=Noise(missing={"given": 0.03, "born": 0.08, "street": 0.1, "postcode": 0.1, "locality": 0.05}),
+            noise=Noise(
+                missing={"given": 0.03, "born": 0.08, "street": 0.1, "postcode": 0.1, "locality": 0.05}
+            ),
             moved_share=0.1,
         ),
     ),
@@ -222,12 +255,21 @@ TWO_SOURCES_PARTIAL_IDS = Schema(
                 "pension_roll",
                 "Pension roll: one row per pensioner",
                 "pension_id",
-                {"first_name": "first_name", "middle_name": "middle_name", "last_name": "surname", "sex": "sex",
-                 "date_of_birth": "birth_date", "national_id": "national_no", "locality": "district"},  # fmt: skip
+                {
+                    "first_name": "first_name",
+                    "middle_name": "middle_name",
+                    "last_name": "surname",
+                    "sex": "sex",
+                    "date_of_birth": "birth_date",
+                    "national_id": "national_no",
+                    "locality": "district",
+                },
                 date_formats=["%Y-%m-%d", "%Y"],
                 codes={"sex": {"M": "M", "F": "F"}},
             ),
-            noise=Noise(missing={"national_id": 0.4, "middle": 0.3, "locality": 0.05, "born": 0.02}, id_error=0.05),
+            noise=Noise(
+                missing={"national_id": 0.4, "middle": 0.3, "locality": 0.05, "born": 0.02}, id_error=0.05
+            ),
         ),
         Source(
             name="health_cover",
@@ -238,13 +280,22 @@ TWO_SOURCES_PARTIAL_IDS = Schema(
                 "health_cover",
                 "Health insurance cover list (export of the insurer's system, semicolon-separated)",
                 "MEMBER_NO",
-                {"first_name": "GIVEN", "last_name": "SURNAME", "sex": "GENDER", "date_of_birth": "DOB",
-                 "national_id": "ID_NUMBER", "locality": "TOWN", "postcode": "POSTCODE"},  # fmt: skip
+                {
+                    "first_name": "GIVEN",
+                    "last_name": "SURNAME",
+                    "sex": "GENDER",
+                    "date_of_birth": "DOB",
+                    "national_id": "ID_NUMBER",
+                    "locality": "TOWN",
+                    "postcode": "POSTCODE",
+                },
                 delimiter=";",
                 date_formats=["%d.%m.%Y", "%Y"],
                 codes={"sex": {"1": "M", "2": "F"}},
             ),
-            noise=Noise(missing={"national_id": 0.6, "sex": 0.05, "born": 0.03, "postcode": 0.1}, id_error=0.05),
+            noise=Noise(
+                missing={"national_id": 0.6, "sex": 0.05, "born": 0.03, "postcode": 0.1}, id_error=0.05
+            ),
             delimiter=";",
             moved_share=0.15,
         ),
@@ -293,8 +344,15 @@ ADDRESS_HEAVY = Schema(
                 "housing_benefit",
                 "Housing benefit claimants",
                 "claim_ref",
-                {"first_name": "forename", "last_name": "surname", "date_of_birth": "date_of_birth",
-                 "address_line": "street", "postcode": "postcode", "locality": "town", "phone": "phone"},  # fmt: skip
+                {
+                    "first_name": "forename",
+                    "last_name": "surname",
+                    "date_of_birth": "date_of_birth",
+                    "address_line": "street",
+                    "postcode": "postcode",
+                    "locality": "town",
+                    "phone": "phone",
+                },
                 date_formats=["%Y-%m-%d", "%Y"],
             ),
             noise=Noise(missing={"born": 0.6, "phone": 0.2, "house_number": 0.05, "postcode": 0.05}),
@@ -308,8 +366,15 @@ ADDRESS_HEAVY = Schema(
                 "utility_support",
                 "Utility bill support: customer accounts",
                 "account",
-                {"first_name": "customer_name_first", "last_name": "customer_name_last", "date_of_birth": "birth",
-                 "address_line": "address1", "postcode": "zip", "locality": "city", "phone": "tel"},  # fmt: skip
+                {
+                    "first_name": "customer_name_first",
+                    "last_name": "customer_name_last",
+                    "date_of_birth": "birth",
+                    "address_line": "address1",
+                    "postcode": "zip",
+                    "locality": "city",
+                    "phone": "tel",
+                },
                 date_formats=["%m/%d/%Y", "%Y"],
             ),
             noise=Noise(missing={"born": 0.4, "phone": 0.3, "postcode": 0.05}),
@@ -353,8 +418,13 @@ NON_LATIN = Schema(
                 "civil_register",
                 "Civil register extract, names in their own script",
                 "reg_id",
-                {"first_name": "given_name", "last_name": "family_name", "sex": "sex",
-                 "date_of_birth": "date_of_birth", "locality": "settlement"},  # fmt: skip
+                {
+                    "first_name": "given_name",
+                    "last_name": "family_name",
+                    "sex": "sex",
+                    "date_of_birth": "date_of_birth",
+                    "locality": "settlement",
+                },
                 date_formats=["%Y-%m-%d", "%Y"],
                 codes={"sex": {"M": "M", "F": "F"}},
             ),
@@ -369,8 +439,13 @@ NON_LATIN = Schema(
                 "aid_programme",
                 "Aid programme beneficiaries; most names typed in Latin letters",
                 "beneficiary",
-                {"first_name": "FirstName", "last_name": "LastName", "sex": "Gender",
-                 "date_of_birth": "BirthDate", "locality": "City"},  # fmt: skip
+                {
+                    "first_name": "FirstName",
+                    "last_name": "LastName",
+                    "sex": "Gender",
+                    "date_of_birth": "BirthDate",
+                    "locality": "City",
+                },
                 date_formats=["%d/%m/%Y", "%Y"],
                 codes={"sex": {"Male": "M", "Female": "F"}},
             ),
@@ -417,13 +492,16 @@ FULL_NAME_EXTRA = Schema(
                 codes={"sex": {"m": "M", "M": "M", "f": "F", "F": "F"}},
                 full_name_order="given_first",
             ),
-            noise=Noise(missing={"born": 0.2, "postcode": 0.1, "birth_place": 0.1, "occupation": 0.15, "sex": 0.02}),
+            noise=Noise(
+                missing={"born": 0.2, "postcode": 0.1, "birth_place": 0.1, "occupation": 0.15, "sex": 0.02}
+            ),
         ),
     ),
 )
 
 SCHEMAS: dict[str, Schema] = {
-    s.name: s for s in (DEDUPE_NO_SEX_NO_ID, TWO_SOURCES_PARTIAL_IDS, ADDRESS_HEAVY, NON_LATIN, FULL_NAME_EXTRA)
+    s.name: s
+    for s in (DEDUPE_NO_SEX_NO_ID, TWO_SOURCES_PARTIAL_IDS, ADDRESS_HEAVY, NON_LATIN, FULL_NAME_EXTRA)
 }
 
 
@@ -431,7 +509,9 @@ SCHEMAS: dict[str, Schema] = {
 
 
 def _expected_records(schema: Schema) -> float:
-    per_source = sum(k * w for k, w in schema.records_per_person) / sum(w for _, w in schema.records_per_person)
+    per_source = sum(k * w for k, w in schema.records_per_person) / sum(
+        w for _, w in schema.records_per_person
+    )
     return per_source * sum(s.share for s in schema.sources)
 
 
@@ -483,7 +563,9 @@ def write_home(schema_name: str, home: Path, records: int, seed: int) -> HomeInf
     if schema.country:
         with (home / "country.yaml").open("w", encoding="utf-8") as handle:
             yaml.safe_dump(schema.country, handle, sort_keys=False)
-    truth_frame = pl.DataFrame(truth, schema={"source": pl.String, "source_record_id": pl.String, "true_person_id": pl.Int64})
+    truth_frame = pl.DataFrame(
+        truth, schema={"source": pl.String, "source_record_id": pl.String, "true_person_id": pl.Int64}
+    )
     truth_frame.write_parquet(home / "truth" / "records.parquet")
     sizes = truth_frame.group_by("true_person_id").len()["len"]
     return HomeInfo(
