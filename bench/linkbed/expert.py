@@ -8,7 +8,9 @@ fields that schema has:
 
 - names with term-frequency adjustment, first/last name swaps and fuzzy levels;
 - date of birth with exact, day/month swap, one-character, same-year levels;
-- postcode, address tokens, locality, phone, national id, birth place and occupation where present;
+- postcode, address tokens, house number, locality, phone, national id, birth place and occupation
+  where present; where a postcode is compared the locality is not (both say the same place, and
+  counting it twice merged co-residents);
 - several blocking rules, some tolerant of typos (name prefixes with year, postcode, phone, id);
 - u by random sampling, the prior from deterministic rules, m by EM on two or more rules;
 - predict, then connected components at match probability 0.9.
@@ -353,7 +355,6 @@ MODELS: dict[str, ExpertModel] = {
             dob_comparison(),
             postcode_comparison(),
             address_comparison(),
-            locality_comparison(),
         ],
         blocking=[
             block_on("first_name", "surname"),
@@ -396,7 +397,6 @@ MODELS: dict[str, ExpertModel] = {
             address_comparison(),
             postcode_comparison(),
             cl.ExactMatch("house_number"),
-            locality_comparison(),
             cl.DamerauLevenshteinAtThresholds("phone", [1]).configure(term_frequency_adjustments=True),
         ],
         blocking=[
