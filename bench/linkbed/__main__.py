@@ -58,23 +58,25 @@ def run_ours(home: Path, timeout: float) -> dict[str, Any]:
 
 def read_ours(home: Path) -> pl.DataFrame | None:
     """(record_key, predicted) from the published warehouse, else from the working database's linkage."""
-    queries = [
+    queries: list[tuple[Path, str, list[object]]] = [
         (
             home / "warehouse" / "ibr.duckdb",
-            "select source || ':' || source_record_id as record_key, person_id as predicted from registry.person_source_link",
+            "select source || ':' || source_record_id as record_key, person_id as predicted "
+            "from registry.person_source_link",
+            [],
         ),
         (
             home / "state" / "work.duckdb",
-            "select record_key, person_id as predicted from linkage.record_person "
-            f"where night = '{DROP_DATE.isoformat()}'",
+            "select record_key, person_id as predicted from linkage.record_person where night = $1",
+            [DROP_DATE],
         ),
     ]
-    for path, query in queries:
+    for path, query, params in queries:
         if not path.exists():
             continue
         try:
             with duckdb.connect(str(path), read_only=True) as con:
-                frame = pl.from_arrow(con.sql(query).to_arrow_table())
+                frame = pl.from_arrow(con.sql(query, params=params or None).to_arrow_table())
         except duckdb.Error:
             continue
         if isinstance(frame, pl.DataFrame) and frame.height:
