@@ -19,7 +19,7 @@ import pytest
 from bench.linkbed import corrupt
 from bench.linkbed.metrics import pairwise_score, read_truth
 from bench.linkbed.people import draw_people, luhn_digit, observe
-from bench.linkbed.schemas import DROP_DATE, SCHEMAS, generate, write_home
+from bench.linkbed.schemas import DROP_DATE, SCHEMAS, generate, variant, write_home
 from bench.linkbed.translit import romanise
 from ingest.contracts import load_contracts
 from ingest.country import load_country
@@ -44,6 +44,17 @@ def test_missing_rate_is_the_rate_asked(rate):
         share = sum(r[field] is None for r in records) / len(records)
         assert abs(share - rate) < 0.03, (field, share)
     assert all(r["surname"] is not None for r in records)
+
+
+def test_variants_scale_errors_and_duplication():
+    """--noise-scale multiplies error rates (not null rates); --heavy gives several records per person."""
+    noise = corrupt.Noise(missing={"given": 0.1}, name_error=0.2)
+    assert noise.scaled(2).name_error == pytest.approx(0.4)
+    assert noise.scaled(2).missing == {"given": 0.1}
+    base = SCHEMAS["dedupe_no_sex_no_id"]
+    _, truth = generate(variant(base, heavy=True), 600, 1)
+    people = {row["true_person_id"] for row in truth}
+    assert len(truth) / len(people) > 3.5
 
 
 def test_name_error_rate_is_the_rate_asked():

@@ -107,11 +107,11 @@ def read_ours(home: Path) -> pl.DataFrame | None:
     return None
 
 
-def run_schema(schema: str, records: int, seed: int, root: Path, timeout: float) -> dict[str, Any]:
+def run_schema(schema: str, args: argparse.Namespace, seed: int, root: Path) -> dict[str, Any]:
     home = root / schema
-    info = write_home(schema, home, records, seed)
+    info = write_home(schema, home, args.records, seed, args.noise_scale, args.heavy)
     truth = read_truth(str(home / "truth" / "records.parquet"))
-    ours = run_ours(home, timeout)
+    ours = run_ours(home, args.timeout)
     result: dict[str, Any] = {
         "schema": schema,
         "records": sum(info.records.values()),
@@ -145,7 +145,8 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
     lines = [
         f"# Linkage test bed: ours vs expert Splink 5 ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)",
         "",
-        f"`python -m bench.linkbed --schemas {args.schemas} --records {args.records} --runs {args.runs} --seed {args.seed}`",
+        f"`python -m bench.linkbed --schemas {args.schemas} --records {args.records} --runs {args.runs} --seed {args.seed}"
+        f"{f' --noise-scale {args.noise_scale}' if args.noise_scale != 1.0 else ''}{' --heavy' if args.heavy else ''}`",
         "",
         "Pairwise P / R / F1 over every record of the truth (a record our night lost counts as a cluster of its own);",
         "seconds: ours = the whole `ibr run` night (landing, checks, registry, publish) and its linkage step alone",
@@ -194,6 +195,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--records", type=int, default=5000, help="about this many records per schema")
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--noise-scale", type=float, default=1.0, help="every error rate times this (null rates unchanged)"
+    )
+    parser.add_argument(
+        "--heavy", action="store_true", help="heavy duplication: 1-12 records per person in each source"
+    )
     parser.add_argument("--timeout", type=float, default=1800, help="seconds allowed for one `ibr run`")
     parser.add_argument(
         "--keep", type=Path, help="write the homes here and keep them (default: a temporary folder)"
@@ -209,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="linkbed-") as scratch:
             root = (args.keep / f"run{run}") if args.keep else Path(scratch)
             for name in names:
-                result = run_schema(name, args.records, args.seed + run, root, args.timeout)
+                result = run_schema(name, args, args.seed + run, root)
                 print(
                     f"run {run} {name}: ours {_fmt(result['ours'])} in {result['ours_seconds']:.1f}s "
                     f"({'ok' if result['ours_ok'] else 'FAILED'}); expert {_fmt(result['expert'])}",

@@ -15,7 +15,7 @@ from __future__ import annotations
 import csv
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -543,9 +543,21 @@ def generate(schema: Schema, records: int, seed: int) -> tuple[dict[str, list[Ro
     return written, truth
 
 
-def write_home(schema_name: str, home: Path, records: int, seed: int) -> HomeInfo:
-    """Write the schema's home (contracts, one drop per source, country.yaml, truth) into `home`."""
-    schema = SCHEMAS[schema_name]
+def variant(schema: Schema, noise_scale: float = 1.0, heavy: bool = False) -> Schema:
+    """The schema with every error rate times `noise_scale`, and, with `heavy`, 1-12 records per person
+    in each source it holds them in (mean about 5) instead of its usual duplication."""
+    sources = tuple(replace(s, noise=s.noise.scaled(noise_scale)) for s in schema.sources)
+    return replace(schema, sources=sources, records_per_person=_HEAVY if heavy else schema.records_per_person)
+
+
+def write_home(
+    schema_name: str, home: Path, records: int, seed: int, noise_scale: float = 1.0, heavy: bool = False
+) -> HomeInfo:
+    """Write the schema's home (contracts, one drop per source, country.yaml, truth) into `home`.
+
+    `noise_scale` and `heavy` give a harder (or cleaner) variant of the schema (see `variant`).
+    """
+    schema = variant(SCHEMAS[schema_name], noise_scale, heavy)
     written, truth = generate(schema, records, seed)
     (home / "sources").mkdir(parents=True, exist_ok=True)
     (home / "truth").mkdir(parents=True, exist_ok=True)
