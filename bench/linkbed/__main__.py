@@ -51,9 +51,7 @@ def run_ours(home: Path, timeout: float) -> dict[str, Any]:
         output, ok = f"timed out after {timeout:.0f}s", False
     seconds = time.perf_counter() - started
     (home / "ibr_run.log").write_text(output, encoding="utf-8")
-    errors = sorted(
-        {line.strip() for line in output.splitlines() if "Exception:" in line or "Error:" in line}
-    )
+    errors = _errors(output)
     return {
         "ok": ok,
         "seconds": seconds,
@@ -61,6 +59,13 @@ def run_ours(home: Path, timeout: float) -> dict[str, Any]:
         "assignments": read_ours(home),
         **link_stats(home),
     }
+
+
+def _errors(output: str) -> list[str]:
+    """The distinct exception lines of a night's output, the root causes first (not Dagster's wrappers)."""
+    lines = [line.strip() for line in output.splitlines() if "Exception:" in line or "Error:" in line]
+    causes = [line for line in lines if not line.startswith(("dagster.", "step failed:"))]
+    return [line[:400] for line in dict.fromkeys(causes or lines)]
 
 
 def link_stats(home: Path) -> dict[str, Any]:
@@ -169,21 +174,22 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
             f"| {schema} | {mid['records']:,} | {mid['people']:,} | {mid['true_pairs']:,} | {_fmt(mid['ours'])} | "
             f"{ours_s:.1f} ({'-' if link_s is None else f'{link_s:.1f}'}) | {_fmt(mid['expert'])} | {'-' if expert_s is None else f'{expert_s:.1f}'} | {delta} | {status} |"
         )
-        for r in runs:
+        for k, r in enumerate(runs):
             if r["ours"] and r["ours"].records_missing:
                 notes.append(
-                    f"- {schema}: {r['ours'].records_missing:,} records absent from our registry (quarantined)"
+                    f"- {schema}, run {k}: {r['ours'].records_missing:,} records absent from our registry (quarantined)"
                 )
             if r["ours_insufficient"]:
                 notes.append(
-                    f"- {schema}: {r['ours_insufficient']:,} records left alone by our linkage (insufficient identifiers)"
+                    f"- {schema}, run {k}: {r['ours_insufficient']:,} records left alone by our linkage (insufficient identifiers)"
                 )
             if not r["ours_ok"]:
                 notes.append(
-                    f"- {schema}: our night FAILED: " + ("; ".join(r["ours_errors"][:3]) or "see ibr_run.log")
+                    f"- {schema}, run {k}: our night FAILED: "
+                    + ("; ".join(r["ours_errors"][:3]) or "see ibr_run.log")
                 )
             if r.get("expert_error"):
-                notes.append(f"- {schema}: the expert script failed: {r['expert_error']}")
+                notes.append(f"- {schema}, run {k}: the expert script failed: {r['expert_error']}")
     if notes:
         lines += ["", "Notes:", *dict.fromkeys(notes)]
     return "\n".join(lines) + "\n"
