@@ -225,11 +225,6 @@ def test_night_on_two_sources_with_partial_ids(tmp_path):
     assert _night_f1("two_sources_partial_ids", tmp_path) >= F1_FLOOR
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 12: on current main a source without sex fails the night (EMTrainingException: the "
-    "training rule date_of_birth AND sex gives no pairs); remove this mark when linkage adapts to the fields",
-)
 def test_night_on_one_source_without_sex_or_id(tmp_path):
     """A one-source dedupe with no sex, no id and some dates missing runs through a night (issue 12)."""
     assert _night_f1("dedupe_no_sex_no_id", tmp_path) >= F1_FLOOR

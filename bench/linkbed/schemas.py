@@ -3,8 +3,9 @@
 A home holds `sources/<name>.yaml` (contracts written from docs/contracts.md alone),
 `drops/<name>/<DROP_DATE>/<name>.csv`, a `country.yaml` where the data has national ids or
 phones, and `truth/records.parquet` (source, source_record_id, true_person_id), the file the
-pipeline's own evaluation reads. Columns the canonical contract cannot map yet (house number,
-birth place, occupation) stay in the files.
+pipeline's own evaluation reads. The house number is mapped to `street_number` where a source
+keeps it apart, and birth place and occupation are `extra_fields`; a source with one address
+column keeps the number inside it.
 
     from bench.linkbed.schemas import SCHEMAS, write_home
     info = write_home("dedupe_no_sex_no_id", Path("/tmp/bed"), records=2000, seed=7)
@@ -348,6 +349,7 @@ ADDRESS_HEAVY = Schema(
                     "first_name": "forename",
                     "last_name": "surname",
                     "date_of_birth": "date_of_birth",
+                    "street_number": "house_no",
                     "address_line": "street",
                     "postcode": "postcode",
                     "locality": "town",
@@ -491,6 +493,10 @@ FULL_NAME_EXTRA = Schema(
                 date_formats=["%Y%m%d", "%Y"],
                 codes={"sex": {"m": "M", "M": "M", "f": "F", "F": "F"}},
                 full_name_order="given_first",
+                extra_fields={
+                    "birth_place": {"column": "birth_place", "compare": "fuzzy"},
+                    "occupation": {"column": "occupation", "compare": "token"},
+                },
             ),
             noise=Noise(
                 missing={"born": 0.2, "postcode": 0.1, "birth_place": 0.1, "occupation": 0.15, "sex": 0.02}
