@@ -773,17 +773,19 @@ def _save_charts(linker: Any, out_dir: Path, sdf: Any, rules: list[tuple[str, st
     """Charts for the auditor (weights, m/u, comparisons per blocking rule), JavaScript inlined to open offline."""
     from splink.blocking_analysis import chart_comparisons_from_blocking_rules
 
-    charts = {
-        "match_weights": linker.visualisations.match_weights_chart(),
-        "m_u_parameters": linker.visualisations.m_u_parameters_chart(),
-        "blocking_comparisons": chart_comparisons_from_blocking_rules(
+    with model_lib.quiet_sampling():
+        blocking_chart = chart_comparisons_from_blocking_rules(
             sdf,
             blocking_rules=[sql for _, sql in rules],
             link_type="link_and_dedupe",
             unique_id_column_name="unique_id",
             source_dataset_column_name="source_dataset",
             record_sample_proportion=sample,
-        ),
+        )
+    charts = {
+        "match_weights": linker.visualisations.match_weights_chart(),
+        "m_u_parameters": linker.visualisations.m_u_parameters_chart(),
+        "blocking_comparisons": blocking_chart,
     }
     for name, chart in charts.items():
         chart.save(str(out_dir / f"{name}.html"), inline=True)

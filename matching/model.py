@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -398,26 +399,32 @@ _RULES: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ),
     ("tax_number", ("tax_number",), "l.tax_number = r.tax_number"),
     ("phone", ("phone",), "l.phone = r.phone"),
-    # place and name: the records without a (right) date of birth
+    # place and name: the records without a (right) date of birth; name prefixes survive a typo at the end
     (
-        "last_name+postcode",
-        ("last_name", "postcode"),
-        "l.last_name = r.last_name and l.postcode = r.postcode",
-    ),
-    (
-        "first_name+postcode",
+        "postcode+first_name_prefix",
         ("first_name", "postcode"),
-        "l.first_name = r.first_name and l.postcode = r.postcode",
+        "l.postcode = r.postcode and left(l.first_name, 2) = left(r.first_name, 2)",
     ),
     (
-        "name_sounds+postcode",
-        ("first_name", "last_name", "postcode"),
-        "l.first_name_key = r.first_name_key and l.last_name_key = r.last_name_key and l.postcode = r.postcode",
+        "postcode+last_name_prefix",
+        ("last_name", "postcode"),
+        "l.postcode = r.postcode and left(l.last_name, 3) = left(r.last_name, 3)",
+    ),
+    (
+        "postcode+address_number",
+        ("postcode", "address"),
+        "l.postcode = r.postcode and l.address_number = r.address_number",
     ),
     (
         "address+first_initial",
         ("address", "first_name"),
         "l.address = r.address and left(l.first_name, 1) = left(r.first_name, 1)",
+    ),
+    (
+        "address_number+last_name_prefix+locality",
+        ("address", "last_name", "locality"),
+        "l.address_number = r.address_number and left(l.last_name, 3) = left(r.last_name, 3) "
+        "and l.locality = r.locality",
     ),
     (
         "name_sounds+address_number",
@@ -529,13 +536,19 @@ def count_blocking(
     return counts
 
 
-def _count(sdf: Any, **kwargs: Any) -> list[dict[str, Any]]:
-    """Splink's blocking count, without its warning that a sampled count rests on few pairs (a rare rule
-    sampled at 10% of a million records): the count only decides whether a rule fits the budget."""
+@contextmanager
+def quiet_sampling() -> Iterator[None]:
+    """Splink's blocking analysis, without its warning that a sampled count rests on few pairs (a rare
+    rule sampled at 10% of a million records): counts decide only whether a rule fits the budget."""
     with warnings.catch_warnings():
         warnings.filterwarnings(
             "ignore", message="The sampled blocking analysis estimate", category=UserWarning
         )
+        yield
+
+
+def _count(sdf: Any, **kwargs: Any) -> list[dict[str, Any]]:
+    with quiet_sampling():
         return [dict(record) for record in count_comparisons_from_blocking_rules(sdf, **kwargs)]
 
 
