@@ -1,4 +1,4 @@
-"""National settings that are not per source: the national id format and phone numbers."""
+"""National settings that are not per source: the national id format, phone numbers, the currency."""
 
 from __future__ import annotations
 
@@ -20,6 +20,8 @@ class Country:
     national_id_check_digit: str = "none"
     phone_country_code: str = ""
     phone_national_digits: int = 0
+    # the unit of every amount in the reports (an ISO 4217 code or a name); empty: not said
+    currency: str = ""
 
 
 def load_country(home: Path) -> Country:
@@ -49,4 +51,7 @@ def load_country(home: Path) -> Country:
     digits = phone.get("national_digits", 0)
     if not isinstance(digits, int) or digits < 0:
         raise ContractError(f"{path}: 'phone.national_digits': must be a whole number ≥ 0")
-    return Country(str(raw.get("name", "unnamed")), pattern, check, code, digits)
+    currency = raw.get("currency", "")
+    if not isinstance(currency, str):
+        raise ContractError(f"{path}: 'currency': must be a text such as ZMW or 'kwacha', got {currency!r}")
+    return Country(str(raw.get("name", "unnamed")), pattern, check, code, digits, currency.strip())

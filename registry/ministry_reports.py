@@ -39,6 +39,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 from markupsafe import Markup
 
+from ingest.country import load_country
 from ingest.sqlutil import table_exists
 from registry.programmes import ProgrammeRules, load_programmes
 from registry.suppression import SMALL_CELL_MIN, Relation, is_small, suppress
@@ -55,13 +56,15 @@ TEMPLATE_NAME = "ministry_report.html.j2"
 # what a column holds decides how it is suppressed, formatted and typed in the files:
 # count (people; suppressed when 1-4), figure (amount, share, months: withheld with the row's small counts),
 # text / month / flag (labels: never suppressed)
-ColumnKind = Literal["count", "amount", "share", "figure", "text", "month", "flag"]
-WITHHELD_KINDS = frozenset({"amount", "share", "figure"})
+# change (a signed difference between two published numbers: withheld when either is hidden)
+ColumnKind = Literal["count", "amount", "share", "figure", "change", "text", "month", "flag"]
+WITHHELD_KINDS = frozenset({"amount", "share", "figure", "change"})
 ARROW_TYPES: dict[str, pa.DataType] = {
     "count": pa.int64(),
     "amount": pa.float64(),
     "share": pa.float64(),
     "figure": pa.float64(),
+    "change": pa.float64(),
     "text": pa.string(),
     "month": pa.date32(),
     "flag": pa.bool_(),
@@ -79,6 +82,8 @@ class Column:
     # a share or figure computed from some counts only: withheld when one of those is small. Empty: withheld
     # when any count of the row is small (the rule for amounts, which could give any count back)
     depends_on: tuple[str, ...] = ()
+    # False: in the files only (a code or id the HTML shows by name in another column)
+    in_html: bool = True
 
 
 @dataclass(frozen=True)
@@ -161,8 +166,15 @@ class ReportTable:
     columns: tuple[Column, ...]
     rows: list[SuppressedRow] = field(default_factory=list)
 
-    def header(self) -> list[str]:
-        return [c.label for c in self.columns]
+    def html_columns(self) -> list[Column]:
+        return [c for c in self.columns if c.in_html]
+
+    def header(self, currency: str = "") -> list[str]:
+        """The HTML headings; amounts name their currency."""
+        return [
+            f"{c.label} ({currency})" if c.kind == "amount" and currency else c.label
+            for c in self.html_columns()
+        ]
 
     def only(self, programme_ids: Sequence[str]) -> ReportTable:
         """The rows of these programmes (a ministry's share of a table suppressed over every programme)."""
@@ -170,9 +182,16 @@ class ReportTable:
         rows = [r for r in self.rows if r.values.get("programme_id") in keep]
         return ReportTable(self.name, self.title, self.note, self.columns, rows)
 
+    def view(self, names: Sequence[str], **where: Any) -> ReportTable:
+        """The same cells, fewer columns (``names``, in that order) and the rows whose values match ``where``:
+        a second look at one table (the files are the table's own)."""
+        by_name = {c.name: c for c in self.columns}
+        rows = [r for r in self.rows if all(r.values.get(k) == v for k, v in where.items())]
+        return ReportTable(self.name, self.title, self.note, tuple(by_name[n] for n in names), rows)
+
     def cells(self) -> list[list[Cell]]:
-        """The rows as formatted HTML cells: "<5" for a small count, "–" for a withheld figure."""
-        return [[_cell(column, row) for column in self.columns] for row in self.rows]
+        """The rows as formatted HTML cells: "x" for a hidden count, "–" for a withheld figure."""
+        return [[_cell(column, row) for column in self.html_columns()] for row in self.rows]
 
     def arrow(self) -> pa.Table:
         """The rows for the files: suppressed cells are null and the ``suppressed`` column says why."""
@@ -201,8 +220,12 @@ def bar_chart_svg(
 ) -> Markup:
     """A horizontal bar chart as inline SVG (no script, no font file): one row per bar, grouped under
     ``group`` headings, coloured by ``series`` with an optional legend. Labels are escaped here."""
-    width, label_w, value_w, row_h, head_h = 760, 230, 70, 18, 22
-    plot_w = width - label_w - value_w
+    # room for the longest label and value text (about 7 px a character at 12 px), so none is clipped
+    row_h, head_h, plot_w = 18, 22, 420
+    label_w = max(140, 16 + 7 * max((len(b.label) for b in bars), default=0))
+    value_w = max(70, 12 + 7 * max((len(b.text) for b in bars), default=0))
+    legend_w = 20 + 150 * len(legend)
+    width = max(label_w + plot_w + value_w, legend_w, 40 + 8 * len(title))
     top = max_value if max_value is not None else max((b.value or 0.0 for b in bars), default=0.0)
     top = top if top > 0 else 1.0
     parts: list[str] = []
@@ -258,6 +281,7 @@ def render_ministry_reports(
     Only aggregates leave: small counts and their complements are hidden (``report_tables``).
     """
     rules = load_programmes(home / "programmes.yaml")
+    currency = load_country(home).currency
     out_dir = home / "reports" / night.isoformat()
     out_dir.mkdir(parents=True, exist_ok=True)
     footer = _footer(con, night, run_id)
@@ -268,6 +292,8 @@ def render_ministry_reports(
     for ministry, programme_ids in _ministries(rules).items():
         slug = ministry_slug(ministry)
         tables = {name: table.only(programme_ids) for name, table in every_table.items()}
+        previous = previous_report(home, night, slug)
+        tables["changes"] = changes_table(tables, previous[1] if previous else None)
         files_dir = out_dir / slug
         files_dir.mkdir(exist_ok=True)
         for table in tables.values():
@@ -289,6 +315,10 @@ def render_ministry_reports(
             suppressed_text=SUPPRESSED_TEXT,
             withheld_text=WITHHELD_TEXT,
             small_cell_min=rules.small_cell_min,
+            currency=currency,
+            currency_label=currency or "currency units",
+            previous_night=previous[0].isoformat() if previous else "",
+            coverage_summary=tables["coverage_by_area"].view(COVERAGE_SUMMARY, area_level="national"),
         )
         html_path = out_dir / f"{slug}.html"
         html_path.write_text(html, encoding="utf-8")
@@ -301,8 +331,29 @@ def render_ministry_reports(
 
 TableSpec = tuple[str, str, str, tuple[Column, ...], str]
 
-PROGRAMME = Column("programme_id", "Programme", "text")
+# ids and codes go to the files; the HTML names them (programme_name, area_name: added by ``_add_names``)
+PROGRAMME = Column("programme_id", "Programme id", "text", in_html=False)
+PROGRAMME_NAME = Column("programme_name", "Programme", "text")
 PERIOD = Column("period_month", "Month", "month")
+
+# the programmes' latest month held, and who each actively pays in it
+CURRENT_ACTIVE = """
+    current_active as (
+        select distinct e.person_id, e.programme_id
+        from registry.enrolment as e
+        join registry.programme as p on p.programme_id = e.programme_id and p.latest_period_month = e.period_month
+        where e.enrolment_status = 'active'
+    )"""
+
+# finding -> its words in the HTML, in the order the report lists them
+FINDING_LABELS = {
+    "deceased_paid": "Deceased still paid",
+    "exclusive_overlap": "Exclusive overlap",
+    "duplicate_enrolment": "Duplicate enrolment",
+    "gap": "Eligible, not paid (gap)",
+    "inclusion_error": "Inclusion error",
+    "paid_not_eligible": "Paid, not eligible",
+}
 
 TABLE_SPECS: tuple[TableSpec, ...] = (
     (
@@ -311,6 +362,7 @@ TABLE_SPECS: tuple[TableSpec, ...] = (
         "People actively paid and the amount paid, in each programme's latest month held.",
         (
             PROGRAMME,
+            PROGRAMME_NAME,
             PERIOD,
             Column("enrolled_persons", "Persons paid", "count"),
             Column("benefit_amount_monthly", "Amount paid (month)", "amount"),
@@ -330,13 +382,14 @@ TABLE_SPECS: tuple[TableSpec, ...] = (
     (
         "findings_summary",
         "Findings at a glance",
-        "People behind each finding, by programme.",
+        "People behind each finding, by programme. One person can be behind several findings.",
         (
             PROGRAMME,
+            PROGRAMME_NAME,
             Column("deceased_paid_persons", "Deceased still paid", "count"),
             Column("exclusive_overlap_persons", "Exclusive overlap", "count"),
             Column("duplicate_enrolment_persons", "Duplicate enrolment", "count"),
-            Column("gap_persons", "Eligible, not enrolled", "count"),
+            Column("gap_persons", "Eligible, not paid (gap)", "count"),
             Column("inclusion_error_persons", "Inclusion error", "count"),
         ),
         """
@@ -357,11 +410,75 @@ TABLE_SPECS: tuple[TableSpec, ...] = (
         """,
     ),
     (
+        "confidence",
+        "How sure we are of each finding",
+        "A finding rests on the matching that joined each person's records across sources. Where the matching "
+        "was unsure (a cluster split for being too large or holding two national ids, or a pair left for a "
+        "clerk), the person is flagged for review: the more of a finding's people are flagged, the more of it "
+        "may be a matching error rather than a real case. Check flagged people before acting on them.",
+        (
+            PROGRAMME,
+            PROGRAMME_NAME,
+            Column("finding", "Finding id", "text", in_html=False),
+            Column("finding_label", "Finding", "text"),
+            Column("persons", "Persons", "count"),
+            Column("review_persons", "Of whom flagged for linkage review", "count"),
+            Column("review_share", "Share flagged", "share", depends_on=("persons", "review_persons")),
+        ),
+        f"""
+        with
+        flagged as (
+            select person_id, bool_or(needs_review) as needs_review
+            from registry.person_source_link
+            group by person_id
+        ),
+        {CURRENT_ACTIVE},
+        judged as (
+            select person_id, programme_id from reports.eligibility where is_eligible or is_undetermined
+        ),
+        findings as (
+            select distinct 'deceased_paid' as finding, programme_id, person_id from reports.deceased_paid
+            union all
+            select distinct 'exclusive_overlap', programme_id, person_id from reports.exclusive_overlap
+            union all
+            select distinct 'duplicate_enrolment', programme_id, person_id from reports.duplicate_enrolment
+            where not records_conflict
+            union all
+            select distinct 'gap', programme_id, person_id from reports.gaps
+            union all
+            select distinct 'inclusion_error', programme_id, person_id from reports.inclusion_errors
+            union all
+            select 'paid_not_eligible', programme_id, person_id from current_active
+            anti join judged using (person_id, programme_id)
+        ),
+        kinds as (
+            select * from (values
+                (1, 'deceased_paid'), (2, 'exclusive_overlap'), (3, 'duplicate_enrolment'), (4, 'gap'),
+                (5, 'inclusion_error'), (6, 'paid_not_eligible')
+            ) as k(finding_order, finding)
+        )
+        select p.programme_id, k.finding,
+            count(distinct f.person_id) as persons,
+            count(distinct f.person_id) filter (where flagged.needs_review) as review_persons,
+            case when count(distinct f.person_id) > 0
+                then count(distinct f.person_id) filter (where flagged.needs_review) / count(distinct f.person_id)
+            end as review_share
+        from registry.programme as p
+        cross join kinds as k
+        left join findings as f on f.programme_id = p.programme_id and f.finding = k.finding
+        left join flagged on flagged.person_id = f.person_id
+        where list_contains($ids, p.programme_id) and (k.finding <> 'inclusion_error' or p.is_means_tested)
+        group by p.programme_id, k.finding_order, k.finding
+        order by p.programme_id, k.finding_order
+        """,
+    ),
+    (
         "deceased_paid",
         "Deceased still paid",
         "People paid for months that began after their registered death (every month held).",
         (
             PROGRAMME,
+            PROGRAMME_NAME,
             Column("persons", "Persons", "count"),
             Column("persons_paid_in_latest_period", "Still paid in latest month", "count"),
             Column("months_paid_since_death", "Months paid since death", "figure"),
@@ -385,7 +502,9 @@ TABLE_SPECS: tuple[TableSpec, ...] = (
         "People paid in one month by two programmes that may not be combined.",
         (
             PROGRAMME,
-            Column("conflicting_programmes", "Also paid by", "text"),
+            PROGRAMME_NAME,
+            Column("conflicting_programmes", "Also paid by (ids)", "text", in_html=False),
+            Column("conflicting_programme_names", "Also paid by", "text"),
             PERIOD,
             Column("persons", "Persons", "count"),
             Column("benefit_amount_monthly", "Amount paid (month)", "amount"),
@@ -406,6 +525,7 @@ TABLE_SPECS: tuple[TableSpec, ...] = (
         "likely two people the matching joined: they are counted apart, to be checked before acting.",
         (
             PROGRAMME,
+            PROGRAMME_NAME,
             PERIOD,
             Column("persons", "Persons", "count"),
             Column("active_records", "Active records", "figure"),
@@ -430,19 +550,27 @@ TABLE_SPECS: tuple[TableSpec, ...] = (
     ),
     (
         "gaps",
-        "Gaps: eligible, not enrolled",
-        "Living people who qualify by the rules but are not paid by the programme (nor by one it excludes).",
+        "Gaps: eligible, not paid",
+        "Living people who qualify by the rules but are not paid by the programme (nor by one it excludes), "
+        "split three ways that add up to the total: the programme lists them but does not pay them "
+        "(suspended or exited); it does not list them and another programme pays them; it does not list "
+        "them and no programme pays them.",
         (
             PROGRAMME,
+            PROGRAMME_NAME,
             PERIOD,
             Column("persons", "Persons", "count"),
-            Column("unserved_persons", "Of whom no programme pays", "count"),
-            Column("listed_not_paid_persons", "Of whom listed, suspended or exited", "count"),
+            Column("listed_not_paid_persons", "Listed, suspended or exited", "count"),
+            Column("paid_elsewhere_persons", "Not listed, paid by another programme", "count"),
+            Column("unserved_persons", "Not listed, no programme pays them", "count"),
         ),
         """
         select p.programme_id, p.latest_period_month as period_month, count(distinct f.person_id) as persons,
-            count(distinct f.person_id) filter (where f.is_unserved) as unserved_persons,
-            count(distinct f.person_id) filter (where f.enrolment_status is not null) as listed_not_paid_persons
+            count(distinct f.person_id) filter (where f.enrolment_status is not null) as listed_not_paid_persons,
+            count(distinct f.person_id) filter (where f.enrolment_status is null and not f.is_unserved)
+                as paid_elsewhere_persons,
+            count(distinct f.person_id) filter (where f.enrolment_status is null and f.is_unserved)
+                as unserved_persons
         from registry.programme as p
         left join reports.gaps as f on f.programme_id = p.programme_id
         where list_contains($ids, p.programme_id)
@@ -455,6 +583,7 @@ TABLE_SPECS: tuple[TableSpec, ...] = (
         "People paid by a means-tested programme although their declared income is above its threshold.",
         (
             PROGRAMME,
+            PROGRAMME_NAME,
             PERIOD,
             Column("persons", "Persons", "count"),
             Column("benefit_amount_monthly", "Amount paid (month)", "amount"),
@@ -474,7 +603,9 @@ TABLE_SPECS: tuple[TableSpec, ...] = (
         "People paid by both programmes, each in its latest month (the diagonal: the programme alone).",
         (
             PROGRAMME,
-            Column("other_programme_id", "With programme", "text"),
+            PROGRAMME_NAME,
+            Column("other_programme_id", "With programme (id)", "text", in_html=False),
+            Column("other_programme_name", "With programme", "text"),
             Column("persons", "Persons", "count"),
             Column("benefit_amount_monthly", "Amount this programme pays them", "amount"),
             Column("is_exclusive_pair", "May not combine", "flag"),
@@ -490,33 +621,66 @@ TABLE_SPECS: tuple[TableSpec, ...] = (
         "coverage_by_area",
         "Coverage by area",
         "Who qualifies and who is paid, by province and district, in each programme's latest month. "
-        "Paid = eligible and paid + paid, not eligible + paid, cannot be judged.",
+        "Every paid person is in exactly one of: paid and eligible, paid and not eligible, paid and cannot be "
+        "judged. Every person the rules reach is eligible (paid or not) or cannot be judged (paid or not).",
         (
-            Column("area_level", "Level", "text"),
-            Column("admin1", "Province", "text"),
-            Column("admin2", "District", "text"),
+            Column("area_level", "Level", "text", in_html=False),
+            Column("admin1", "Province code", "text", in_html=False),
+            Column("admin2", "District code", "text", in_html=False),
+            Column("area_name", "Area", "text"),
+            Column("admin1_name", "Province", "text", in_html=False),
+            Column("admin2_name", "District", "text", in_html=False),
             PROGRAMME,
-            Column("eligible_persons", "Eligible", "count"),
-            Column("eligible_enrolled_persons", "Eligible and paid", "count"),
+            PROGRAMME_NAME,
             Column("enrolled_persons", "Paid", "count"),
+            Column("eligible_enrolled_persons", "Paid, eligible", "count"),
             Column("enrolled_not_eligible_persons", "Paid, not eligible", "count"),
-            Column("undetermined_persons", "Cannot be judged", "count"),
             Column("enrolled_undetermined_persons", "Paid, cannot be judged", "count"),
+            Column("eligible_persons", "Eligible", "count"),
+            Column("eligible_not_enrolled_persons", "Eligible, not paid", "count"),
+            Column("undetermined_persons", "Cannot be judged", "count"),
+            Column("undetermined_not_enrolled_persons", "Cannot be judged, not paid", "count"),
             Column(
                 "coverage_share",
-                "Coverage",
+                "Coverage (eligible who are paid)",
                 "share",
                 depends_on=("eligible_persons", "eligible_enrolled_persons"),
             ),
         ),
         """
-        select area_level, admin1, admin2, programme_id, eligible_persons, eligible_enrolled_persons,
-            enrolled_persons, enrolled_not_eligible_persons, undetermined_persons, enrolled_undetermined_persons,
+        select area_level, admin1, admin2, area_name, admin1_name, admin2_name, programme_id,
+            enrolled_persons, eligible_enrolled_persons, enrolled_not_eligible_persons, enrolled_undetermined_persons,
+            eligible_persons, eligible_not_enrolled_persons, undetermined_persons, undetermined_not_enrolled_persons,
             coverage_share
         from reports.coverage_by_area
         where list_contains($ids, programme_id)
         order by programme_id, case area_level when 'national' then 0 when 'admin1' then 1 else 2 end,
             admin1 nulls last, admin2 nulls last
+        """,
+    ),
+    (
+        "undetermined_reasons",
+        "Why some people cannot be judged",
+        "People whose eligibility the rules cannot decide, by the values their golden record lacks (no source "
+        "holds them): they are neither counted eligible nor not eligible, and never counted as a gap. "
+        "The rows add up to the whole country's count of people who cannot be judged.",
+        (
+            PROGRAMME,
+            PROGRAMME_NAME,
+            Column("unknown_values", "Missing values (columns)", "text", in_html=False),
+            Column("missing_values", "What is missing", "text"),
+            Column("persons", "Cannot be judged", "count"),
+            Column("enrolled_persons", "Of whom paid", "count"),
+        ),
+        f"""
+        with
+        {CURRENT_ACTIVE}
+        select u.programme_id, coalesce(u.unknown_values, 'unknown') as unknown_values,
+            count(*) as persons, count(current_active.person_id) as enrolled_persons
+        from reports.eligibility as u
+        left join current_active using (person_id, programme_id)
+        where u.is_undetermined and list_contains($ids, u.programme_id)
+        group by all order by u.programme_id, unknown_values
         """,
     ),
 )
@@ -540,6 +704,7 @@ def report_tables(con: duckdb.DuckDBPyConnection, rules: ProgrammeRules) -> dict
             ) from None
         names = [d[0] for d in cursor.description]
         raw[name] = [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
+    _add_names(raw, rules)
     columns = {name: cols for name, _title, _note, cols, _sql in TABLE_SPECS}
     values: dict[CellKey, Any] = {
         (name, index, column.name): _plain(row.get(column.name))
@@ -565,16 +730,63 @@ def report_tables(con: duckdb.DuckDBPyConnection, rules: ProgrammeRules) -> dict
     return tables
 
 
+# a golden-record column a rule reads -> what a reader calls it when it is missing
+MISSING_VALUE_WORDS = {
+    "age_years": "age (no date of birth)",
+    "household_size": "household size",
+    "sex": "sex",
+    "admin1": "province",
+    "admin2": "district",
+    "is_deceased": "whether alive",
+    "unknown": "a value the rule reads",
+}
+
+
+def _add_names(raw: Mapping[str, list[dict[str, Any]]], rules: ProgrammeRules) -> None:
+    """Put the names beside the ids and codes: programmes (programmes.yaml), findings, missing values."""
+
+    def name(programme_id: object) -> str:
+        programme = rules.by_id.get(str(programme_id))
+        return programme.name if programme else str(programme_id)
+
+    for rows in raw.values():
+        for row in rows:
+            if "programme_id" in row:
+                row["programme_name"] = name(row["programme_id"])
+            if "other_programme_id" in row:
+                row["other_programme_name"] = name(row["other_programme_id"])
+            if "conflicting_programmes" in row:
+                ids = str(row["conflicting_programmes"] or "").split(", ")
+                row["conflicting_programme_names"] = ", ".join(name(i) for i in ids if i)
+            if "finding" in row:
+                row["finding_label"] = FINDING_LABELS.get(str(row["finding"]), str(row["finding"]))
+            if "unknown_values" in row:
+                columns = str(row["unknown_values"]).split(", ")
+                row["missing_values"] = ", ".join(
+                    MISSING_VALUE_WORDS.get(c, c.replace("_", " ")) for c in columns
+                )
+
+
 # a count cell of the report tables: (table name, row number, column name)
 CellKey = tuple[str, int, str]
 COVERAGE_COUNTS = (
     "eligible_persons",
     "eligible_enrolled_persons",
+    "eligible_not_enrolled_persons",
     "enrolled_persons",
     "enrolled_not_eligible_persons",
     "undetermined_persons",
     "enrolled_undetermined_persons",
+    "undetermined_not_enrolled_persons",
 )
+# confidence finding -> the findings_summary column holding the same number
+CONFIDENCE_SUMMARY = {
+    "deceased_paid": "deceased_paid_persons",
+    "exclusive_overlap": "exclusive_overlap_persons",
+    "duplicate_enrolment": "duplicate_enrolment_persons",
+    "gap": "gap_persons",
+    "inclusion_error": "inclusion_error_persons",
+}
 # findings_summary column -> the table whose `persons` count is the same number
 FINDING_TABLES = {
     "deceased_paid_persons": "deceased_paid",
@@ -596,9 +808,13 @@ def report_relations(raw: Mapping[str, Sequence[Mapping[str, Any]]]) -> tuple[li
     - the findings summary repeats the persons of the deceased, duplicate, gap and
       inclusion-error tables, and of the exclusive-overlap table where it has one row;
     - the overlap matrix is symmetric: (a, b) and (b, a) count the same people;
-    - a part is at most its whole: eligible and paid <= eligible, paid and undetermined <=
-      undetermined, still paid <= deceased paid, unserved or listed <= gaps, paid by both <=
-      paid by one, each exclusive-overlap row <= the programme's overlap persons <= the rows' sum.
+    - eligible = paid + not paid, cannot be judged = paid + not paid (every row of coverage by area),
+      and a gap is listed-not-paid + paid elsewhere + unserved;
+    - the confidence table repeats each finding's persons (paid, not eligible: the country's
+      coverage row), and the reasons nobody can judge add up to the country's undetermined counts;
+    - a part is at most its whole: still paid <= deceased paid, flagged for review <= the finding's
+      persons, paid <= a reason's persons, paid by both <= paid by one, each exclusive-overlap row <=
+      the programme's overlap persons <= the rows' sum.
     """
     relations: list[Relation] = []
     unpublished: set[CellKey] = set()
@@ -628,14 +844,16 @@ def report_relations(raw: Mapping[str, Sequence[Mapping[str, Any]]]) -> tuple[li
                 parts = [d for d in districts if coverage[d]["admin1"] == coverage[a]["admin1"]]
                 relations.append(Relation(_key(cell, a), tuple(_key(cell, d) for d in parts)))
         for i in rows:
-            at_most(
-                ("coverage_by_area", i, "eligible_enrolled_persons"),
-                ("coverage_by_area", i, "eligible_persons"),
-            )
-            at_most(
-                ("coverage_by_area", i, "enrolled_undetermined_persons"),
-                ("coverage_by_area", i, "undetermined_persons"),
-            )
+            for whole, parts in (
+                ("eligible_persons", ("eligible_enrolled_persons", "eligible_not_enrolled_persons")),
+                (
+                    "undetermined_persons",
+                    ("enrolled_undetermined_persons", "undetermined_not_enrolled_persons"),
+                ),
+            ):
+                relations.append(
+                    Relation(("coverage_by_area", i, whole), tuple(("coverage_by_area", i, c) for c in parts))
+                )
             relations.append(
                 Relation(
                     ("coverage_by_area", i, "enrolled_persons"),
@@ -680,8 +898,43 @@ def report_relations(raw: Mapping[str, Sequence[Mapping[str, Any]]]) -> tuple[li
         for i in tables.get("deceased_paid", []):
             at_most(("deceased_paid", i, "persons_paid_in_latest_period"), ("deceased_paid", i, "persons"))
         for i in tables.get("gaps", []):
-            at_most(("gaps", i, "unserved_persons"), ("gaps", i, "persons"))
-            at_most(("gaps", i, "listed_not_paid_persons"), ("gaps", i, "persons"))
+            relations.append(
+                Relation(
+                    ("gaps", i, "persons"),
+                    tuple(
+                        ("gaps", i, c)
+                        for c in ("listed_not_paid_persons", "paid_elsewhere_persons", "unserved_persons")
+                    ),
+                )
+            )
+        # the confidence table repeats each finding's persons; its flagged persons are a part of them
+        for i in tables.get("confidence", []):
+            finding = str(raw["confidence"][i]["finding"])
+            at_most(("confidence", i, "review_persons"), ("confidence", i, "persons"))
+            same: list[CellKey] = []
+            if finding in CONFIDENCE_SUMMARY:
+                same = [
+                    ("findings_summary", s, CONFIDENCE_SUMMARY[finding])
+                    for s in tables.get("findings_summary", [])
+                ]
+            elif finding == "paid_not_eligible":
+                same = [("coverage_by_area", n, "enrolled_not_eligible_persons") for n in national]
+            relations += [Relation(("confidence", i, "persons"), (other,)) for other in same]
+        # the reasons add up to the country's people who cannot be judged, and its paid ones
+        reasons = tables.get("undetermined_reasons", [])
+        for n in national if reasons else []:
+            for total, part in (
+                ("undetermined_persons", "persons"),
+                ("enrolled_undetermined_persons", "enrolled_persons"),
+            ):
+                relations.append(
+                    Relation(
+                        ("coverage_by_area", n, total),
+                        tuple(("undetermined_reasons", i, part) for i in reasons),
+                    )
+                )
+        for i in reasons:
+            at_most(("undetermined_reasons", i, "enrolled_persons"), ("undetermined_reasons", i, "persons"))
     matrix = raw.get("overlap_matrix", [])
     position = {(r["programme_id"], r["other_programme_id"]): i for i, r in enumerate(matrix)}
     for (mine, other), i in position.items():
@@ -725,6 +978,116 @@ def _ministries(rules: ProgrammeRules) -> dict[str, list[str]]:
     return by_ministry
 
 
+# the whole country's coverage row, every category in its group (the template's two-row heading): paid (all,
+# eligible, not eligible, cannot be judged), eligible (all, paid, not paid), cannot be judged (all, paid, not paid)
+COVERAGE_SUMMARY = (
+    "programme_name",
+    "enrolled_persons",
+    "eligible_enrolled_persons",
+    "enrolled_not_eligible_persons",
+    "enrolled_undetermined_persons",
+    "eligible_persons",
+    "eligible_enrolled_persons",
+    "eligible_not_enrolled_persons",
+    "undetermined_persons",
+    "enrolled_undetermined_persons",
+    "undetermined_not_enrolled_persons",
+    "coverage_share",
+)
+
+# ---------------------------------------------------------------------------------------------------------
+# what changed since the last report: tonight's published counts beside the previous report's own files
+
+# (table, column, what it counts): on the programme's row (coverage: the whole country's row)
+CHANGE_MEASURES: tuple[tuple[str, str, str], ...] = (
+    ("headline", "enrolled_persons", "Persons paid"),
+    ("coverage_by_area", "eligible_persons", "Eligible"),
+    ("coverage_by_area", "eligible_not_enrolled_persons", "Eligible, not paid"),
+    ("coverage_by_area", "enrolled_not_eligible_persons", "Paid, not eligible"),
+    ("coverage_by_area", "undetermined_persons", "Cannot be judged"),
+    ("findings_summary", "deceased_paid_persons", "Deceased still paid"),
+    ("findings_summary", "exclusive_overlap_persons", "Exclusive overlap"),
+    ("findings_summary", "duplicate_enrolment_persons", "Duplicate enrolment"),
+    ("findings_summary", "gap_persons", "Eligible, not paid (gap)"),
+    ("findings_summary", "inclusion_error_persons", "Inclusion error"),
+)
+CHANGE_COLUMNS = (
+    PROGRAMME,
+    PROGRAMME_NAME,
+    Column("measure", "Column", "text", in_html=False),
+    Column("measure_label", "Count", "text"),
+    Column("previous_persons", "Last report", "count"),
+    Column("persons", "This report", "count"),
+    Column("change_persons", "Change", "change"),
+)
+
+
+def previous_report(home: Path, night: date, slug: str) -> tuple[date, Path] | None:
+    """The newest earlier night with this ministry's report files in ``<home>/reports/``, and their folder."""
+    found: list[tuple[date, Path]] = []
+    for folder in (home / "reports").glob("*/"):
+        try:
+            earlier = date.fromisoformat(folder.name)
+        except ValueError:
+            continue
+        if earlier < night and (folder / slug / "headline.parquet").is_file():
+            found.append((earlier, folder / slug))
+    return max(found) if found else None
+
+
+def changes_table(tables: Mapping[str, ReportTable], previous: Path | None) -> ReportTable:
+    """Tonight's counts beside the last report's, as both were published (suppressed): a change is given only
+    where both numbers are shown, so it tells nothing the two reports do not already say."""
+    note = (
+        "Each programme's counts in this report beside the same counts in the last report sent, as both "
+        "were published. A change is given only where both numbers are shown; a blank is a count the last "
+        "report did not have."
+    )
+    table = ReportTable("changes", "What changed since the last report", note, CHANGE_COLUMNS)
+    before: dict[str, dict[str, dict[str, Any]]] = {}
+    for name in {m[0] for m in CHANGE_MEASURES}:
+        path = previous / f"{name}.parquet" if previous else None
+        rows = pq.read_table(path).to_pylist() if path and path.is_file() else []
+        before[name] = {
+            str(r["programme_id"]): r
+            for r in rows
+            if name != "coverage_by_area" or r.get("area_level") == "national"
+        }
+    for programme in tables["headline"].rows:
+        programme_id = programme.values["programme_id"]
+        for name, column, label in CHANGE_MEASURES:
+            now = next(
+                (
+                    r
+                    for r in tables[name].rows
+                    if r.values["programme_id"] == programme_id
+                    and (name != "coverage_by_area" or r.values["area_level"] == "national")
+                ),
+                None,
+            )
+            then = before[name].get(str(programme_id))
+            hidden = set()
+            now_value = None if now is None else now.values[column]
+            if now is not None and column in now.hidden:
+                hidden.add("persons")
+            then_value = None if then is None else then.get(column)
+            if then is not None and column in then and then_value is None and then.get(SUPPRESSED_FLAG):
+                hidden.add("previous_persons")
+            change = None if now_value is None or then_value is None else int(now_value) - int(then_value)
+            values = {
+                "programme_id": programme_id,
+                "programme_name": programme.values["programme_name"],
+                "measure": column,
+                "measure_label": label,
+                "previous_persons": then_value,
+                "persons": now_value,
+                "change_persons": change,
+            }
+            withheld = frozenset({"change_persons"}) if hidden else frozenset()
+            table.rows.append(SuppressedRow(values, frozenset(hidden), withheld))
+    return table
+
+
 # ---------------------------------------------------------------------------------------------------------
 # charts and the matrix
 
@@ -748,7 +1111,7 @@ def _charts(tables: Mapping[str, ReportTable], rules: ProgrammeRules) -> dict[st
     ]
     coverage_bars = [
         Bar(
-            "Whole country" if r.values["area_level"] == "national" else str(r.values["admin1"] or "unknown"),
+            str(r.values["area_name"]),
             None if r.values["coverage_share"] is None else float(r.values["coverage_share"]),
             _coverage_text(r),
             group=names.get(str(r.values["programme_id"]), str(r.values["programme_id"])),
@@ -776,11 +1139,25 @@ def _bar_text(row: SuppressedRow, name: str) -> str:
     return "no data" if value is None else f"{int(value):,}"
 
 
+def _count_text(row: SuppressedRow, name: str) -> str:
+    return SUPPRESSED_TEXT if name in row.hidden else f"{int(row.values[name] or 0):,}"
+
+
 def _coverage_text(row: SuppressedRow) -> str:
+    """What a coverage bar says, with what stands beside the share: a share withheld still names the
+    counts that are shown, and people paid whom the rules cannot judge are never left out."""
+    values = row.values
+    eligible = _count_text(row, "eligible_persons")
     if "coverage_share" in row.withheld:
-        return "withheld: too few people, or hidden to protect a small count"
-    share, eligible = row.values["coverage_share"], row.values["eligible_persons"]
-    return "nobody eligible" if share is None else f"{float(share):.0%} of {int(eligible):,}"
+        text = f"{eligible} eligible, share withheld (a count under 5 or hidden)"
+    elif values["coverage_share"] is None:
+        text = "nobody eligible"
+    else:
+        text = f"{float(values['coverage_share']):.0%} of {eligible} eligible paid"
+    unjudged = values["enrolled_undetermined_persons"]
+    if "enrolled_undetermined_persons" in row.hidden or unjudged:
+        text += f"; {_count_text(row, 'enrolled_undetermined_persons')} paid cannot be judged"
+    return text
 
 
 @dataclass(frozen=True)
@@ -793,6 +1170,7 @@ class Matrix:
 
 def _matrix(table: ReportTable, rules: ProgrammeRules) -> Matrix:
     columns = rules.ids
+    names = {p.programme_id: p.name for p in rules.programmes}
     grid: dict[str, dict[str, Cell]] = {}
     for row in table.rows:
         mine, other = str(row.values["programme_id"]), str(row.values["other_programme_id"])
@@ -807,7 +1185,10 @@ def _matrix(table: ReportTable, rules: ProgrammeRules) -> Matrix:
             if x
         )
         grid.setdefault(mine, {})[other] = Cell(cell.text, css)
-    return Matrix(columns, [(mine, [grid[mine].get(c, Cell("")) for c in columns]) for mine in grid])
+    return Matrix(
+        [names[c] for c in columns],
+        [(names.get(mine, mine), [grid[mine].get(c, Cell("")) for c in columns]) for mine in grid],
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -935,6 +1316,8 @@ def _cell(column: Column, row: SuppressedRow) -> Cell:
         return Cell(f"{float(value):,.0f}", "num")
     if column.kind == "figure":
         return Cell(f"{float(value):,.0f}", "num")
+    if column.kind == "change":
+        return Cell(f"{float(value):+,.0f}" if value else "0", "num")
     if column.kind == "share":
         return Cell(f"{float(value):.0%}", "num")
     if column.kind == "month":

@@ -15,6 +15,17 @@ programmes as (
     from registry.programme
 ),
 
+-- names of the areas (reference/admin_areas.csv); a code the file does not name is shown as itself
+province_names as (
+    select distinct admin1_code as admin1, admin1_name
+    from registry.admin_area
+),
+
+district_names as (
+    select admin2_code as admin2, admin2_name
+    from registry.admin_area
+),
+
 eligibility as (
     select person_id, programme_id, is_eligible, is_undetermined
     from reports.eligibility
@@ -76,14 +87,27 @@ select
     counts.admin1,
     counts.admin2,
     counts.programme_id,
+    -- names
+    case counts.area_level
+        when 'national' then 'Whole country'
+        when 'admin1' then coalesce(province_names.admin1_name, counts.admin1, 'Province unknown')
+        else concat(
+            coalesce(province_names.admin1_name, counts.admin1, 'Province unknown'), ' / ',
+            coalesce(district_names.admin2_name, counts.admin2, 'District unknown')
+        )
+    end as area_name,
+    province_names.admin1_name,
+    district_names.admin2_name,
     -- people
     counts.eligible_persons,
     counts.eligible_enrolled_persons,
+    counts.eligible_persons - counts.eligible_enrolled_persons as eligible_not_enrolled_persons,
     counts.enrolled_persons,
     counts.enrolled_persons - counts.eligible_enrolled_persons - counts.enrolled_undetermined_persons
         as enrolled_not_eligible_persons,
     counts.undetermined_persons,
     counts.enrolled_undetermined_persons,
+    counts.undetermined_persons - counts.enrolled_undetermined_persons as undetermined_not_enrolled_persons,
     -- shares
     case when counts.eligible_persons > 0
         then counts.eligible_enrolled_persons / counts.eligible_persons
@@ -93,6 +117,8 @@ select
     programmes.latest_period_month as period_month
 from counts
 join programmes using (programme_id)
+left join province_names on province_names.admin1 = counts.admin1
+left join district_names on district_names.admin2 = counts.admin2 and counts.area_level = 'admin2'
 order by counts.programme_id, counts.area_level desc, counts.admin1 nulls last, counts.admin2 nulls last;
 
 comment on table reports.coverage_by_area is 'One row per area (district, province or the whole country: area_level) and programme: people who qualify, qualify and are paid, and are paid, in the programme''s latest month as of the night. A person with an unknown area counts in a row with a null area.';
@@ -100,6 +126,11 @@ comment on column reports.coverage_by_area.area_level is 'admin2 (district row),
 comment on column reports.coverage_by_area.admin1 is 'Province code; null on the national row, or for people whose province is unknown.';
 comment on column reports.coverage_by_area.admin2 is 'District code on admin2 rows; null otherwise, or for people whose district is unknown.';
 comment on column reports.coverage_by_area.programme_id is 'Programme (registry.programme).';
+comment on column reports.coverage_by_area.area_name is 'The area by name (reference/admin_areas.csv): ''Whole country'', the province, or ''Province / District''; the code where the file has no name for it.';
+comment on column reports.coverage_by_area.admin1_name is 'Province name (registry.admin_area); null on the national row or when unknown.';
+comment on column reports.coverage_by_area.admin2_name is 'District name on admin2 rows (registry.admin_area); null otherwise or when unknown.';
+comment on column reports.coverage_by_area.eligible_not_enrolled_persons is 'People who qualify and are not paid by the programme (eligible_persons - eligible_enrolled_persons).';
+comment on column reports.coverage_by_area.undetermined_not_enrolled_persons is 'People the rules cannot judge who are not paid (undetermined_persons - enrolled_undetermined_persons).';
 comment on column reports.coverage_by_area.eligible_persons is 'People who qualify (reports.eligibility.is_eligible: rules and means test).';
 comment on column reports.coverage_by_area.eligible_enrolled_persons is 'Of those, people actively paid by the programme.';
 comment on column reports.coverage_by_area.enrolled_persons is 'People actively paid by the programme, whether they qualify or not.';
