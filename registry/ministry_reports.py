@@ -844,7 +844,7 @@ def report_relations(raw: Mapping[str, Sequence[Mapping[str, Any]]]) -> tuple[li
                 parts = [d for d in districts if coverage[d]["admin1"] == coverage[a]["admin1"]]
                 relations.append(Relation(_key(cell, a), tuple(_key(cell, d) for d in parts)))
         for i in rows:
-            for whole, parts in (
+            for whole, categories in (
                 ("eligible_persons", ("eligible_enrolled_persons", "eligible_not_enrolled_persons")),
                 (
                     "undetermined_persons",
@@ -852,7 +852,7 @@ def report_relations(raw: Mapping[str, Sequence[Mapping[str, Any]]]) -> tuple[li
                 ),
             ):
                 relations.append(
-                    Relation(("coverage_by_area", i, whole), tuple(("coverage_by_area", i, c) for c in parts))
+                    Relation(("coverage_by_area", i, whole), tuple(("coverage_by_area", i, c) for c in categories))
                 )
             relations.append(
                 Relation(

@@ -25,6 +25,7 @@ from pipelines.definitions import NIGHTLY_JOB, build_defs
 from pipelines.settings import Settings
 from registry import build_registry, build_reports, load_programmes
 from registry.ministry_reports import (
+    CHANGE_MEASURES,
     SUPPRESSED_FLAG,
     SUPPRESSED_TEXT,
     TABLE_SPECS,
@@ -336,6 +337,8 @@ ROW_KEYS = {
     "inclusion_errors": ("programme_id",),
     "overlap_matrix": ("programme_id", "other_programme_id"),
     "coverage_by_area": ("area_level", "admin1", "admin2", "programme_id"),
+    "confidence": ("programme_id", "finding"),
+    "undetermined_reasons": ("programme_id", "unknown_values"),
 }
 Cell = tuple[str, tuple, str]
 
@@ -378,10 +381,12 @@ def _relations_a_reader_writes(rows: dict[str, list[dict]]) -> list[tuple[dict[C
     counts = [
         "eligible_persons",
         "eligible_enrolled_persons",
+        "eligible_not_enrolled_persons",
         "enrolled_persons",
         "enrolled_not_eligible_persons",
         "undetermined_persons",
         "enrolled_undetermined_persons",
+        "undetermined_not_enrolled_persons",
     ]
     for row in coverage:
         level, province, programme = row["area_level"], row["admin1"], row["programme_id"]
@@ -409,8 +414,14 @@ def _relations_a_reader_writes(rows: dict[str, list[dict]]) -> list[tuple[dict[C
                 )
             ],
         )
-        at_most(cov(row, "eligible_enrolled_persons"), cov(row, "eligible_persons"))
-        at_most(cov(row, "enrolled_undetermined_persons"), cov(row, "undetermined_persons"))
+        equal(
+            cov(row, "eligible_persons"),
+            [cov(row, "eligible_enrolled_persons"), cov(row, "eligible_not_enrolled_persons")],
+        )
+        equal(
+            cov(row, "undetermined_persons"),
+            [cov(row, "enrolled_undetermined_persons"), cov(row, "undetermined_not_enrolled_persons")],
+        )
         if row["coverage_share"] is not None and row["eligible_persons"] is not None:
             # a share shown over a shown denominator: numerator = share * denominator
             facts.append(
@@ -448,8 +459,37 @@ def _relations_a_reader_writes(rows: dict[str, list[dict]]) -> list[tuple[dict[C
         facts.append(({total: 1.0, **{o: -1.0 for o in overlaps}}, "<="))
         deceased, gaps = ("deceased_paid", (programme,)), ("gaps", (programme,))
         at_most((*deceased, "persons_paid_in_latest_period"), (*deceased, "persons"))
-        at_most((*gaps, "unserved_persons"), (*gaps, "persons"))
-        at_most((*gaps, "listed_not_paid_persons"), (*gaps, "persons"))
+        if any(r["programme_id"] == programme for r in rows["gaps"]):
+            equal(
+                (*gaps, "persons"),
+                [
+                    (*gaps, c)
+                    for c in ("listed_not_paid_persons", "paid_elsewhere_persons", "unserved_persons")
+                ],
+            )
+        national = ("coverage_by_area", ("national", None, None, programme))
+        for row in (r for r in rows["confidence"] if r["programme_id"] == programme):
+            finding = ("confidence", (programme, row["finding"]))
+            at_most((*finding, "review_persons"), (*finding, "persons"))
+            if row["finding"] == "paid_not_eligible":
+                equal((*finding, "persons"), [(*national, "enrolled_not_eligible_persons")])
+            else:
+                equal((*finding, "persons"), [(*summary, f"{row['finding']}_persons")])
+            if row["review_share"] is not None and row["persons"] is not None:
+                facts.append(
+                    ({(*finding, "review_persons"): 1.0, (*finding, "persons"): -row["review_share"]}, "==")
+                )
+        reasons = [r for r in rows["undetermined_reasons"] if r["programme_id"] == programme]
+        for total, part in (
+            ("undetermined_persons", "persons"),
+            ("enrolled_undetermined_persons", "enrolled_persons"),
+        ):
+            cells = [("undetermined_reasons", (programme, r["unknown_values"]), part) for r in reasons]
+            if reasons:
+                equal((*national, total), cells)
+        for r in reasons:
+            reason = ("undetermined_reasons", (programme, r["unknown_values"]))
+            at_most((*reason, "enrolled_persons"), (*reason, "persons"))
     for row in rows["overlap_matrix"]:
         mine, other = row["programme_id"], row["other_programme_id"]
         equal(("overlap_matrix", (mine, other), "persons"), [("overlap_matrix", (other, mine), "persons")])
@@ -650,3 +690,201 @@ def test_footer_lists_only_the_ministrys_own_drops_and_the_shared_registries(rep
         shown = set(re.findall(r"<tr><td>([a-z_]+)</td>", drops))
         assert shown and not shown & others, (ministry, shown & others)
         assert "civil_registry" in shown
+
+
+# ---------------------------------------------------------------------------------------------------------
+# every count a ministry reads reconciles with the warehouse
+
+
+def _warehouse_counts(home: Path) -> dict[Cell, int]:
+    """Every count the ministry reports publish, worked out again from the warehouse's person-level tables
+    (registry.enrolment, registry.person, registry.person_source_link and the reports.* finding tables), in
+    Python, apart from the report's own SQL: the numbers an official checks against the registry."""
+    with duckdb.connect(str(home / "state" / "work.duckdb"), read_only=True) as con:
+
+        def rows(sql: str) -> list[tuple]:
+            return con.execute(sql).fetchall()
+
+        latest = dict(rows("select programme_id, latest_period_month from registry.programme"))
+        means_tested = {
+            p for (p,) in rows("select programme_id from registry.programme where is_means_tested")
+        }
+        active: dict[str, set[str]] = {p: set() for p in latest}
+        for person, programme, month in rows(
+            "select person_id, programme_id, period_month from registry.enrolment where enrolment_status = 'active'"
+        ):
+            if month == latest[programme]:
+                active[programme].add(person)
+        area = {
+            person: (a1, a2)
+            for person, a1, a2 in rows("select person_id, admin1, admin2 from registry.person")
+        }
+        flagged = {p for (p,) in rows("select person_id from registry.person_source_link where needs_review")}
+        eligible: dict[str, set[str]] = {p: set() for p in latest}
+        unjudged: dict[str, dict[str, str]] = {p: {} for p in latest}
+        for person, programme, is_eligible, is_undetermined, why in rows(
+            "select person_id, programme_id, is_eligible, is_undetermined, unknown_values from reports.eligibility"
+        ):
+            if is_eligible:
+                eligible[programme].add(person)
+            elif is_undetermined:
+                unjudged[programme][person] = why or "unknown"
+
+        def persons(sql: str) -> dict[str, set[str]]:
+            found: dict[str, set[str]] = {p: set() for p in latest}
+            for programme, person in rows(sql):
+                found[programme].add(person)
+            return found
+
+        deceased = persons("select programme_id, person_id from reports.deceased_paid")
+        deceased_latest = persons(
+            "select programme_id, person_id from reports.deceased_paid where is_paid_in_latest_period"
+        )
+        overlap = persons("select programme_id, person_id from reports.exclusive_overlap")
+        overlap_rows: dict[tuple, set[str]] = {}
+        for programme, others, month, person in rows(
+            "select programme_id, array_to_string(list_sort(conflicting_programme_ids), ', '), period_month, "
+            "person_id from reports.exclusive_overlap"
+        ):
+            overlap_rows.setdefault((programme, others, month), set()).add(person)
+        duplicate = persons(
+            "select programme_id, person_id from reports.duplicate_enrolment where not records_conflict"
+        )
+        to_check = persons(
+            "select programme_id, person_id from reports.duplicate_enrolment where records_conflict"
+        )
+        gaps = persons("select programme_id, person_id from reports.gaps")
+        listed = persons(
+            "select programme_id, person_id from reports.gaps where enrolment_status is not null"
+        )
+        inclusion = persons("select programme_id, person_id from reports.inclusion_errors")
+
+    paid_anywhere = set().union(*active.values())
+    expected: dict[Cell, int] = {}
+    for p in latest:
+        expected[("headline", (p,), "enrolled_persons")] = len(active[p])
+        not_eligible = active[p] - eligible[p] - set(unjudged[p])
+        findings = {
+            "deceased_paid": deceased[p],
+            "exclusive_overlap": overlap[p],
+            "duplicate_enrolment": duplicate[p],
+            "gap": gaps[p],
+            "inclusion_error": inclusion[p],
+            "paid_not_eligible": not_eligible,
+        }
+        for finding, people in findings.items():
+            if finding != "paid_not_eligible":
+                expected[("findings_summary", (p,), f"{finding}_persons")] = len(people)
+            if finding != "inclusion_error" or p in means_tested:
+                expected[("confidence", (p, finding), "persons")] = len(people)
+                expected[("confidence", (p, finding), "review_persons")] = len(people & flagged)
+        expected[("deceased_paid", (p,), "persons")] = len(deceased[p])
+        expected[("deceased_paid", (p,), "persons_paid_in_latest_period")] = len(deceased_latest[p])
+        expected[("duplicate_enrolment", (p,), "persons")] = len(duplicate[p])
+        expected[("duplicate_enrolment", (p,), "persons_to_check")] = len(to_check[p])
+        unlisted = gaps[p] - listed[p]
+        expected[("gaps", (p,), "persons")] = len(gaps[p])
+        expected[("gaps", (p,), "listed_not_paid_persons")] = len(listed[p])
+        expected[("gaps", (p,), "paid_elsewhere_persons")] = len(unlisted & paid_anywhere)
+        expected[("gaps", (p,), "unserved_persons")] = len(unlisted - paid_anywhere)
+        if p in means_tested:
+            expected[("inclusion_errors", (p,), "persons")] = len(inclusion[p])
+        for other in latest:
+            expected[("overlap_matrix", (p, other), "persons")] = len(active[p] & active[other])
+        for why in set(unjudged[p].values()):
+            people = {person for person, w in unjudged[p].items() if w == why}
+            expected[("undetermined_reasons", (p, why), "persons")] = len(people)
+            expected[("undetermined_reasons", (p, why), "enrolled_persons")] = len(people & active[p])
+        # coverage: every area level, from each person's own area
+        reached = active[p] | eligible[p] | set(unjudged[p])
+        groups: dict[tuple, set[str]] = {}
+        for person in reached:
+            a1, a2 = area[person]
+            for key in (("national", None, None, p), ("admin1", a1, None, p), ("admin2", a1, a2, p)):
+                groups.setdefault(key, set()).add(person)
+        for key, people in groups.items():
+            e, u, a = eligible[p] & people, set(unjudged[p]) & people, active[p] & people
+            cells = {
+                "eligible_persons": e,
+                "eligible_enrolled_persons": e & a,
+                "eligible_not_enrolled_persons": e - a,
+                "enrolled_persons": a,
+                "enrolled_not_eligible_persons": a - e - u,
+                "undetermined_persons": u,
+                "enrolled_undetermined_persons": u & a,
+                "undetermined_not_enrolled_persons": u - a,
+            }
+            for column, members in cells.items():
+                expected[("coverage_by_area", key, column)] = len(members)
+    for (programme, others, month), people in overlap_rows.items():
+        expected[("exclusive_overlap", (programme, others, month), "persons")] = len(people)
+    return expected
+
+
+def test_every_count_on_a_ministry_report_reconciles_with_the_warehouse(reports):
+    """An official who queries the registry finds every number the report shows: each count of each ministry's
+    files (which the HTML shows cell for cell) equals a count over the warehouse's person-level tables, and
+    every table of the report is checked."""
+    home, _ = reports
+    expected = _warehouse_counts(home)
+    cells, _rows = _published_counts(home / "reports" / COUNTRY_NIGHTS[-1])
+    shown = {cell: value for cell, value in cells.items() if value is not None}
+    assert len(shown) > 200
+    assert {cell[0] for cell in shown} == set(ROW_KEYS), "every report table has counts to reconcile"
+    wrong = {
+        cell: (value, expected.get(cell)) for cell, value in shown.items() if expected.get(cell) != value
+    }
+    assert wrong == {}, list(wrong.items())[:10]
+    # and the other way: no count the warehouse has (above the threshold) is missing from the reports
+    assert all(cell in cells for cell, value in expected.items() if value >= 5), [
+        cell for cell, value in expected.items() if value >= 5 and cell not in cells
+    ][:10]
+
+
+def test_changes_put_the_last_reports_numbers_beside_tonights(reports):
+    """What changed since the last report: tonight's column repeats this report's cells, the last report's
+    column the previous night's files, and a change is given only where both are shown."""
+    home, _ = reports
+    tonight, before = (home / "reports" / n for n in (COUNTRY_NIGHTS[-1], COUNTRY_NIGHTS[0]))
+    cells, _rows = _published_counts(tonight)
+    earlier, _ = _published_counts(before)
+    compared = 0
+    for folder in (p for p in tonight.iterdir() if p.is_dir()):
+        html = (tonight / f"{folder.name}.html").read_text(encoding="utf-8")
+        assert f"Compared with the report of night <strong>{COUNTRY_NIGHTS[0]}</strong>" in html
+        for row in pq.read_table(folder / "changes.parquet").to_pylist():
+            programme, measure = row["programme_id"], row["measure"]
+            table = next(name for name, column, _label in CHANGE_MEASURES if column == measure)
+            key = ("national", None, None, programme) if table == "coverage_by_area" else (programme,)
+            assert row["persons"] == cells[(table, key, measure)], row
+            assert row["previous_persons"] == earlier[(table, key, measure)], row
+            if row["persons"] is None or row["previous_persons"] is None:
+                assert row["change_persons"] is None, row
+            else:
+                compared += 1
+                assert row["change_persons"] == row["persons"] - row["previous_persons"], row
+    assert compared > 10
+
+
+def test_names_not_codes_in_the_html(reports):
+    """An official reads names: programmes by their programmes.yaml name, areas by reference/admin_areas.csv."""
+    home, _ = reports
+    rules = load_programmes(home / "programmes.yaml")
+    areas = pa_csv.read_csv(home / "reference" / "admin_areas.csv").to_pylist()
+    out = home / "reports" / COUNTRY_NIGHTS[-1]
+    for ministry in {p.ministry for p in rules.programmes}:
+        html = (out / f"{ministry_slug(ministry)}.html").read_text(encoding="utf-8")
+        body = html[: html.index("<footer>")]
+        for programme in rules.programmes:
+            assert programme.programme_id not in body, (ministry, programme.programme_id)
+        assert all(
+            p.name.replace("(", "") in body.replace("(", "")
+            for p in rules.programmes
+            if p.ministry == ministry
+        )
+        assert not re.search(r">P\d\d(D\d\d)?<", body), "an area code shown alone"
+        assert any(f"{a['admin1_name']} / {a['admin2_name']}" in body for a in areas), (
+            "district rows name the province"
+        )
+        assert "XTS" in body, "amounts name their currency (country.yaml)"
+        assert 'id="method"' in body and "Cannot be judged" in body
