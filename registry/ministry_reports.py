@@ -852,7 +852,9 @@ def report_relations(raw: Mapping[str, Sequence[Mapping[str, Any]]]) -> tuple[li
                 ),
             ):
                 relations.append(
-                    Relation(("coverage_by_area", i, whole), tuple(("coverage_by_area", i, c) for c in categories))
+                    Relation(
+                        ("coverage_by_area", i, whole), tuple(("coverage_by_area", i, c) for c in categories)
+                    )
                 )
             relations.append(
                 Relation(
