@@ -720,7 +720,15 @@ def report_tables(con: duckdb.DuckDBPyConnection, rules: ProgrammeRules) -> dict
     }
     relations, unpublished = report_relations(raw)
     values = {cell: value for cell, value in values.items() if cell not in unpublished}
-    hidden = suppress(values, relations, rules.small_cell_min, unpublished, _weights(raw, values)).hidden
+    hidden = set(suppress(values, relations, rules.small_cell_min, unpublished, _weights(raw, values)).hidden)
+    # the country's not-paid counts: the difference of two shown counts, so they tell a reader nothing new;
+    # hidden where either is hidden, and where the difference is itself 1 to 4 people
+    for index, row in enumerate(raw["coverage_by_area"]):
+        if row["area_level"] == "national":
+            for whole, part, difference in DIFFERENCES:
+                cells = {("coverage_by_area", index, c) for c in (whole, part)}
+                if cells & hidden or is_small_count(row[difference], rules.small_cell_min):
+                    hidden.add(("coverage_by_area", index, difference))
     tables = {}
     for name, title, note, cols, _sql in TABLE_SPECS:
         rows = [
@@ -773,11 +781,15 @@ def _add_names(raw: Mapping[str, list[dict[str, Any]]], rules: ProgrammeRules) -
                 )
 
 
-# coverage counts given for the whole country only: by province and district, "eligible, not paid" and
-# "cannot be judged, not paid" are most often 1 to 4 people, and protecting them there hid half the coverage
-# shares (eligible or eligible-and-paid went with each); a reader still subtracts them from the shown counts
-# below the country, as before these columns existed (an open question for the suppression rules)
+# coverage counts given for the whole country only, and only as the difference of two shown counts: as
+# cells of their own (by area they are most often 1 to 4 people) their protection hid half the coverage shares
+# and the child grant's gaps; a reader still subtracts eligible-and-paid from eligible where both are shown,
+# as before these columns existed (an open question for the suppression rules)
 NATIONAL_ONLY = ("eligible_not_enrolled_persons", "undetermined_not_enrolled_persons")
+DIFFERENCES = (
+    ("eligible_persons", "eligible_enrolled_persons", "eligible_not_enrolled_persons"),
+    ("undetermined_persons", "enrolled_undetermined_persons", "undetermined_not_enrolled_persons"),
+)
 
 # a count cell of the report tables: (table name, row number, column name)
 CellKey = tuple[str, int, str]
@@ -856,8 +868,8 @@ def report_relations(raw: Mapping[str, Sequence[Mapping[str, Any]]]) -> tuple[li
                 parts = [d for d in districts if coverage[d]["admin1"] == coverage[a]["admin1"]]
                 relations.append(Relation(_key(cell, a), tuple(_key(cell, d) for d in parts)))
         for i in rows:
-            if coverage[i]["area_level"] != "national":
-                unpublished.update(("coverage_by_area", i, c) for c in NATIONAL_ONLY)
+            # not suppressed as cells of their own: the country's are shown as differences (``report_tables``)
+            unpublished.update(("coverage_by_area", i, c) for c in NATIONAL_ONLY)
             for whole, categories in (
                 ("eligible_persons", ("eligible_enrolled_persons", "eligible_not_enrolled_persons")),
                 (
@@ -923,6 +935,14 @@ def report_relations(raw: Mapping[str, Sequence[Mapping[str, Any]]]) -> tuple[li
                     ),
                 )
             )
+            # the gaps are among the country's eligible people not paid (all of them, when no exclusive
+            # programme pays any): a reader knows one from the other, so they are protected together
+            for n in national:
+                gap, unpaid = ("gaps", i, "persons"), ("coverage_by_area", n, "eligible_not_enrolled_persons")
+                if raw["gaps"][i]["persons"] == coverage[n]["eligible_not_enrolled_persons"]:
+                    relations.append(Relation(unpaid, (gap,)))
+                else:
+                    at_most(gap, unpaid)
         # the confidence table repeats each finding's persons; its flagged persons are a part of them
         for i in tables.get("confidence", []):
             finding = str(raw["confidence"][i]["finding"])
