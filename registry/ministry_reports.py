@@ -723,11 +723,24 @@ def report_tables(con: duckdb.DuckDBPyConnection, rules: ProgrammeRules) -> dict
     hidden = set(suppress(values, relations, rules.small_cell_min, unpublished, _weights(raw, values)).hidden)
     # the country's not-paid counts: the difference of two shown counts, so they tell a reader nothing new;
     # hidden where either is hidden, and where the difference is itself 1 to 4 people
+    # (the gaps hold the same number as eligible-not-paid when no programme that excludes this one pays any:
+    # shown there, it is shown here too)
+    gaps_shown = {
+        (row["programme_id"], row["persons"])
+        for index, row in enumerate(raw["gaps"])
+        if ("gaps", index, "persons") not in hidden
+    }
     for index, row in enumerate(raw["coverage_by_area"]):
         if row["area_level"] == "national":
             for whole, part, difference in DIFFERENCES:
                 cells = {("coverage_by_area", index, c) for c in (whole, part)}
-                if cells & hidden or is_small_count(row[difference], rules.small_cell_min):
+                elsewhere = (
+                    difference == "eligible_not_enrolled_persons"
+                    and (row["programme_id"], row[difference]) in gaps_shown
+                )
+                if (cells & hidden and not elsewhere) or is_small_count(
+                    row[difference], rules.small_cell_min
+                ):
                     hidden.add(("coverage_by_area", index, difference))
     tables = {}
     for name, title, note, cols, _sql in TABLE_SPECS:
