@@ -131,6 +131,15 @@ RESERVED_EXTRA_NAMES = {
     "match_probability",
     "field",
     "value",
+    # the link input's derived columns (matching.linkage._prepare_input)
+    "address",
+    "address_tokens",
+    "address_number",
+    "first_name_key",
+    "last_name_key",
+    "link_fingerprint",
+    "usable",
+    "place",
 }
 RESERVED_EXTRA_AFFIXES = (("gamma_", "tf_", "bf_", "mw_"), ("_l", "_r"))
 
