@@ -103,7 +103,7 @@ class LinkageConfig:
     """Settings of `<home>/linkage.yaml` (every key optional)."""
 
     match_threshold: float | None = None  # None: chosen from the trained model (matching.calibrate)
-    threshold_beta: float = 0.5  # the F-beta the chosen threshold maximises: below 1 favours precision
+    threshold_beta: float = 0.75  # the F-beta the chosen threshold maximises: below 1 favours precision
     review_lower: float = 0.5
     strong_threshold: float = 0.999
     max_cluster_size: int = 25
