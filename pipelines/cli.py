@@ -548,6 +548,15 @@ def cmd_rotate_pseudonym_key(args: argparse.Namespace, settings: Settings) -> in
     return 0
 
 
+def cmd_sql(args: argparse.Namespace, settings: Settings) -> int:
+    from pipelines.sqlshell import open_shell
+
+    database = (
+        settings.warehouse_db if args.restricted else settings.home / "warehouse" / "ibr_analytics.duckdb"
+    )
+    return open_shell(database, args.command_text, restricted=args.restricted)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ibr", description="Integrated beneficiary registry warehouse")
     parser.add_argument("--home", help="deployment folder (default: $IBR_HOME or ./data)")
@@ -596,6 +605,13 @@ def main(argv: list[str] | None = None) -> int:
         "rotate-pseudonym-key",
         help="new pseudonymisation key; the analytics files of the published night are rebuilt under it",
     )
+    sql = sub.add_parser("sql", help="open the analytics warehouse read-only in a SQL shell")
+    sql.add_argument("-c", dest="command_text", metavar="SQL", help="run one statement, print it, and exit")
+    sql.add_argument(
+        "--restricted",
+        action="store_true",
+        help="open warehouse/ibr.duckdb instead (personal data: a warning)",
+    )
     status = sub.add_parser("status", help="last runs, what is published, failed checks")
     status.add_argument("--runs", type=int, default=10, help="how many recent runs to list")
 
@@ -612,6 +628,7 @@ def main(argv: list[str] | None = None) -> int:
         "validate-sources": cmd_validate_sources,
         "status": cmd_status,
         "rotate-pseudonym-key": cmd_rotate_pseudonym_key,
+        "sql": cmd_sql,
     }
     return commands[args.command](args, settings)
 
