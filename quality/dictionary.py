@@ -85,11 +85,13 @@ def data_dictionary(
     brief: tuple[str, ...] = (),
     intro: str = "",
     skip: tuple[str, ...] = SKIPPED_SCHEMAS,
+    order: tuple[str, ...] = (),
 ) -> str:
     """Markdown: every schema, table and column of the connected database with its comment.
 
     Schemas in `lead` come first, in that order, with their columns; then every other schema. A
     schema in `brief` is listed by table and comment only (its columns are those of a view above).
+    Tables named in `order` come first within their schema, in that order.
     """
     objects = _objects(con, skip)
     schemas = [s for s in lead if any(o[0] == s for o in objects)]
@@ -98,7 +100,10 @@ def data_dictionary(
     if intro:
         lines += [intro, ""]
     for schema in schemas:
-        in_schema = [o for o in objects if o[0] == schema]
+        in_schema = sorted(
+            (o for o in objects if o[0] == schema),
+            key=lambda o: (o[1] not in order, order.index(o[1]) if o[1] in order else 0, o[1]),
+        )
         heading = (
             "the views analysts query (schema main: plain names)" if schema == "main" else f"schema {schema}"
         )

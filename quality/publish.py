@@ -333,7 +333,15 @@ def _write_dictionaries(restricted: Path, analytics: Path, warehouse: Path) -> N
         ),
     ):
         with duckdb.connect(str(database), read_only=True) as con:
-            text = data_dictionary(con, title, lead=lead, brief=brief, intro=intro, skip=skip)
+            text = data_dictionary(
+                con,
+                title,
+                lead=lead,
+                brief=brief,
+                intro=intro,
+                skip=skip,
+                order=(*ANALYST_VIEWS, "person", "enrolment"),
+            )
         staged = warehouse / f".{name}.publishing"
         staged.write_text(text, encoding="utf-8")
         os.replace(staged, warehouse / name)
