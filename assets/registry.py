@@ -19,6 +19,7 @@ from assets.linkage import LINKAGE_KEYS
 from pipelines.resources import IbrHome, WorkDatabase
 from quality.checks import CheckConfig
 from quality.expectations import registry_checks, run_registry_suite
+from quality.reconcile import report_totals_match_registry
 from registry import build_registry, build_reports, evaluate_findings, load_programmes
 from registry.build import REGISTRY_MODELS
 from registry.findings import REPORT_MODELS
@@ -75,7 +76,21 @@ def build_registry_asset(
     return registry_tables
 
 
-def build_findings_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+REPORTS_CHECKED = dg.AssetKey(["reports", "coverage_by_area"])
+REPORT_CHECKS = (
+    (
+        "report_totals_match_registry",
+        "every programme's coverage totals equal the registry's paid and eligible persons, provinces add up to the "
+        "nation, and everyone in deceased_paid is deceased in the registry",
+    ),
+)
+
+
+def build_findings_asset(
+    partitions: dg.PartitionsDefinition, check_config: CheckConfig | None = None
+) -> dg.AssetsDefinition:
+    config = check_config or CheckConfig()
+
     @dg.multi_asset(
         pool=WORK_DB_POOL,
         name="findings",
@@ -99,6 +114,7 @@ def build_findings_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefini
             ),
         ],
         partitions_def=partitions,
+        check_specs=check_specs(REPORTS_CHECKED, REPORT_CHECKS, config),
     )
     def findings(context: AssetExecutionContext, work_db: WorkDatabase, ibr_home: IbrHome):  # type: ignore[no-untyped-def]
         home = Path(ibr_home.path)
@@ -108,6 +124,9 @@ def build_findings_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefini
             counts = build_reports(con, home, night, rules)
             metrics = evaluate_findings(con, home, night)
             tables = {key: table_metadata(con, "reports", key.path[-1]) for key in REPORT_KEYS}
+            results = report_checks(
+                con, context, REPORTS_CHECKED, "reports", [report_totals_match_registry(con)], config
+            )
         for key in REPORT_KEYS:
             yield dg.MaterializeResult(
                 asset_key=key, metadata={"rows": counts.get(key.path[-1], 0), **tables[key]}
@@ -121,5 +140,6 @@ def build_findings_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefini
                 if name in ("precision", "recall")
             },
         )
+        yield from results
 
     return findings

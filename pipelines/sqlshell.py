@@ -25,12 +25,11 @@ TABLES = (
 )
 
 
-def run_statement(con: duckdb.DuckDBPyConnection, sql: str, out: object = None) -> None:
+def run_statement(con: duckdb.DuckDBPyConnection, sql: str) -> None:
     """Run one statement and print its result, if it has one, as a boxed table."""
-    stream = out or sys.stdout
     relation = con.sql(sql)
     if relation is not None:
-        print(relation.__str__(), file=stream)  # type: ignore[call-overload]
+        print(str(relation))
 
 
 def open_shell(database: Path, command: str | None = None, restricted: bool = False) -> int:
