@@ -155,7 +155,12 @@ class _Progress:
 
 
 def run_night(
-    settings: Settings, night: date, quiet: bool = True, retrain: bool = False, progress: bool = False
+    settings: Settings,
+    night: date,
+    quiet: bool = True,
+    retrain: bool = False,
+    progress: bool = False,
+    started_by: str = "ibr run",
 ) -> bool:
     """Run the nightly job for one drop date; True when every step and blocking check passed.
 
@@ -188,7 +193,7 @@ def run_night(
                 partition_key=night.isoformat(),
                 instance=instance,
                 run_config=run_config,
-                tags=lock_tags,
+                tags={**lock_tags, "ibr/started_by": f"{started_by} (headless, in process)"},
                 run_id=run_id,
                 raise_on_error=False,
             )
@@ -208,14 +213,16 @@ def run_night(
             print(f"  step failed: {event.step_key}: {message}", file=sys.stderr)
     ok = bool(result.success) and not failed_checks
     if not ok:
-        report = audit_failed_night(settings, night, result.run_id)
+        report = audit_failed_night(settings, night, result.run_id, started_by)
         if report:
             print(f"  auditor report of the failed night: {report}", file=sys.stderr)
         print("  the published warehouse is unchanged (last good night)", file=sys.stderr)
     return ok
 
 
-def audit_failed_night(settings: Settings, night: date, run_id: str) -> Path | None:
+def audit_failed_night(
+    settings: Settings, night: date, run_id: str, started_by: str = "ibr run"
+) -> Path | None:
     """The auditor's report of a night that did not publish, from the working database; None if unreadable."""
     import duckdb
 
@@ -223,7 +230,9 @@ def audit_failed_night(settings: Settings, night: date, run_id: str) -> Path | N
 
     try:
         with duckdb.connect(str(settings.work_db)) as con:
-            return render_auditor_report(con, settings.home, night, run_id)
+            return render_auditor_report(
+                con, settings.home, night, run_id, tags={"ibr/started_by": f"{started_by} (failed night)"}
+            )
     except (duckdb.Error, OSError) as exc:
         print(f"  could not write the auditor report: {type(exc).__name__}", file=sys.stderr)
         return None
@@ -442,7 +451,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     ok = True
     for night in drop_nights(settings):
         started = time.perf_counter()
-        night_ok = run_night(settings, night)
+        night_ok = run_night(settings, night, started_by="ibr demo")
         ok = ok and night_ok
         print(f"night {night}: {'ok' if night_ok else 'FAILED'} in {time.perf_counter() - started:.1f}s")
         print(night_summary(settings, night))
