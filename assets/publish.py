@@ -39,7 +39,9 @@ def build_publish_asset(
         )
         with work_db.connect() as con:
             reports = render_ministry_reports(con, home, night_of(context), run_id=context.run_id)
-            auditor = render_auditor_report(con, home, night_of(context), context.run_id)
+            auditor = render_auditor_report(
+                con, home, night_of(context), context.run_id, tags=context.run.tags
+            )
         context.log.info(f"published night {night_of(context)} to {home / 'warehouse'}")
         return dg.MaterializeResult(
             metadata={

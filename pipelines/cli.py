@@ -19,6 +19,7 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -78,7 +79,7 @@ def _prepare_dagster_home(settings: Settings) -> None:
 
 
 class _Progress:
-    """Prints each step as it starts and ends, and linkage's own stages, while a night runs in this process.
+    """Prints one line per step as it ends, with its time, while a night runs in this process.
 
     Steps are read from the run's event log by a background thread (the run itself is not touched);
     lines go to stderr with the time of day, so a nightly cron log shows where a night spends its time.
@@ -87,7 +88,6 @@ class _Progress:
     STEP_EVENTS = ("STEP_START", "STEP_SUCCESS", "STEP_FAILURE", "STEP_UP_FOR_RETRY")
 
     def __init__(self, instance: Any, run_id: str) -> None:
-        import logging
         import threading
 
         self.instance = instance
@@ -96,16 +96,8 @@ class _Progress:
         self.cursor: str | None = None
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._watch, name="ibr-progress", daemon=True)
-        self.handler = logging.StreamHandler(sys.stderr)
-        self.handler.setFormatter(logging.Formatter("  %(asctime)s      %(message)s", "%H:%M:%S"))
-        self.linkage_log = logging.getLogger("matching.linkage")
 
     def __enter__(self) -> _Progress:
-        import logging
-
-        self.level = self.linkage_log.level
-        self.linkage_log.addHandler(self.handler)
-        self.linkage_log.setLevel(logging.INFO)
         self.thread.start()
         return self
 
@@ -115,8 +107,6 @@ class _Progress:
         if not self.thread.is_alive():
             with contextlib.suppress(OSError):  # a closed stderr must not fail a night that has run
                 self._print_new()
-        self.linkage_log.removeHandler(self.handler)
-        self.linkage_log.setLevel(self.level)
 
     def _watch(self) -> None:
         while not self.stop.wait(1.0):
@@ -140,13 +130,12 @@ class _Progress:
             clock = time.strftime("%H:%M:%S", time.localtime(entry.timestamp))
             if kind == "STEP_START":
                 self.started[step] = entry.timestamp
-                self._say(f"  {clock}  {step} ...")
             else:
                 took = entry.timestamp - self.started.get(step, entry.timestamp)
                 verdict = {"STEP_SUCCESS": "done", "STEP_FAILURE": "FAILED", "STEP_UP_FOR_RETRY": "retrying"}[
                     kind
                 ]
-                self._say(f"  {clock}  {step} {verdict} in {took:.1f}s")
+                self._say(f"  {clock}  {step:<40} {verdict} in {took:6.1f}s")
 
     @staticmethod
     def _say(line: str) -> None:
@@ -154,8 +143,45 @@ class _Progress:
             print(line, file=sys.stderr, flush=True)
 
 
+# libraries whose warnings and progress go to the night's log file instead of the screen
+LOGGED_LIBRARIES = ("splink", "dagster", "matching", "ingest", "registry", "quality", "py.warnings")
+
+
+@contextlib.contextmanager
+def night_log(path: Path) -> Iterator[Path]:
+    """Send library logging (Splink's "unable to train m value", Dagster's and Python's warnings, linkage's
+    stages) to `path` while a night runs, instead of the screen."""
+    import logging
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    loggers = [logging.getLogger(name) for name in LOGGED_LIBRARIES]
+    saved = [(lg, lg.level, lg.propagate) for lg in loggers]
+    logging.captureWarnings(True)
+    for logger in loggers:
+        logger.addHandler(handler)
+        logger.propagate = False
+        if logger.level == logging.NOTSET or logger.level > logging.INFO:
+            logger.setLevel(logging.INFO)
+    try:
+        yield path
+    finally:
+        for logger, level, propagate in saved:
+            logger.removeHandler(handler)
+            logger.setLevel(level)
+            logger.propagate = propagate
+        logging.captureWarnings(False)
+        handler.close()
+
+
 def run_night(
-    settings: Settings, night: date, quiet: bool = True, retrain: bool = False, progress: bool = False
+    settings: Settings,
+    night: date,
+    quiet: bool = True,
+    retrain: bool = False,
+    progress: bool = False,
+    started_by: str = "ibr run",
 ) -> bool:
     """Run the nightly job for one drop date; True when every step and blocking check passed.
 
@@ -173,14 +199,17 @@ def run_night(
     defs = build_defs(settings)
     job = defs.resolve_job_def(NIGHTLY_JOB)
     run_config: dict[str, object] = {
-        "loggers": {"console": {"config": {"log_level": "WARNING" if quiet else "INFO"}}},
+        # quiet: Dagster's own warnings stay in its event log (dg dev) and the night's log file, not the screen
+        "loggers": {"console": {"config": {"log_level": "ERROR" if quiet else "INFO"}}},
         "ops": {"record_linkage": {"config": {"retrain": retrain}}},
     }
     with dg.DagsterInstance.get() as instance:
         for run_id in release_dead_runs(instance):
             print(f"  run {run_id[:8]}: {RELEASED}", file=sys.stderr)
         run_id = str(uuid.uuid4())
+        log_file = settings.home / "state" / "logs" / f"{night.isoformat()}_{run_id[:8]}.log"
         with (
+            night_log(log_file) if quiet else nullcontext(log_file),
             run_lock(instance, run_id) as lock_tags,
             _Progress(instance, run_id) if progress else nullcontext(),
         ):
@@ -188,7 +217,7 @@ def run_night(
                 partition_key=night.isoformat(),
                 instance=instance,
                 run_config=run_config,
-                tags=lock_tags,
+                tags={**lock_tags, "ibr/started_by": f"{started_by} (headless, in process)"},
                 run_id=run_id,
                 raise_on_error=False,
             )
@@ -207,15 +236,19 @@ def run_night(
             message = error.message.strip() if error else "unknown error"
             print(f"  step failed: {event.step_key}: {message}", file=sys.stderr)
     ok = bool(result.success) and not failed_checks
+    if quiet and log_file.exists():
+        print(f"  log (library warnings, linkage stages): {log_file}", file=sys.stderr)
     if not ok:
-        report = audit_failed_night(settings, night, result.run_id)
+        report = audit_failed_night(settings, night, result.run_id, started_by)
         if report:
             print(f"  auditor report of the failed night: {report}", file=sys.stderr)
         print("  the published warehouse is unchanged (last good night)", file=sys.stderr)
     return ok
 
 
-def audit_failed_night(settings: Settings, night: date, run_id: str) -> Path | None:
+def audit_failed_night(
+    settings: Settings, night: date, run_id: str, started_by: str = "ibr run"
+) -> Path | None:
     """The auditor's report of a night that did not publish, from the working database; None if unreadable."""
     import duckdb
 
@@ -223,7 +256,9 @@ def audit_failed_night(settings: Settings, night: date, run_id: str) -> Path | N
 
     try:
         with duckdb.connect(str(settings.work_db)) as con:
-            return render_auditor_report(con, settings.home, night, run_id)
+            return render_auditor_report(
+                con, settings.home, night, run_id, tags={"ibr/started_by": f"{started_by} (failed night)"}
+            )
     except (duckdb.Error, OSError) as exc:
         print(f"  could not write the auditor report: {type(exc).__name__}", file=sys.stderr)
         return None
@@ -363,6 +398,8 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
             if len(nights) > 1:
                 print(f"stopped: the nights after {night} were not run (each builds on the one before)")
             return 1
+    print()
+    print(closing_summary(settings))
     return 0
 
 
@@ -440,18 +477,57 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     cmd_generate(args, settings)
     ok = True
-    for night in drop_nights(settings):
+    nights = drop_nights(settings)
+    for night in nights:
         started = time.perf_counter()
-        night_ok = run_night(settings, night)
+        print(f"night {night}:", flush=True)
+        night_ok = run_night(settings, night, progress=True, started_by="ibr demo")
         ok = ok and night_ok
         print(f"night {night}: {'ok' if night_ok else 'FAILED'} in {time.perf_counter() - started:.1f}s")
         print(night_summary(settings, night))
     print()
-    print(f"warehouse (restricted, personal data): {settings.warehouse_db}")
-    print(f"quarantined files:                     {settings.home / 'quarantine'}")
-    print(f"open it:  duckdb -readonly {settings.warehouse_db}")
-    print(f"or in the UI:  IBR_HOME={settings.home} .venv/bin/dg dev")
+    print(closing_summary(settings))
     return 0 if ok else 1
+
+
+def _ibr_command(settings: Settings) -> str:
+    """How to call ibr again from here: the venv's script when it is there, with the home when not the default."""
+    command = ".venv/bin/ibr" if Path(".venv/bin/ibr").exists() else "ibr"
+    if settings.home.resolve() != Path("data").resolve():
+        command = f"{command} --home {settings.home}"
+    return command
+
+
+def closing_summary(settings: Settings) -> str:
+    """Where each user's output is, for the night now published, with the command that opens it."""
+    import json
+
+    home = settings.home
+    published = home / "warehouse" / "published.json"
+    try:
+        night = json.loads(published.read_text(encoding="utf-8")).get("night", "")
+    except (OSError, ValueError):
+        night = ""
+    if not night:
+        return f"nothing published yet under {home}: see the messages above and `{_ibr_command(settings)} status`"
+    reports = home / "reports" / night
+    ministries = sorted(p for p in reports.glob("*.html") if p.name != "auditor_report.html")
+    ibr = _ibr_command(settings)
+    lines = [
+        f"published night {night} under {home}:",
+        "  ministries (one report each, CSV and Parquet beside it):",
+        *(f"    {p}" for p in ministries),
+        f"  auditor:      {reports / 'auditor_report.html'}",
+        f"  analysts:     {home / 'warehouse' / 'ibr_analytics.duckdb'} (de-identified)",
+        f"                open it:    {ibr} sql        then e.g.  select * from person limit 5;",
+        f"                dictionary: {home / 'warehouse' / 'DATA_DICTIONARY_ANALYTICS.md'}",
+        f"                Parquet:    {home / 'warehouse' / 'parquet'}",
+        f"  restricted:   {settings.warehouse_db} (personal data)",
+        f"                open it:    {ibr} sql --restricted",
+        f"  data team:    quarantined files {home / 'quarantine'}, logs {home / 'state' / 'logs'}",
+        f"                {ibr} status;  in the UI: IBR_HOME={home} .venv/bin/dg dev",
+    ]
+    return "\n".join(lines)
 
 
 def cmd_validate_sources(args: argparse.Namespace, settings: Settings) -> int:
@@ -548,6 +624,15 @@ def cmd_rotate_pseudonym_key(args: argparse.Namespace, settings: Settings) -> in
     return 0
 
 
+def cmd_sql(args: argparse.Namespace, settings: Settings) -> int:
+    from pipelines.sqlshell import open_shell
+
+    database = (
+        settings.warehouse_db if args.restricted else settings.home / "warehouse" / "ibr_analytics.duckdb"
+    )
+    return open_shell(database, args.command_text, restricted=args.restricted)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ibr", description="Integrated beneficiary registry warehouse")
     parser.add_argument("--home", help="deployment folder (default: $IBR_HOME or ./data)")
@@ -596,6 +681,13 @@ def main(argv: list[str] | None = None) -> int:
         "rotate-pseudonym-key",
         help="new pseudonymisation key; the analytics files of the published night are rebuilt under it",
     )
+    sql = sub.add_parser("sql", help="open the analytics warehouse read-only in a SQL shell")
+    sql.add_argument("-c", dest="command_text", metavar="SQL", help="run one statement, print it, and exit")
+    sql.add_argument(
+        "--restricted",
+        action="store_true",
+        help="open warehouse/ibr.duckdb instead (personal data: a warning)",
+    )
     status = sub.add_parser("status", help="last runs, what is published, failed checks")
     status.add_argument("--runs", type=int, default=10, help="how many recent runs to list")
 
@@ -612,6 +704,7 @@ def main(argv: list[str] | None = None) -> int:
         "validate-sources": cmd_validate_sources,
         "status": cmd_status,
         "rotate-pseudonym-key": cmd_rotate_pseudonym_key,
+        "sql": cmd_sql,
     }
     return commands[args.command](args, settings)
 

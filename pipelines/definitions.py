@@ -69,7 +69,7 @@ def build_defs(settings: Settings | None = None) -> dg.Definitions:
     staging_keys = [PERSON_RECORDS, *(dg.AssetKey(["staging", m]) for m in FACT_MODELS)]
     linkage = build_linkage_asset(partitions, check_config)
     registry = build_registry_asset(partitions, load_rules(settings), check_config)
-    findings = build_findings_asset(partitions)
+    findings = build_findings_asset(partitions, check_config)
     publish = build_publish_asset(
         [
             *staging_keys,
