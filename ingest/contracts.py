@@ -176,7 +176,9 @@ class Contract:
     description: str = ""
     full_name_order: str = "given_first"
     extra_fields: dict[str, ExtraField] = field(default_factory=dict)
-    schedule: Schedule | None = None  # when its drops come (ingest/schedule.py); None: not expected on any night
+    schedule: Schedule | None = (
+        None  # when its drops come (ingest/schedule.py); None: not expected on any night
+    )
     path: Path | None = field(default=None, compare=False)
 
     def column_for(self, canonical: str) -> str | None:

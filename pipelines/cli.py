@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ingest.homefiles import private_umask, world_readable
+from pipelines.alerts import NightOutcome, alert_if_needed, night_counts
 from pipelines.settings import Settings, drop_nights, settings_from_env
 
 DAGSTER_YAML = """# written by ibr (see docs/operations.md). One nightly run at a time, one step at a time on the
@@ -156,8 +157,9 @@ class _Progress:
 
 def run_night(
     settings: Settings, night: date, quiet: bool = True, retrain: bool = False, progress: bool = False
-) -> bool:
-    """Run the nightly job for one drop date; True when every step and blocking check passed.
+) -> NightOutcome:
+    """Run the nightly job for one drop date; the outcome is true when the night published (every step and
+    blocking check passed), and says whether it is partial or has warnings; an alert goes when it needs one.
 
     `progress` prints each step's start and end (and linkage's stages) to stderr as the night goes.
     """
@@ -170,6 +172,7 @@ def run_night(
     from pipelines.recovery import RELEASED, release_dead_runs, run_lock
 
     _prepare_dagster_home(settings)
+    started = time.perf_counter()
     defs = build_defs(settings)
     job = defs.resolve_job_def(NIGHTLY_JOB)
     run_config: dict[str, object] = {
@@ -212,7 +215,7 @@ def run_night(
         if report:
             print(f"  auditor report of the failed night: {report}", file=sys.stderr)
         print("  the published warehouse is unchanged (last good night)", file=sys.stderr)
-    return ok
+    return night_outcome(settings, night, result, started)
 
 
 def audit_failed_night(settings: Settings, night: date, run_id: str) -> Path | None:
@@ -227,6 +230,55 @@ def audit_failed_night(settings: Settings, night: date, run_id: str) -> Path | N
     except (duckdb.Error, OSError) as exc:
         print(f"  could not write the auditor report: {type(exc).__name__}", file=sys.stderr)
         return None
+
+
+# the exit codes of `ibr run` (docs/operations.md, "Exit codes"): cron and systemd act on them
+EXIT_OK = 0  # every night asked for published, complete
+EXIT_FAILED = 1  # a step failed: nothing published, the last good night stays
+EXIT_CONFIG = (
+    2  # bad configuration or arguments (a contract, programmes.yaml, checks.yaml, a date): nothing run
+)
+EXIT_BLOCKED = 3  # a blocking check failed: nothing published, the last good night stays
+EXIT_PARTIAL = 4  # published, but marked partial: an expected source is missing (published.json names it)
+EXIT_WAITING = 5  # nothing run: no drop yet, or an expected source has not arrived and is not late yet
+
+
+def night_outcome(settings: Settings, night: date, result: Any, started: float) -> NightOutcome:
+    """What a finished in-process run means, by names and counts; sends an alert when it needs a person."""
+    import dagster as dg
+
+    from ingest.expected import night_readiness
+
+    evaluations = [e for e in result.get_asset_check_evaluations() if not e.passed]
+    label = lambda e: f"{e.asset_key.to_user_string()}: {e.check_name}"  # noqa: E731
+    failed_checks = [label(e) for e in evaluations if e.severity == dg.AssetCheckSeverity.ERROR]
+    warnings = [label(e) for e in evaluations if e.severity != dg.AssetCheckSeverity.ERROR]
+    failed_steps = sorted({e.step_key or "?" for e in result.all_events if e.is_step_failure})
+    missing: list[dict[str, str]] = []
+    if failed_checks:
+        status = "blocked"
+    elif failed_steps or not result.success:
+        status = "failed"
+    else:
+        try:
+            missing = [m.as_json() for m in night_readiness(settings.home, night, night).missing]
+        except ValueError:  # the night ran on these contracts: an edit since must not lose the outcome
+            missing = []
+        status = "partial" if missing else "warning" if warnings else "ok"
+    outcome = NightOutcome(
+        night=night.isoformat(),
+        run_id=result.run_id,
+        status=status,  # type: ignore[arg-type]
+        failed_steps=failed_steps,
+        failed_checks=failed_checks,
+        warning_checks=warnings,
+        missing_sources=missing,
+        counts=night_counts(settings.work_db, night.isoformat()),
+        duration_seconds=time.perf_counter() - started,
+    )
+    for error in alert_if_needed(outcome, settings.home):
+        print(f"  alert not delivered: {error}", file=sys.stderr)
+    return outcome
 
 
 def night_summary(settings: Settings, night: date) -> str:
@@ -338,32 +390,85 @@ def _drop_date(text: str) -> date:
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    """Run the nights asked for, in order; the exit code says how they ended (EXIT_* above)."""
     present = drop_nights(settings)
     if args.since:
         since = args.since
         nights = [n for n in present if n >= since]
         if not nights:
             print(f"no drops on or after {since} under {settings.drops_dir}: nothing to run", file=sys.stderr)
-            return 2
+            return EXIT_CONFIG
     elif args.date:
         nights = [args.date]
     elif present:
         nights = [present[-1]]
     else:
         print(f"no drops under {settings.drops_dir}: nothing to run", file=sys.stderr)
-        return 2
+        return EXIT_WAITING
+    partial = False
     for night in nights:
+        gate = _expected_sources_gate(settings, night, args.allow_partial)
+        if gate is not None:
+            return gate
         started = time.perf_counter()
-        ok = run_night(
-            settings, night, quiet=not args.verbose, retrain=args.retrain, progress=not args.no_progress
+        try:
+            outcome = run_night(
+                settings, night, quiet=not args.verbose, retrain=args.retrain, progress=not args.no_progress
+            )
+        except CONFIG_ERRORS as exc:
+            print(f"invalid configuration: {exc}", file=sys.stderr)
+            return EXIT_CONFIG
+        verdict = {"ok": "ok", "warning": "ok (warnings)", "partial": "PARTIAL", "blocked": "BLOCKED"}
+        print(
+            f"night {night}: {verdict.get(outcome.status, 'FAILED')} in {time.perf_counter() - started:.1f}s"
         )
-        print(f"night {night}: {'ok' if ok else 'FAILED'} in {time.perf_counter() - started:.1f}s")
         print(night_summary(settings, night))
-        if not ok:
+        if not outcome.published:
             if len(nights) > 1:
                 print(f"stopped: the nights after {night} were not run (each builds on the one before)")
-            return 1
-    return 0
+            return EXIT_BLOCKED if outcome.status == "blocked" else EXIT_FAILED
+        if outcome.missing_sources:
+            partial = True
+            names = ", ".join(
+                f"{m['source']} (late since {m['late_since']})" for m in outcome.missing_sources
+            )
+            print(f"  published PARTIAL: missing {names}")
+    return EXIT_PARTIAL if partial else EXIT_OK
+
+
+def _config_errors() -> tuple[type[Exception], ...]:
+    from ingest.contracts import ContractError
+    from quality.checks import CheckConfigError
+    from registry.programmes import ProgrammesError
+
+    return (ContractError, ProgrammesError, CheckConfigError)
+
+
+CONFIG_ERRORS = _config_errors()
+
+
+def _expected_sources_gate(settings: Settings, night: date, allow_partial: bool) -> int | None:
+    """None when `night` may run now; else the exit code (a source expected by the night has not arrived
+    and is not late yet, or the contracts do not load). Past the deadline, or with --allow-partial, it runs
+    and publishes marked partial."""
+    from ingest.expected import night_readiness
+    from pipelines.automation import today
+
+    try:
+        ready = night_readiness(settings.home, night, today())
+    except CONFIG_ERRORS as exc:
+        print(f"invalid configuration: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    if ready.waiting and not allow_partial:
+        print(
+            f"{ready.describe()}; nothing run: the night waits until the deadline, then publishes marked "
+            "partial (`ibr run --allow-partial` publishes it partial now)",
+            file=sys.stderr,
+        )
+        return EXIT_WAITING
+    if ready.missing:
+        print(f"  running partial: {ready.describe()}", file=sys.stderr)
+    return None
 
 
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
@@ -443,7 +548,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     for night in drop_nights(settings):
         started = time.perf_counter()
         night_ok = run_night(settings, night)
-        ok = ok and night_ok
+        ok = ok and bool(night_ok)
         print(f"night {night}: {'ok' if night_ok else 'FAILED'} in {time.perf_counter() - started:.1f}s")
         print(night_summary(settings, night))
     print()
@@ -583,6 +688,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     run.add_argument(
         "--retrain", action="store_true", help="retrain the linkage model instead of reusing the saved one"
+    )
+    run.add_argument(
+        "--allow-partial",
+        action="store_true",
+        help="run and publish now even if an expected source has not arrived and is not late yet (marked partial)",
     )
     validate = sub.add_parser(
         "validate-sources",

@@ -30,7 +30,7 @@ import math
 import os
 import re
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -396,8 +396,17 @@ class IdsSection(Section):
 # the report
 
 
-def render_auditor_report(con: duckdb.DuckDBPyConnection, home: Path, night: date, run_id: str) -> Path:
+def render_auditor_report(
+    con: duckdb.DuckDBPyConnection,
+    home: Path,
+    night: date,
+    run_id: str,
+    missing_sources: Sequence[Mapping[str, str]] = (),
+) -> Path:
     """Write ``<home>/reports/<night>/auditor_report.html`` and return its path.
+
+    ``missing_sources`` (``published.json``'s list: source, expected, late_since) puts a banner on a partial
+    night's report naming each expected source that had not arrived.
 
     ``con`` is the pipeline's working database; every ``audit.*`` table it lacks gives a
     "not available" section. The file is written beside its target and renamed over it, so
@@ -430,6 +439,7 @@ def render_auditor_report(con: duckdb.DuckDBPyConnection, home: Path, night: dat
             trend_nights=TREND_NIGHTS,
             findings=_findings(con, night),
             ids=_ids(con, night),
+            missing_sources=missing_sources,
         )
     )
     path = out_dir / REPORT_NAME
