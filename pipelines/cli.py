@@ -471,74 +471,247 @@ def _expected_sources_gate(settings: Settings, night: date, allow_partial: bool)
     return None
 
 
-def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
-    """Last runs, what is published, and the checks that failed in the latest run of each recent night."""
+AUTOMATION = {
+    "nightly_schedule": "stopped",
+    "drop_sensor": "stopped",
+    "night_failure_summary": "running",
+    "night_outcome_alert": "running",
+}  # each one's default status in code (pipelines/automation.py): the UI's toggle overrides it
+DAEMON_FRESH_SECONDS = 300
+
+
+def status_report(settings: Settings, runs: int = 10, now: float | None = None) -> dict[str, Any]:
+    """What `ibr status` shows, as data (`ibr status --json`): counts, names and dates; no personal data.
+
+    - `published`: warehouse/published.json (night, run, when, `partial` and `missing_sources`), or None;
+    - `pending_drops`: drop folders not landed yet (complete or still arriving), with the night's expected sources;
+    - `expected_sources`: each scheduled source, its schedule and latest drop;
+    - `nights`: the last runs (night, status, start, duration, trigger);
+    - `automation`: the daemon (`not running` unless it has ever run) and the schedule and sensors' states;
+    - `failed_checks`: the checks that failed in the latest run of each recent night.
+    """
     import json
 
     import dagster as dg
     import duckdb
 
+    from ingest.expected import night_readiness
     from ingest.sqlutil import table_exists
+    from pipelines.automation import scan_drops, today
 
+    now = time.time() if now is None else now
     _prepare_dagster_home(settings)
-    print(f"home: {settings.home}")
+    report: dict[str, Any] = {"home": str(settings.home), "generated_at": _utc(now)}
     manifest = settings.home / "warehouse" / "published.json"
-    if manifest.is_file():
-        published = json.loads(manifest.read_text(encoding="utf-8"))
-        print(
-            f"published: night {published.get('night') or '?'} (run {str(published.get('run_id'))[:8]}) "
-            f"at {published.get('published_at')}; {settings.warehouse_db}"
-        )
-    else:
-        print("published: nothing yet")
-    with dg.DagsterInstance.get() as instance:
-        runs = instance.get_runs(limit=args.runs)
-        print(f"last {len(runs)} run(s):")
-        for run in runs:
-            stats = instance.get_run_stats(run.run_id)
-            started = (
-                time.strftime("%Y-%m-%d %H:%M", time.gmtime(stats.start_time)) if stats.start_time else "-"
-            )
-            took = (
-                f"{stats.end_time - stats.start_time:.0f}s"
-                if stats.start_time and stats.end_time
-                else "running"
-            )
-            print(
-                f"  {run.run_id[:8]}  night {run.tags.get('dagster/partition', '-'):<10}  {run.status.value:<9}  "
-                f"started {started} UTC  {took}  {run.tags.get('ibr/trigger', 'manual')}"
-            )
+    report["published"] = json.loads(manifest.read_text(encoding="utf-8")) if manifest.is_file() else None
+
+    landed: set[tuple[str, str]] | None = set()
+    failed_checks: list[dict[str, Any]] = []
+    work_db_state = "absent"
     if settings.work_db.exists():
         try:
             con = duckdb.connect(str(settings.work_db), read_only=True)
         except duckdb.IOException:
-            print("checks: the working database is busy (a night is running); try again later")
-            return 0
-        with con:
-            if table_exists(con, "audit", "checks"):
-                rows = con.execute(
-                    """
-                    with latest as (
-                        select night, arg_max(run_id, checked_at) as run_id from audit.checks group by night
-                    )
-                    select c.night, c.severity, c.asset, c.check_name, c.description
-                    from audit.checks c join latest using (night, run_id)
-                    where not c.passed
-                    order by c.night desc, c.severity, c.asset, c.check_name
-                    limit 30
-                    """
-                ).fetchall()
-                totals = con.execute(
-                    "select count(distinct night), count(*) filter (where not passed) from audit.checks"
-                ).fetchall()[0]
-                print(f"checks: {totals[0]} night(s) checked; failed in the latest run of each night:")
-                for night, severity, asset, check, description in rows:
-                    print(f"  {night}  {severity:<8}  {asset}  {check}: {description}")
-                if not rows:
-                    print("  none")
+            landed, work_db_state = None, "busy (a night is running)"
+        else:
+            work_db_state = "ok"
+            with con:
+                if table_exists(con, "audit", "files"):
+                    rows = con.execute(
+                        "select distinct source, cast(night as varchar) from audit.files"
+                    ).fetchall()
+                    landed = {(str(a), str(b)) for a, b in rows}
+                if table_exists(con, "audit", "checks"):
+                    failed_checks = [
+                        dict(
+                            zip(
+                                ("night", "severity", "asset", "check", "description"),
+                                (str(r[0]), *r[1:]),
+                                strict=True,
+                            )
+                        )
+                        for r in con.execute(
+                            """
+                            with latest as (
+                                select night, arg_max(run_id, checked_at) as run_id from audit.checks group by night
+                            )
+                            select c.night, c.severity, c.asset, c.check_name, c.description
+                            from audit.checks c join latest using (night, run_id)
+                            where not c.passed
+                            order by c.night desc, c.severity, c.asset, c.check_name
+                            limit 30
+                            """
+                        ).fetchall()
+                    ]
+    report["work_db"] = work_db_state
+
+    contracts: dict[str, Any] = {}
+    try:
+        from ingest.contracts import load_contracts
+
+        contracts = load_contracts(settings.sources_dir) if settings.sources_dir.is_dir() else {}
+    except CONFIG_ERRORS as exc:
+        report["configuration_error"] = str(exc)
+    drops = scan_drops(settings.drops_dir, now=now)
+    pending = [d for d in drops if landed is None or (d.source, d.night.isoformat()) not in landed]
+    ready_by_night = {}
+    for night in sorted({d.night for d in pending}):
+        ready = night_readiness(settings.home, night, today(), contracts=contracts)
+        ready_by_night[night] = {
+            "night": night.isoformat(),
+            "state": ready.state,
+            "missing_sources": [m.as_json() for m in ready.missing],
+        }
+    report["pending_drops"] = [
+        {
+            "source": d.source,
+            "night": d.night.isoformat(),
+            "files": len(d.files),
+            "bytes": sum(size for _, size, _ in d.files),
+            "complete": d.complete,
+            "reason": d.reason,
+            "landed": None if landed is None else False,
+        }
+        for d in pending
+    ]
+    report["pending_nights"] = list(ready_by_night.values())
+    latest_drop: dict[str, str] = {}
+    for d in drops:
+        latest_drop[d.source] = max(latest_drop.get(d.source, ""), d.night.isoformat())
+    report["expected_sources"] = [
+        {
+            "source": name,
+            "cadence": c.schedule.cadence,
+            "day": None if c.schedule.cadence == "daily" else c.schedule.day,
+            "late_after_days": c.schedule.late_after_days,
+            "last_due": c.schedule.due_on_or_before(today()).isoformat(),
+            "latest_drop": latest_drop.get(name),
+        }
+        for name, c in sorted(contracts.items())
+        if c.schedule is not None
+    ]
+
+    with dg.DagsterInstance.get() as instance:
+        nights = []
+        for run in instance.get_runs(limit=runs):
+            stats = instance.get_run_stats(run.run_id)
+            nights.append(
+                {
+                    "run_id": run.run_id,
+                    "night": run.tags.get("dagster/partition"),
+                    "status": run.status.value,
+                    "started_at": _utc(stats.start_time) if stats.start_time else None,
+                    "duration_seconds": round(stats.end_time - stats.start_time, 1)
+                    if stats.start_time and stats.end_time
+                    else None,
+                    "trigger": run.tags.get(
+                        "ibr/trigger", "ibr run" if "ibr/run_lock" in run.tags else "manual"
+                    ),
+                }
+            )
+        report["nights"] = nights
+        report["automation"] = _automation_state(instance, now)
+    report["failed_checks"] = failed_checks
     failures = sorted((settings.home / "state" / "failures").glob("*.md"))
-    if failures:
-        print(f"failure summaries: {len(failures)}, newest {failures[-1]}")
+    report["failure_summaries"] = {"count": len(failures), "newest": str(failures[-1]) if failures else None}
+    return report
+
+
+def _utc(timestamp: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(timestamp))
+
+
+def _automation_state(instance: Any, now: float) -> dict[str, Any]:
+    """The daemon's last heartbeat and the schedule and sensors' states, as the instance stores them."""
+    beats = instance.get_daemon_heartbeats()
+    last = max((b.timestamp for b in beats.values()), default=None)
+    if last is None:
+        daemon = "not running"
+    elif now - last <= DAEMON_FRESH_SECONDS:
+        daemon = "running"
+    else:
+        daemon = f"not running (last heartbeat {_utc(last)})"
+    stored = {state.instigator_name: state for state in instance.all_instigator_state()}
+    instigators = {}
+    for name, default in AUTOMATION.items():
+        state = stored.get(name)
+        status = (
+            default
+            if state is None or state.status.value == "DECLARED_IN_CODE"
+            else state.status.value.lower()
+        )
+        data = getattr(state, "instigator_data", None) if state is not None else None
+        tick = getattr(data, "last_tick_timestamp", None)
+        instigators[name] = {
+            "status": status,
+            "effective": status if daemon == "running" else "not running (no daemon)",
+            "last_tick": _utc(tick) if tick else None,
+        }
+    return {"daemon": daemon, "daemon_last_heartbeat": _utc(last) if last else None, **instigators}
+
+
+def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+    """Pending drops, the last nights, what is published, schedule and sensor state, failed checks (or --json)."""
+    import json
+
+    report = status_report(settings, runs=args.runs)
+    if args.json:
+        print(json.dumps(report, indent=2, default=str))
+        return 0
+    print(f"home: {report['home']}")
+    published = report["published"]
+    if published:
+        print(
+            f"published: night {published.get('night') or '?'} (run {str(published.get('run_id'))[:8]}) "
+            f"at {published.get('published_at')}; {settings.warehouse_db}"
+        )
+        for m in published.get("missing_sources") or []:
+            print(f"  PARTIAL: {m['source']} missing (due {m['expected']}, late since {m['late_since']})")
+    else:
+        print("published: nothing yet")
+    print(f"pending drops (not landed yet): {len(report['pending_drops'])}")
+    for d in report["pending_drops"][:30]:
+        state = "complete" if d["complete"] else "arriving"
+        print(
+            f"  {d['night']}  {d['source']:<24} {d['files']} file(s), {d['bytes']:,} bytes, {state} ({d['reason']})"
+        )
+    for n in report["pending_nights"]:
+        missing = ", ".join(f"{m['source']} (late since {m['late_since']})" for m in n["missing_sources"])
+        print(f"  night {n['night']}: {n['state']}" + (f"; missing {missing}" if missing else ""))
+    if report["expected_sources"]:
+        print("expected sources:")
+        for e in report["expected_sources"]:
+            when = e["cadence"] + (f" on day {e['day']}" if e["day"] else "")
+            print(
+                f"  {e['source']:<24} {when}, late after {e['late_after_days']} day(s); last due {e['last_due']}, "
+                f"latest drop {e['latest_drop'] or 'none'}"
+            )
+    automation = report["automation"]
+    print(f"daemon: {automation['daemon']}")
+    for name in AUTOMATION:
+        item = automation[name]
+        tick = f", last tick {item['last_tick']}" if item["last_tick"] else ""
+        print(
+            f"  {name:<22} {item['status']}{'' if automation['daemon'] == 'running' else ' (no daemon)'}{tick}"
+        )
+    print(f"last {len(report['nights'])} run(s):")
+    for run in report["nights"]:
+        took = f"{run['duration_seconds']:.0f}s" if run["duration_seconds"] is not None else "running"
+        print(
+            f"  {run['run_id'][:8]}  night {run['night'] or '-':<10}  {run['status']:<9}  "
+            f"started {run['started_at'] or '-'}  {took}  {run['trigger']}"
+        )
+    if report["work_db"].startswith("busy"):
+        print("checks: the working database is busy (a night is running); try again later")
+    else:
+        print("checks failed in the latest run of each night:" + ("" if report["failed_checks"] else " none"))
+        for c in report["failed_checks"]:
+            print(f"  {c['night']}  {c['severity']:<8}  {c['asset']}  {c['check']}: {c['description'] or ''}")
+    if report.get("configuration_error"):
+        print(f"configuration error: {report['configuration_error']}")
+    if report["failure_summaries"]["count"]:
+        summaries = report["failure_summaries"]
+        print(f"failure summaries: {summaries['count']}, newest {summaries['newest']}")
     return 0
 
 
@@ -706,8 +879,12 @@ def main(argv: list[str] | None = None) -> int:
         "rotate-pseudonym-key",
         help="new pseudonymisation key; the analytics files of the published night are rebuilt under it",
     )
-    status = sub.add_parser("status", help="last runs, what is published, failed checks")
+    status = sub.add_parser(
+        "status",
+        help="pending drops, last nights, what is published, schedule and sensor state, failed checks",
+    )
     status.add_argument("--runs", type=int, default=10, help="how many recent runs to list")
+    status.add_argument("--json", action="store_true", help="the same as JSON, for monitoring")
 
     args = parser.parse_args(argv)
     # everything ibr creates under the home is private to its owner; publish shares the analysts' files

@@ -22,6 +22,7 @@ from conftest import NIGHT, pension_csv
 import pipelines.automation as automation
 from pipelines.alerts import NightOutcome, send_alert
 from pipelines.cli import EXIT_BLOCKED, EXIT_CONFIG, EXIT_FAILED, EXIT_PARTIAL, EXIT_WAITING, main
+from pipelines.definitions import build_defs
 from synthetic import generate
 
 LATE = "disability_registry"  # the source that does not send on time in these tests
@@ -68,6 +69,13 @@ class Inbox:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+@pytest.fixture(autouse=True)
+def _own_environment(tmp_path, monkeypatch):
+    """`ibr` sets IBR_HOME for what it loads: give it back after each test (pipelines.definitions reads it)."""
+    monkeypatch.setenv("IBR_HOME", str(tmp_path / "no-home"))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
 
 
 @pytest.fixture
@@ -231,7 +239,6 @@ def test_the_sensor_waits_for_an_expected_source_until_its_deadline(home, drop, 
     import dagster as dg
 
     from pipelines.automation import READY_MARKER
-    from pipelines.definitions import build_defs
     from pipelines.settings import Settings
 
     _schedule(home, "registry", {"cadence": "monthly", "day": 1, "late_after_days": 2})
@@ -252,3 +259,51 @@ def test_the_sensor_waits_for_an_expected_source_until_its_deadline(home, drop, 
     drop("registry", "events.parquet", b"x", night=NIGHT)
     (home / "drops" / "registry" / NIGHT / READY_MARKER).touch()
     assert launched("2026-02-02") == [(NIGHT, None), ("2026-02-02", None)]
+
+
+def test_status_json_shows_pending_drops_expected_sources_runs_and_automation(
+    home, drop, tmp_path, monkeypatch, capsys
+):
+    """Monitoring reads `ibr status --json`: what waits to land, what each night misses, and whether a daemon runs."""
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
+    _today(monkeypatch, NIGHT)
+    _schedule(home, "registry", {"cadence": "weekly", "day": "sunday", "late_after_days": 1})
+    drop("pension", "pay.csv", pension_csv("B1;Ann;Lee;1950;2;;P01;2026-01;100"))
+    assert main(["--home", str(home), "status", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["published"] is None
+    (pending,) = report["pending_drops"]
+    assert (pending["source"], pending["night"], pending["files"], pending["landed"]) == (
+        "pension",
+        NIGHT,
+        1,
+        False,
+    )
+    # 2026-02-01 is a Sunday: the registry is due and has not sent
+    assert report["pending_nights"] == [
+        {
+            "night": NIGHT,
+            "state": "waiting",
+            "missing_sources": [{"source": "registry", "expected": NIGHT, "late_since": "2026-02-02"}],
+        }
+    ]
+    assert report["expected_sources"][0] | {"latest_drop": None} == {
+        "source": "registry",
+        "cadence": "weekly",
+        "day": 7,
+        "late_after_days": 1,
+        "last_due": NIGHT,
+        "latest_drop": None,
+    }
+    assert report["nights"] == []
+    assert report["automation"]["daemon"] == "not running"
+    assert report["automation"]["drop_sensor"]["status"] == "stopped"
+    assert report["automation"]["night_failure_summary"]["status"] == "running"
+
+    assert main(["--home", str(home), "status"]) == 0
+    human = capsys.readouterr().out
+    assert (
+        "pending drops (not landed yet): 1" in human
+        and "night 2026-02-01: waiting; missing registry" in human
+    )
+    assert "daemon: not running" in human
