@@ -400,6 +400,11 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
             return EXIT_CONFIG
     elif args.date:
         nights = [args.date]
+    elif args.pending:
+        nights = pending_nights(settings, present)
+        if not nights:
+            print("no drop date after the published night: nothing to run", file=sys.stderr)
+            return EXIT_WAITING
     elif present:
         nights = [present[-1]]
     else:
@@ -434,6 +439,15 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
             )
             print(f"  published PARTIAL: missing {names}")
     return EXIT_PARTIAL if partial else EXIT_OK
+
+
+def pending_nights(settings: Settings, present: list[date]) -> list[date]:
+    """Every drop date after the published night (all of them when nothing is published yet), in order."""
+    import json
+
+    manifest = settings.home / "warehouse" / "published.json"
+    night = json.loads(manifest.read_text(encoding="utf-8")).get("night") if manifest.is_file() else None
+    return [n for n in present if not night or n > date.fromisoformat(night)]
 
 
 def _config_errors() -> tuple[type[Exception], ...]:
@@ -854,6 +868,11 @@ def main(argv: list[str] | None = None) -> int:
         "--since",
         type=_drop_date,
         help="backfill: rerun this drop date and every later one present, in order (stops at the first failure)",
+    )
+    run.add_argument(
+        "--pending",
+        action="store_true",
+        help="every drop date after the published night, in order (what a timer or cron runs)",
     )
     run.add_argument("--verbose", action="store_true", help="show Dagster's step log")
     run.add_argument(
