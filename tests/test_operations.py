@@ -307,3 +307,110 @@ def test_status_json_shows_pending_drops_expected_sources_runs_and_automation(
         and "night 2026-02-01: waiting; missing registry" in human
     )
     assert "daemon: not running" in human
+
+
+def _evaluation(check: str, passed: bool, blocking: bool):
+    from types import SimpleNamespace
+
+    import dagster as dg
+
+    severity = dg.AssetCheckSeverity.ERROR if blocking else dg.AssetCheckSeverity.WARN
+    return SimpleNamespace(
+        asset_key=dg.AssetKey(["raw", "pension"]), check_name=check, passed=passed, severity=severity
+    )
+
+
+class _Result:
+    """What `night_outcome` reads of an in-process run's result."""
+
+    def __init__(self, evaluations: list[object], failed_step: str | None = None) -> None:
+        from types import SimpleNamespace
+
+        self.run_id = "run-1"
+        self.success = failed_step is None
+        self.evaluations = evaluations
+        self.all_events = [SimpleNamespace(is_step_failure=True, step_key=failed_step)] if failed_step else []
+
+    def get_asset_check_evaluations(self) -> list[object]:
+        return self.evaluations
+
+
+@pytest.mark.parametrize(
+    ("description", "evaluations", "failed_step", "status", "alerted"),
+    [
+        ("every check passed", [_evaluation("drop_volume", True, False)], None, "ok", False),
+        ("a warning over its threshold", [_evaluation("drop_volume", False, False)], None, "warning", True),
+        (
+            "a blocking check failed",
+            [_evaluation("rows_reconcile", False, True)],
+            "raw__pension",
+            "blocked",
+            True,
+        ),
+        ("a step failed", [], "record_linkage", "failed", True),
+    ],
+)
+def test_a_night_s_status_and_whether_it_alerts(
+    home, inbox, description, evaluations, failed_step, status, alerted
+):
+    from pipelines.cli import night_outcome
+    from pipelines.settings import Settings
+
+    outcome = night_outcome(Settings(home=home), date(2026, 2, 1), _Result(evaluations, failed_step), 0.0)
+    assert outcome.status == status, description
+    assert len(inbox.commanded()) == int(alerted), description
+    if status == "warning":
+        assert json.loads(inbox.commanded()[0])["warning_checks"] == ["raw/pension: drop_volume"]
+
+
+def test_a_daemon_night_published_partial_is_read_from_published_json(home):
+    """night_outcome_alert: the run that published names its missing sources in published.json."""
+    from types import SimpleNamespace
+
+    import dagster as dg
+
+    from pipelines.automation import published_outcome
+    from pipelines.settings import Settings
+
+    missing = [{"source": "registry", "expected": NIGHT, "late_since": "2026-02-02"}]
+    (home / "warehouse").mkdir()
+    (home / "warehouse" / "published.json").write_text(
+        json.dumps({"night": NIGHT, "run_id": "run-1", "missing_sources": missing}), encoding="utf-8"
+    )
+    run = SimpleNamespace(run_id="run-1", tags={"dagster/partition": NIGHT, "ibr/trigger": "drop_sensor"})
+    with dg.instance_for_test() as instance:
+        outcome = published_outcome(Settings(home=home), run, instance)  # type: ignore[arg-type]
+        other = published_outcome(
+            Settings(home=home), SimpleNamespace(run_id="run-2", tags=run.tags), instance
+        )  # type: ignore[arg-type]
+    assert (outcome.status, outcome.missing_sources, outcome.trigger) == ("partial", missing, "drop_sensor")
+    assert other.status == "ok"
+
+
+def test_pending_runs_every_night_after_the_published_one_in_order(home, drop, monkeypatch):
+    """`ibr run --pending` (the timer's command): the nights after published.json's, stopping where one waits."""
+    import pipelines.cli as cli
+
+    for night in ("2026-01-01", NIGHT, "2026-03-01", "2026-04-01"):
+        drop("pension", "pay.csv", pension_csv("B1;Ann;Lee;1950;2;;P01;2026-01;100"), night=night)
+    (home / "warehouse").mkdir()
+    (home / "warehouse" / "published.json").write_text(json.dumps({"night": "2026-01-01"}), encoding="utf-8")
+    ran: list[str] = []
+
+    def fake_run_night(settings, night, **kwargs):
+        ran.append(night.isoformat())
+        missing = [{"source": "registry", "expected": "x", "late_since": "y"}] if night.month == 2 else []
+        return NightOutcome(night.isoformat(), "r", "partial" if missing else "ok", missing_sources=missing)
+
+    monkeypatch.setattr(cli, "run_night", fake_run_night)
+    monkeypatch.setattr(cli, "night_summary", lambda settings, night: "")
+    _today(monkeypatch, "2026-05-01")
+    assert main(["--home", str(home), "run", "--pending"]) == EXIT_PARTIAL
+    assert ran == [NIGHT, "2026-03-01", "2026-04-01"]
+
+    # the registry becomes expected daily: the newest night is not late yet and waits; the ones before it run
+    ran.clear()
+    _schedule(home, "registry", {"cadence": "daily", "late_after_days": 1})
+    _today(monkeypatch, "2026-04-01")
+    assert main(["--home", str(home), "run", "--pending"]) == EXIT_WAITING
+    assert ran == [NIGHT, "2026-03-01"]
