@@ -117,6 +117,15 @@ def night_counts(work_db: Path, night: str) -> dict[str, int]:
     return {key: int(value) for key, value in zip(keys, row, strict=True)}
 
 
+def published_missing_sources(home: Path, run_id: str) -> list[dict[str, str]]:
+    """The missing sources warehouse/published.json names when `run_id` is the run it published; else []."""
+    manifest = home / "warehouse" / "published.json"
+    if not manifest.is_file():
+        return []
+    published = json.loads(manifest.read_text(encoding="utf-8"))
+    return list(published.get("missing_sources") or []) if published.get("run_id") == run_id else []
+
+
 def send_alert(payload: dict[str, Any], command: str | None = None, webhook: str | None = None) -> list[str]:
     """Deliver `payload` to the configured command and webhook (default: the environment); return the errors.
 

@@ -31,7 +31,7 @@ from pathlib import Path
 import dagster as dg
 
 from ingest.schedule import Schedule, readiness
-from pipelines.alerts import NightOutcome, alert_if_needed, night_counts
+from pipelines.alerts import NightOutcome, alert_if_needed, night_counts, published_missing_sources
 from pipelines.recovery import LOCK_TAG, RELEASED, release_dead_runs
 from pipelines.settings import Settings
 
@@ -295,20 +295,10 @@ def _check_evaluations(instance: dg.DagsterInstance, run_id: str) -> list[tuple[
 def published_outcome(settings: Settings, run: dg.DagsterRun, instance: dg.DagsterInstance) -> NightOutcome:
     """A night the daemon ran that succeeded: partial when published.json (of this run) names missing sources,
     warning when a warning-level check is over its threshold, else ok."""
-    import json
-
     night = run.tags.get("dagster/partition", "unknown")
-    warnings = [
-        name
-        for name, passed, blocking in _check_evaluations(instance, run.run_id)
-        if not passed and not blocking
-    ]
-    manifest = settings.home / "warehouse" / "published.json"
-    missing: list[dict[str, str]] = []
-    if manifest.is_file():
-        published = json.loads(manifest.read_text(encoding="utf-8"))
-        if published.get("run_id") == run.run_id:
-            missing = list(published.get("missing_sources") or [])
+    evaluations = _check_evaluations(instance, run.run_id)
+    warnings = [name for name, passed, blocking in evaluations if not passed and not blocking]
+    missing = published_missing_sources(settings.home, run.run_id)
     return NightOutcome(
         night=night,
         run_id=run.run_id,
