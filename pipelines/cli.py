@@ -895,12 +895,13 @@ def main(argv: list[str] | None = None) -> int:
         "rotate-pseudonym-key",
         help="new pseudonymisation key; the analytics files of the published night are rebuilt under it",
     )
-    status = sub.add_parser(
-        "status",
-        help="pending drops, last nights, what is published, schedule and sensor state, failed checks",
-    )
+    status = sub.add_parser("status", help="last runs, what is published, failed checks")
     status.add_argument("--runs", type=int, default=10, help="how many recent runs to list")
     status.add_argument("--json", action="store_true", help="the same as JSON, for monitoring")
+    status.description = (
+        "Pending drops (and what each pending night waits for), the last nights, what is published, the daemon, "
+        "schedule and sensor state, and the checks that failed."
+    )
 
     args = parser.parse_args(argv)
     # everything ibr creates under the home is private to its owner; publish shares the analysts' files
