@@ -411,8 +411,12 @@ def render_auditor_report(
     night: date,
     run_id: str,
     tags: Mapping[str, str] | None = None,
+    missing_sources: Sequence[Mapping[str, str]] = (),
 ) -> Path:
     """Write ``<home>/reports/<night>/auditor_report.html`` and return its path.
+
+    ``missing_sources`` (``published.json``'s list: source, expected, late_since) puts a banner on a partial
+    night's report naming each expected source that had not arrived.
 
     ``con`` is the pipeline's working database; every ``audit.*`` table it lacks gives a
     "not available" section. ``tags`` are the run's Dagster tags (what started it: a schedule, a
@@ -448,6 +452,7 @@ def render_auditor_report(
             ids=_ids(con, night),
             provenance=provenance(home, Path(__file__).resolve().parent, tags, latest_model(home, night)),
             runs=_runs_of_night(con, night),
+            missing_sources=missing_sources,
         )
     )
     path = out_dir / REPORT_NAME

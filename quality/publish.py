@@ -21,6 +21,7 @@ import json
 import os
 import secrets
 import shutil
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -347,8 +348,17 @@ def _write_dictionaries(restricted: Path, analytics: Path, warehouse: Path) -> N
         os.replace(staged, warehouse / name)
 
 
-def publish_all(work_db: Path, home: Path, night: str = "", run_id: str = "") -> Published:
+def publish_all(
+    work_db: Path,
+    home: Path,
+    night: str = "",
+    run_id: str = "",
+    missing_sources: Sequence[Mapping[str, str]] = (),
+) -> Published:
     """Publish the restricted warehouse, the analytics warehouse and the Parquet files.
+
+    ``missing_sources`` marks the night partial: ``published.json`` then lists each expected source that
+    had not arrived (``{"source", "expected", "late_since"}``) and ``"partial": true``.
 
     Everything is built first; only then are the three swapped in, one rename each, so a
     failure while building leaves every published file of the last good night in place.
@@ -388,6 +398,8 @@ def publish_all(work_db: Path, home: Path, night: str = "", run_id: str = "") ->
         "restricted_bytes": restricted,
         "analytics_bytes": analytics,
         "parquet_files": parquet_files,
+        "partial": bool(missing_sources),
+        "missing_sources": [dict(m) for m in missing_sources],
     }
     staged = warehouse / ".published.json.publishing"
     staged.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
