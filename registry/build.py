@@ -15,6 +15,7 @@ the linkage (``registry.person_source_link``), all as of ``night``; plus
 ``registry.enrolment``          one row per person, programme and month paid
 ``registry.person``             the golden record (survivorship in sql/registry/person.sql)
 ``registry.who_receives_what``  view: current benefits per person
+``registry.person_source``      which sources know each person
 ``registry.admin_area``         the admin areas with their names (reference/admin_areas.csv)
 
 Example::
@@ -45,6 +46,7 @@ REGISTRY_MODELS = (
     "enrolment",
     "person",
     "who_receives_what",
+    "person_source",
     "admin_area",
 )
 REGISTRY_TABLES = (
@@ -58,6 +60,7 @@ REGISTRY_TABLES = (
     "enrolment",
     "person",
     "who_receives_what",
+    "person_source",
     "admin_area",
 )
 REQUIRED_INPUTS = (

@@ -272,10 +272,17 @@ def ministry_slug(ministry: str) -> str:
 
 
 def render_ministry_reports(
-    con: duckdb.DuckDBPyConnection, home: Path, night: date, run_id: str = ""
+    con: duckdb.DuckDBPyConnection,
+    home: Path,
+    night: date,
+    run_id: str = "",
+    missing_sources: Sequence[Mapping[str, str]] = (),
 ) -> list[Path]:
     """Write ``<home>/reports/<night>/<ministry-slug>.html`` for every ministry of ``programmes.yaml``, and
     ``<ministry-slug>/<table>.csv`` and ``.parquet`` for each table it shows; return every path written.
+
+    ``missing_sources`` (``published.json``'s list: source, expected, late_since) puts a banner on a partial
+    night's reports naming each expected source that had not arrived.
 
     ``con`` holds ``registry.*``, ``reports.*`` (``build_reports`` for ``night``) and ``audit.*``.
     Only aggregates leave: small counts and their complements are hidden (``report_tables``).
@@ -319,6 +326,7 @@ def render_ministry_reports(
             currency_label=currency or "currency units",
             previous_night=previous[0].isoformat() if previous else "",
             coverage_summary=tables["coverage_by_area"].view(COVERAGE_SUMMARY, area_level="national"),
+            missing_sources=missing_sources,
         )
         html_path = out_dir / f"{slug}.html"
         html_path.write_text(html, encoding="utf-8")
