@@ -1,0 +1,125 @@
+"""Retention: a data team prunes old history every night and the nights after it come out the same.
+
+One small country (800 people, 4 nights) is landed, standardised and linked night by night with the
+library functions (no Dagster), twice from the same first three nights: once keeping everything, once
+pruning to 2 nights after nights 3 and 4. The pruned state holds only 2 nights of linkage history and
+fewer raw rows, the file is smaller once compacted, night 4 still links incrementally, and everything a
+night builds (records, enrolments, taxes, person ids) equals the run that kept everything.
+"""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from ingest.contracts import load_contracts
+from ingest.landing import Lander
+from matching.linkage import LinkageConfig, LinkageSummary, link_night
+from matching.standardise import build_staging, register_functions
+from pipelines.retention import RetentionPolicy, prune
+from synthetic import generate
+
+NIGHTS = (date(2026, 2, 1), date(2026, 3, 1), date(2026, 4, 1), date(2026, 5, 1))
+CONFIG = LinkageConfig(u_max_pairs=200_000, mode="incremental")
+KEEP_TWO = RetentionPolicy(linkage_nights=2, raw_nights=2, compact_free_share=0.0)
+
+
+def run_night(home: Path, night: date) -> LinkageSummary:
+    contracts = load_contracts(home / "sources")
+    with duckdb.connect(str(home / "state" / "work.duckdb")) as con:
+        register_functions(con)
+        lander = Lander(con, home, night)
+        for contract in contracts.values():
+            lander.land_source(contract)
+        build_staging(con, home, contracts, night)
+        return link_night(con, home, night, CONFIG)
+
+
+@pytest.fixture(scope="module")
+def homes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Three nights linked, then the 4th: `kept` keeps everything, `pruned` prunes after nights 3 and 4."""
+    base = tmp_path_factory.mktemp("base") / "home"
+    generate(base, people=800, nights=len(NIGHTS), seed=15)
+    (base / "state").mkdir()
+    for night in NIGHTS[:3]:
+        run_night(base, night)
+    kept = shutil.copytree(base, base.parent.parent / "kept")
+    pruned = shutil.copytree(base, base.parent.parent / "pruned")
+    run_night(kept, NIGHTS[3])
+    first = prune(pruned, KEEP_TWO)
+    assert first.linkage_cutoff == NIGHTS[1]
+    summary = run_night(pruned, NIGHTS[3])
+    assert summary.mode == "incremental", summary.mode_reason
+    prune(pruned, KEEP_TWO)
+    return {"kept": kept, "pruned": pruned}
+
+
+def rows(home: Path, sql: str) -> list[tuple[object, ...]]:
+    with duckdb.connect(str(home / "state" / "work.duckdb"), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+def test_pruned_tables_hold_only_the_kept_nights(homes):
+    pruned, kept = homes["pruned"], homes["kept"]
+    for table in ("record_person", "scored_pair", "review_queue", "split_component"):
+        nights = {r[0] for r in rows(pruned, f"select distinct night from linkage.{table}")}
+        assert nights <= set(NIGHTS[2:]), table
+    assert {r[0] for r in rows(pruned, "select distinct night from linkage.record_person")} == set(NIGHTS[2:])
+    assert len({r[0] for r in rows(kept, "select distinct night from linkage.record_person")}) == 4
+    # superseded versions of re-sent snapshots left raw and staging
+    old = "select count(*) from staging.record_versions where _night < '2026-04-01'"
+    assert rows(pruned, old)[0][0] < rows(kept, old)[0][0]
+
+
+def test_the_next_night_after_pruning_equals_a_run_that_kept_everything(homes):
+    pruned, kept = homes["pruned"], homes["kept"]
+    for sql in (
+        "select record_key, person_id, flag from linkage.record_person where night = '2026-05-01' order by all",
+        "select * from staging.person_records order by all",
+        "select * from staging.enrolment order by all",
+        "select * from staging.tax_income order by all",
+        "select * from staging.civil_event order by all",
+    ):
+        assert rows(pruned, sql) == rows(kept, sql), sql
+
+
+def test_person_ids_of_pruned_nights_are_never_given_again(homes):
+    pruned = homes["pruned"]
+    retired = rows(pruned, "select max(cast(substr(person_id, 2) as bigint)) from linkage.retired_person_id")[
+        0
+    ][0]
+    assert retired is not None
+    highest_kept = rows(
+        pruned, "select max(cast(substr(person_id, 2) as bigint)) from linkage.record_person"
+    )[0][0]
+    assert highest_kept >= retired
+
+
+def test_pruning_shrinks_the_file(tmp_path, homes):
+    home = shutil.copytree(homes["kept"], tmp_path / "home")
+    db = home / "state" / "work.duckdb"
+    before = db.stat().st_size
+    summary = prune(home, KEEP_TWO)
+    assert summary.compacted
+    assert db.stat().st_size < before
+    assert db.stat().st_mode & 0o777 == 0o600
+    with duckdb.connect(str(db), read_only=True) as con:  # comments survive the rewrite (data dictionary)
+        comment = con.execute(
+            "select comment from duckdb_tables() where schema_name = 'linkage' and table_name = 'record_person'"
+        ).fetchall()[0][0]
+    assert comment.startswith("One row per night")
+
+
+def test_a_policy_file_with_an_unknown_key_names_it_and_the_allowed_keys(tmp_path):
+    (tmp_path / "retention.yaml").write_text("linkage_night: 3\n", encoding="utf-8")
+    with pytest.raises(
+        ValueError, match=r"retention.yaml: 'linkage_night': unknown key; allowed: linkage_nights"
+    ):
+        RetentionPolicy.load(tmp_path)
+    (tmp_path / "retention.yaml").write_text("linkage_nights: 1\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"'linkage_nights': .*greater than or equal to 2"):
+        RetentionPolicy.load(tmp_path)
