@@ -309,7 +309,7 @@ def prune(home: Path, policy: RetentionPolicy | None = None, instance: object | 
             con.execute("commit")
             con.execute("checkpoint")
             free = database_free_share(con)
-        if free > policy.compact_free_share:
+        if any(summary.rows_deleted.values()) and free > policy.compact_free_share:
             compact(db)
             summary.compacted = True
         summary.bytes_after = db.stat().st_size
