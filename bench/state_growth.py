@@ -29,7 +29,7 @@ from pathlib import Path
 import yaml
 
 RESULTS = Path(__file__).resolve().parent / "results"
-KEEP_ALL = {
+KEEP_ALL: dict[str, int | None] = {
     "linkage_nights": None,
     "raw_nights": None,
     "model_nights": None,
@@ -86,7 +86,11 @@ def run(
     for policy_name, policy in (("keep everything", KEEP_ALL), (f"retention, keep {keep}", None)):
         home = workdir / policy_name.split(",")[0].replace(" ", "_")
         shutil.copytree(base, home)
-        written = policy or {"linkage_nights": keep, "raw_nights": keep, "model_nights": keep}
+        written: dict[str, int | None] = policy or {
+            "linkage_nights": keep,
+            "raw_nights": keep,
+            "model_nights": keep,
+        }
         (home / "retention.yaml").write_text(yaml.safe_dump(written), encoding="utf-8")
         os.environ["DAGSTER_HOME"] = str(home / "dagster")
         for index, night in enumerate(night_dates, start=1):

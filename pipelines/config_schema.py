@@ -25,7 +25,7 @@ from ingest import contracts as c
 from matching import incremental
 from matching.linkage import LinkageConfig
 from pipelines.retention import RetentionPolicy
-from quality.checks import DEFAULT_THRESHOLDS, SEVERITIES
+from quality.checks import ChecksFile
 from registry import programmes as p
 
 _STRICT = ConfigDict(extra="forbid")
@@ -50,15 +50,18 @@ class ExtraFieldModel(BaseModel):
     compare: _one_of(c.EXTRA_COMPARES) = "exact"  # type: ignore[valid-type]
 
 
+def _codes_of(codes: tuple[str, ...]) -> Any:
+    """{source value: canonical code}, or null."""
+    allowed = _one_of(codes)
+    return dict[str, allowed] | None  # type: ignore[valid-type]
+
+
 CanonicalField = _one_of(list(c.CANONICAL_FIELDS))
 
 CodesModel = create_model(  # type: ignore[call-overload]
     "CodesModel",
     __config__=_STRICT,
-    **{
-        name: (dict[str, _one_of(codes)] | None, None)  # type: ignore[valid-type]
-        for name, codes in c.CANONICAL_CODES.items()
-    },
+    **{name: (_codes_of(codes), None) for name, codes in c.CANONICAL_CODES.items()},
 )
 
 
@@ -121,21 +124,6 @@ class ProgrammesModel(BaseModel):
     small_cell_min: int = Field(p.SMALL_CELL_MIN_DEFAULT, ge=2)
 
 
-ThresholdsModel = create_model(  # type: ignore[call-overload]
-    "ThresholdsModel",
-    __config__=_STRICT,
-    **{name: (float, Field(default, ge=0)) for name, default in DEFAULT_THRESHOLDS.items()},
-)
-
-
-class ChecksModel(BaseModel):
-    """`checks.yaml`: check severities (by check, or `asset:check`) and thresholds."""
-
-    model_config = ConfigDict(extra="forbid", title="IBR checks")
-    severity: dict[str, _one_of(SEVERITIES)] = Field(default_factory=dict)  # type: ignore[valid-type]
-    thresholds: ThresholdsModel = Field(default_factory=ThresholdsModel)  # type: ignore[valid-type]
-
-
 _TYPES: dict[str, Any] = {
     "float": float,
     "int": int,
@@ -177,7 +165,7 @@ LinkageModel = _linkage_model()
 SCHEMAS: dict[str, type[BaseModel]] = {
     "contract": ContractModel,
     "programmes": ProgrammesModel,
-    "checks": ChecksModel,
+    "checks": ChecksFile,
     "linkage": LinkageModel,
     "retention": RetentionPolicy,
 }

@@ -57,20 +57,22 @@ class RetentionPolicy(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     linkage_nights: int | None = Field(
-        7,
+        default=7,
         ge=2,
         description="Linked nights of linkage.record_person, review_queue, scored_pair, split_component.",
     )
     raw_nights: int | None = Field(
-        30, ge=2, description="Linked nights before which superseded record versions leave raw and staging."
+        default=30,
+        ge=2,
+        description="Linked nights before which superseded record versions leave raw and staging.",
     )
     model_nights: int | None = Field(
-        7, ge=1, description="models/<night>/ folders kept (and the newest before)."
+        default=7, ge=1, description="models/<night>/ folders kept (and the newest before)."
     )
-    quarantine_nights: int | None = Field(90, ge=1, description="quarantine/<night>/ folders kept.")
-    run_history_days: int | None = Field(90, ge=1, description="Days of Dagster run history kept.")
+    quarantine_nights: int | None = Field(default=90, ge=1, description="quarantine/<night>/ folders kept.")
+    run_history_days: int | None = Field(default=90, ge=1, description="Days of Dagster run history kept.")
     compact_free_share: float = Field(
-        0.2, ge=0, le=1, description="Rewrite state/work.duckdb when this share of it is free space."
+        default=0.2, ge=0, le=1, description="Rewrite state/work.duckdb when this share of it is free space."
     )
 
     @classmethod
