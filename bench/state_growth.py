@@ -44,6 +44,34 @@ def _size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
 
 
+GROWING = (
+    ("linkage", "record_person"),
+    ("linkage", "review_queue"),
+    ("linkage", "scored_pair"),
+    ("staging", "record_versions"),
+)
+
+
+def _rows(home: Path) -> dict[str, int]:
+    """Rows of the tables that grow night by night, and of every raw table together."""
+    import duckdb
+
+    from ingest.sqlutil import qualified, table_exists, tables_in
+
+    counts: dict[str, int] = {}
+    with duckdb.connect(str(home / "state" / "work.duckdb"), read_only=True) as con:
+        for schema, table in GROWING:
+            if table_exists(con, schema, table):
+                counts[f"{schema}.{table}"] = con.execute(
+                    f"select count(*) from {qualified(schema, table)}"
+                ).fetchall()[0][0]
+        counts["raw.*"] = sum(
+            con.execute(f"select count(*) from {qualified('raw', t)}").fetchall()[0][0]
+            for t in tables_in(con, "raw")
+        )
+    return counts
+
+
 def _night_library(home: Path, night: date, prune_after: bool) -> None:
     import duckdb
 
@@ -107,6 +135,7 @@ def run(
                     "work_mib": _size(home / "state" / "work.duckdb") / 2**20,
                     "models_mib": _size(home / "models") / 2**20,
                     "home_mib": (_size(home) - _size(home / "drops") - _size(home / "truth")) / 2**20,
+                    "rows": _rows(home),
                 }
             )
             print(
@@ -126,13 +155,18 @@ def report(rows: list[dict[str, object]], people: int, nights: int, keep: int, e
         "`python -m bench.state_growth "
         f"--people {people} --nights {nights} --keep {keep} --engine {engine}`",
         "",
-        "| policy | night | seconds | state/work.duckdb MiB | models/ MiB | home without drops, truth MiB |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| policy | night | seconds | state/work.duckdb MiB | models/ MiB | home without drops, truth MiB | "
+        + " | ".join(f"{name} rows" for name in [*(f"{s}.{t}" for s, t in GROWING), "raw.*"])
+        + " |",
+        "|---|---:|---:|---:|---:|---:|" + "---:|" * (len(GROWING) + 1),
     ]
     for r in rows:
+        counts: dict[str, int] = r["rows"]  # type: ignore[assignment]
         lines.append(
             f"| {r['policy']} | {r['night']} | {r['seconds']:.1f} | {r['work_mib']:.1f} | "
-            f"{r['models_mib']:.1f} | {r['home_mib']:.1f} |"
+            f"{r['models_mib']:.1f} | {r['home_mib']:.1f} | "
+            + " | ".join(f"{counts.get(name, 0):,}" for name in [*(f"{s}.{t}" for s, t in GROWING), "raw.*"])
+            + " |"
         )
     lines.append("")
     for policy in dict.fromkeys(str(r["policy"]) for r in rows):

@@ -374,6 +374,16 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     else:
         print(f"no drops under {settings.drops_dir}: nothing to run", file=sys.stderr)
         return 2
+    from pipelines.retention import earliest_rerunnable
+
+    earliest = earliest_rerunnable(settings.work_db)
+    if earliest is not None and nights[0] < earliest:
+        print(
+            f"night {nights[0]} cannot be run again: the retention policy (retention.yaml) pruned the linkage "
+            f"history it carries person ids from; the oldest night that can be rerun is {earliest}",
+            file=sys.stderr,
+        )
+        return 2
     for night in nights:
         started = time.perf_counter()
         ok = run_night(

@@ -147,6 +147,23 @@ def linked_nights(con: duckdb.DuckDBPyConnection) -> list[date]:
     ]
 
 
+def earliest_rerunnable(db: Path) -> date | None:
+    """The oldest night a rerun or backfill can start from once a prune deleted older nights; None: any.
+
+    A night carries its person ids over from the linked night before it, so the oldest kept night
+    itself cannot be run again.
+    """
+    if not db.is_file():
+        return None
+    with duckdb.connect(str(db), read_only=True) as con:
+        if not table_exists(con, "linkage", "retired_person_id"):
+            return None
+        if not con.execute("select count(*) from linkage.retired_person_id").fetchall()[0][0]:
+            return None
+        kept = linked_nights(con)
+    return kept[1] if len(kept) > 1 else None
+
+
 def prune_linkage(con: duckdb.DuckDBPyConnection, cutoff: date) -> dict[str, int]:
     """Delete the linkage history of nights before `cutoff`, keeping the highest person id they held."""
     deleted: dict[str, int] = {}

@@ -123,3 +123,14 @@ def test_a_policy_file_with_an_unknown_key_names_it_and_the_allowed_keys(tmp_pat
     (tmp_path / "retention.yaml").write_text("linkage_nights: 1\n", encoding="utf-8")
     with pytest.raises(ValueError, match=r"'linkage_nights': .*greater than or equal to 2"):
         RetentionPolicy.load(tmp_path)
+
+
+def test_a_rerun_of_a_pruned_night_is_refused_naming_the_oldest_night_that_can_be_rerun(
+    homes, tmp_path, capsys
+):
+    """A night whose previous night was pruned would give new person ids: ibr says so instead of running it."""
+    from pipelines.cli import main
+
+    home = shutil.copytree(homes["pruned"], tmp_path / "home")
+    assert main(["--home", str(home), "run", "--since", "2026-04-01", "--no-progress"]) == 2
+    assert "the oldest night that can be rerun is 2026-05-01" in capsys.readouterr().err
