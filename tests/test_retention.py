@@ -10,7 +10,7 @@ night builds (records, enrolments, taxes, person ids) equals the run that kept e
 from __future__ import annotations
 
 import shutil
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -20,7 +20,7 @@ from ingest.contracts import load_contracts
 from ingest.landing import Lander
 from matching.linkage import LinkageConfig, LinkageSummary, link_night
 from matching.standardise import build_staging, register_functions
-from pipelines.retention import RetentionPolicy, prune
+from pipelines.retention import RetentionPolicy, prune, prune_folders
 from synthetic import generate
 
 NIGHTS = (date(2026, 2, 1), date(2026, 3, 1), date(2026, 4, 1), date(2026, 5, 1))
@@ -134,3 +134,36 @@ def test_a_rerun_of_a_pruned_night_is_refused_naming_the_oldest_night_that_can_b
     home = shutil.copytree(homes["pruned"], tmp_path / "home")
     assert main(["--home", str(home), "run", "--since", "2026-04-01", "--no-progress"]) == 2
     assert "the oldest night that can be rerun is 2026-05-01" in capsys.readouterr().err
+
+
+def test_run_history_older_than_the_policy_goes_and_an_unfinished_run_stays():
+    import dagster as dg
+
+    from pipelines.retention import prune_run_history
+
+    with dg.DagsterInstance.ephemeral() as instance:
+        for status in (dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.STARTED):
+            instance.add_run(
+                dg.DagsterRun(job_name="nightly", run_id=f"run-{status.value.lower()}", status=status)
+            )
+        assert prune_run_history(instance, 90, now=datetime.now(UTC)) == 0  # all made just now
+        assert prune_run_history(instance, 90, now=datetime.now(UTC) + timedelta(days=91)) == 2
+        assert [r.run_id for r in instance.get_runs()] == ["run-started"]
+
+
+def test_model_and_quarantine_folders_keep_the_newest_nights(tmp_path):
+    for night in ("2026-01-01", "2026-02-01", "2026-03-01", "2026-04-01"):
+        (tmp_path / "models" / night).mkdir(parents=True)
+        (tmp_path / "quarantine" / night).mkdir(parents=True)
+    (tmp_path / "models" / "notes").mkdir()  # not a night: never touched
+    assert prune_folders(tmp_path / "models", 2, keep_one_before=True) == ["models/2026-01-01"]
+    assert prune_folders(tmp_path / "quarantine", 2, keep_one_before=False) == [
+        "quarantine/2026-01-01",
+        "quarantine/2026-02-01",
+    ]
+    assert sorted(p.name for p in (tmp_path / "models").iterdir()) == [
+        "2026-02-01",
+        "2026-03-01",
+        "2026-04-01",
+        "notes",
+    ]
