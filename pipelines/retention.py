@@ -248,7 +248,11 @@ def _night_folders(root: Path) -> list[tuple[date, Path]]:
 
 
 def prune_folders(root: Path, keep: int | None, keep_one_before: bool) -> list[str]:
-    """Delete the night folders under `root` but the `keep` newest (and, with `keep_one_before`, the one before)."""
+    """Delete the night folders under `root` but the `keep` newest.
+
+    With `keep_one_before` (models/) the newest folder before them stays too, and so does every folder a
+    kept one's model was trained in.
+    """
     folders = _night_folders(root)
     cutoff = _cutoff([n for n, _ in folders], keep)
     if cutoff is None:
@@ -256,6 +260,14 @@ def prune_folders(root: Path, keep: int | None, keep_one_before: bool) -> list[s
     older = [(n, p) for n, p in folders if n < cutoff]
     if keep_one_before and older:
         older = older[:-1]  # a backfill of the oldest kept night reuses the model saved before it
+        # a kept night that reused an older model names the night it was trained in (reused_from.txt):
+        # that folder holds its charts, which the auditor report links to
+        trained_in = {
+            (p / "reused_from.txt").read_text(encoding="utf-8").strip()
+            for n, p in folders
+            if n >= cutoff and (p / "reused_from.txt").is_file()
+        }
+        older = [(n, p) for n, p in older if n.isoformat() not in trained_in]
     for _, path in older:
         shutil.rmtree(path)
     return [f"{root.name}/{n.isoformat()}" for n, _ in older]

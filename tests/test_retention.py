@@ -156,14 +156,20 @@ def test_model_and_quarantine_folders_keep_the_newest_nights(tmp_path):
         (tmp_path / "models" / night).mkdir(parents=True)
         (tmp_path / "quarantine" / night).mkdir(parents=True)
     (tmp_path / "models" / "notes").mkdir()  # not a night: never touched
-    assert prune_folders(tmp_path / "models", 2, keep_one_before=True) == ["models/2026-01-01"]
+    (tmp_path / "models" / "2026-04-01" / "reused_from.txt").write_text("2026-01-01\n")  # trained then
+    assert prune_folders(tmp_path / "models", 2, keep_one_before=True) == []
     assert prune_folders(tmp_path / "quarantine", 2, keep_one_before=False) == [
         "quarantine/2026-01-01",
         "quarantine/2026-02-01",
     ]
     assert sorted(p.name for p in (tmp_path / "models").iterdir()) == [
+        "2026-01-01",
         "2026-02-01",
         "2026-03-01",
         "2026-04-01",
         "notes",
     ]
+    (
+        tmp_path / "models" / "2026-04-01" / "reused_from.txt"
+    ).unlink()  # retrained since: the old charts may go
+    assert prune_folders(tmp_path / "models", 2, keep_one_before=True) == ["models/2026-01-01"]
