@@ -8,6 +8,7 @@ Dagster run history, for ever. The policy (every key optional; the defaults belo
     raw_nights: 30           # nights before which a superseded version of a record is deleted from raw
     model_nights: 7          # models/<night>/ folders (the newest one before them is kept too)
     quarantine_nights: 90    # quarantine/<night>/ folders of whole rejected files
+    log_nights: 90           # state/logs/<night>_<run>.log files
     run_history_days: 90     # Dagster runs (and their event logs) older than this are deleted
     compact_free_share: 0.2  # rewrite state/work.duckdb when this share of it is free space
 
@@ -70,6 +71,9 @@ class RetentionPolicy(BaseModel):
         default=7, ge=1, description="models/<night>/ folders kept (and the newest before)."
     )
     quarantine_nights: int | None = Field(default=90, ge=1, description="quarantine/<night>/ folders kept.")
+    log_nights: int | None = Field(
+        default=90, ge=1, description="Nights of state/logs/<night>_<run>.log kept."
+    )
     run_history_days: int | None = Field(default=90, ge=1, description="Days of Dagster run history kept.")
     compact_free_share: float = Field(
         default=0.2, ge=0, le=1, description="Rewrite state/work.duckdb when this share of it is free space."
@@ -273,6 +277,22 @@ def prune_folders(root: Path, keep: int | None, keep_one_before: bool) -> list[s
     return [f"{root.name}/{n.isoformat()}" for n, _ in older]
 
 
+def prune_logs(root: Path, keep: int | None) -> list[str]:
+    """Delete the night logs (`<night>_<run>.log`) under `root` but those of the `keep` newest nights."""
+    logs: list[tuple[date, Path]] = []
+    if root.is_dir():
+        for path in root.glob("*.log"):
+            with contextlib.suppress(ValueError):
+                logs.append((date.fromisoformat(path.name[:10]), path))
+    cutoff = _cutoff(sorted({n for n, _ in logs}), keep)
+    if cutoff is None:
+        return []
+    gone = sorted(p for n, p in logs if n < cutoff)
+    for path in gone:
+        path.unlink()
+    return [f"{root.name}/{p.name}" for p in gone]
+
+
 def prune_run_history(instance: object, days: int | None, now: datetime | None = None) -> int:
     """Delete finished Dagster runs created more than `days` ago (their event logs go with them)."""
     import dagster as dg
@@ -348,6 +368,7 @@ def prune(home: Path, policy: RetentionPolicy | None = None, instance: object | 
     summary.folders_deleted += prune_folders(
         home / "quarantine", policy.quarantine_nights, keep_one_before=False
     )
+    summary.folders_deleted += prune_logs(home / "state" / "logs", policy.log_nights)
     if instance is not None:
         summary.runs_deleted = prune_run_history(instance, policy.run_history_days)
     return summary

@@ -20,7 +20,7 @@ from ingest.contracts import load_contracts
 from ingest.landing import Lander
 from matching.linkage import LinkageConfig, LinkageSummary, link_night
 from matching.standardise import build_staging, register_functions
-from pipelines.retention import RetentionPolicy, prune, prune_folders
+from pipelines.retention import RetentionPolicy, prune, prune_folders, prune_logs
 from synthetic import generate
 
 NIGHTS = (date(2026, 2, 1), date(2026, 3, 1), date(2026, 4, 1), date(2026, 5, 1))
@@ -173,3 +173,17 @@ def test_model_and_quarantine_folders_keep_the_newest_nights(tmp_path):
         tmp_path / "models" / "2026-04-01" / "reused_from.txt"
     ).unlink()  # retrained since: the old charts may go
     assert prune_folders(tmp_path / "models", 2, keep_one_before=True) == ["models/2026-01-01"]
+
+
+def test_night_logs_keep_the_newest_nights(tmp_path):
+    logs = tmp_path / "state" / "logs"
+    logs.mkdir(parents=True)
+    for name in (
+        "2026-01-01_aaaaaaaa.log",
+        "2026-01-01_bbbbbbbb.log",
+        "2026-02-01_cccccccc.log",
+        "notes.log",
+    ):
+        (logs / name).write_text("x")
+    assert prune_logs(logs, 1) == ["logs/2026-01-01_aaaaaaaa.log", "logs/2026-01-01_bbbbbbbb.log"]
+    assert sorted(p.name for p in logs.iterdir()) == ["2026-02-01_cccccccc.log", "notes.log"]
