@@ -6,6 +6,7 @@ import dagster as dg
 from dagster import AssetExecutionContext
 
 from assets.common import WORK_DB_POOL, night_of
+from ingest.expected import night_readiness
 from pipelines.resources import IbrHome, WorkDatabase
 from quality.auditor_report import render_auditor_report
 from quality.publish import publish_all
@@ -34,12 +35,26 @@ def build_publish_asset(
         with work_db.connect() as con:
             con.execute("checkpoint")
         home = Path(ibr_home.path)
+        # the launcher (drop sensor, schedule, `ibr run`) decided the night may go: here it is only marked
+        # partial when an expected source has not arrived (ingest/schedule.py)
+        readiness = night_readiness(home, night_of(context), today=night_of(context))
+        missing = [m.as_json() for m in readiness.missing]
         published = publish_all(
-            Path(work_db.database), home, night=context.partition_key, run_id=context.run_id
+            Path(work_db.database),
+            home,
+            night=context.partition_key,
+            run_id=context.run_id,
+            missing_sources=missing,
         )
         with work_db.connect() as con:
-            reports = render_ministry_reports(con, home, night_of(context), run_id=context.run_id)
-            auditor = render_auditor_report(con, home, night_of(context), context.run_id)
+            reports = render_ministry_reports(
+                con, home, night_of(context), run_id=context.run_id, missing_sources=missing
+            )
+            auditor = render_auditor_report(
+                con, home, night_of(context), context.run_id, missing_sources=missing, tags=context.run.tags
+            )
+        if missing:
+            context.log.warning(f"published partial: {readiness.describe()}")
         context.log.info(f"published night {night_of(context)} to {home / 'warehouse'}")
         return dg.MaterializeResult(
             metadata={
@@ -51,6 +66,7 @@ def build_publish_asset(
                 "ministry_reports": dg.MetadataValue.json([str(p) for p in reports if p.suffix == ".html"]),
                 "auditor_report": dg.MetadataValue.path(str(auditor)),
                 "night": context.partition_key,
+                "missing_sources": dg.MetadataValue.json(missing),
             }
         )
 

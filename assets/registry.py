@@ -2,15 +2,24 @@
 
 import time
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 from dagster import AssetExecutionContext
 
-from assets.common import WORK_DB_POOL, check_specs, night_of, report_checks
+from assets.common import (
+    WORK_DB_POOL,
+    check_specs,
+    night_of,
+    report_checks,
+    table_description,
+    table_metadata,
+)
 from assets.linkage import LINKAGE_KEYS
 from pipelines.resources import IbrHome, WorkDatabase
 from quality.checks import CheckConfig
 from quality.expectations import registry_checks, run_registry_suite
+from quality.reconcile import report_totals_match_registry
 from registry import build_registry, build_reports, evaluate_findings, load_programmes
 from registry.build import REGISTRY_MODELS
 from registry.findings import REPORT_MODELS
@@ -31,7 +40,13 @@ def build_registry_asset(
         pool=WORK_DB_POOL,
         name="registry_tables",
         specs=[
-            dg.AssetSpec(key, deps=LINKAGE_KEYS, group_name="registry", kinds={"duckdb"})
+            dg.AssetSpec(
+                key,
+                deps=LINKAGE_KEYS,
+                group_name="registry",
+                kinds={"duckdb"},
+                description=table_description(key),
+            )
             for key in REGISTRY_KEYS
         ],
         partitions_def=partitions,
@@ -46,12 +61,13 @@ def build_registry_asset(
             suite = run_registry_suite(con, rules, night_of(context), check_config)
             results = report_checks(con, context, REGISTRY_CHECKED, "registry", suite.outcomes, check_config)
             checks_seconds = time.perf_counter() - checks_started
+            tables = {key: table_metadata(con, "registry", key.path[-1]) for key in REGISTRY_KEYS}
         context.log.info(
             f"registry suite: {len(suite.outcomes)} checks over {suite.rows:,} rows; "
             f"{suite.seconds_to_pandas:.1f}s to pandas, {suite.seconds_validate:.1f}s to validate"
         )
         for key in REGISTRY_KEYS:
-            metadata: dict[str, float | int] = {"rows": counts.get(key.path[-1], 0)}
+            metadata: dict[str, Any] = {"rows": counts.get(key.path[-1], 0), **tables[key]}
             if key == REGISTRY_CHECKED:
                 metadata["checks_seconds"] = round(checks_seconds, 2)
             yield dg.MaterializeResult(asset_key=key, metadata=metadata)
@@ -60,13 +76,33 @@ def build_registry_asset(
     return registry_tables
 
 
-def build_findings_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+REPORTS_CHECKED = dg.AssetKey(["reports", "coverage_by_area"])
+REPORT_CHECKS = (
+    (
+        "report_totals_match_registry",
+        "every programme's coverage totals equal the registry's paid and eligible persons, provinces add up to the "
+        "nation, and everyone in deceased_paid is deceased in the registry",
+    ),
+)
+
+
+def build_findings_asset(
+    partitions: dg.PartitionsDefinition, check_config: CheckConfig | None = None
+) -> dg.AssetsDefinition:
+    config = check_config or CheckConfig()
+
     @dg.multi_asset(
         pool=WORK_DB_POOL,
         name="findings",
         specs=[
             *(
-                dg.AssetSpec(key, deps=REGISTRY_KEYS, group_name="reports", kinds={"duckdb"})
+                dg.AssetSpec(
+                    key,
+                    deps=REGISTRY_KEYS,
+                    group_name="reports",
+                    kinds={"duckdb"},
+                    description=table_description(key),
+                )
                 for key in REPORT_KEYS
             ),
             dg.AssetSpec(
@@ -78,6 +114,7 @@ def build_findings_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefini
             ),
         ],
         partitions_def=partitions,
+        check_specs=check_specs(REPORTS_CHECKED, REPORT_CHECKS, config),
     )
     def findings(context: AssetExecutionContext, work_db: WorkDatabase, ibr_home: IbrHome):  # type: ignore[no-untyped-def]
         home = Path(ibr_home.path)
@@ -86,8 +123,14 @@ def build_findings_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefini
         with work_db.connect() as con:
             counts = build_reports(con, home, night, rules)
             metrics = evaluate_findings(con, home, night)
+            tables = {key: table_metadata(con, "reports", key.path[-1]) for key in REPORT_KEYS}
+            results = report_checks(
+                con, context, REPORTS_CHECKED, "reports", [report_totals_match_registry(con)], config
+            )
         for key in REPORT_KEYS:
-            yield dg.MaterializeResult(asset_key=key, metadata={"rows": counts.get(key.path[-1], 0)})
+            yield dg.MaterializeResult(
+                asset_key=key, metadata={"rows": counts.get(key.path[-1], 0), **tables[key]}
+            )
         yield dg.MaterializeResult(
             asset_key=FINDING_METRICS,
             metadata={
@@ -97,5 +140,6 @@ def build_findings_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefini
                 if name in ("precision", "recall")
             },
         )
+        yield from results
 
     return findings

@@ -6,7 +6,7 @@ from pathlib import Path
 import dagster as dg
 from dagster import AssetExecutionContext
 
-from assets.common import WORK_DB_POOL, check_specs, night_of, report_checks
+from assets.common import WORK_DB_POOL, check_specs, night_of, report_checks, table_metadata
 from ingest.contracts import Contract
 from matching.standardise import FACT_MODELS, build_staging
 from pipelines.resources import IbrHome, WorkDatabase
@@ -75,9 +75,13 @@ def build_staging_asset(
             outcome = staging_complete(con, night, record_ids)
             results = report_checks(con, context, PERSON_RECORDS, "staging", [outcome], check_config)
             checks_seconds = time.perf_counter() - checks_started
+            tables = {
+                model: table_metadata(con, "staging", model) for model in ("person_records", *FACT_MODELS)
+            }
         yield dg.MaterializeResult(
             asset_key=PERSON_RECORDS,
             metadata={
+                **tables["person_records"],
                 "rows": summary.person_records,
                 "checks_seconds": round(checks_seconds, 2),
                 "rows_by_source": dg.MetadataValue.json(summary.by_source),
@@ -85,7 +89,8 @@ def build_staging_asset(
         )
         for model in FACT_MODELS:
             yield dg.MaterializeResult(
-                asset_key=dg.AssetKey(["staging", model]), metadata={"rows": summary.facts[model]}
+                asset_key=dg.AssetKey(["staging", model]),
+                metadata={"rows": summary.facts[model], **tables[model]},
             )
         yield from results
 

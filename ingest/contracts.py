@@ -20,6 +20,8 @@ from typing import Any, Literal
 
 import yaml
 
+from ingest.schedule import Schedule, ScheduleError, parse_schedule
+
 SOURCE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
 KINDS = ("civil_registry", "tax_registry", "disability_registry", "programme", "social_registry")
@@ -102,6 +104,7 @@ TOP_LEVEL_KEYS = {
     "codes",
     "full_name_order",
     "extra_fields",
+    "schedule",
 }
 FILE_KEYS = {"format", "encoding", "delimiter", "quote", "header"}
 
@@ -131,6 +134,15 @@ RESERVED_EXTRA_NAMES = {
     "match_probability",
     "field",
     "value",
+    # the link input's derived columns (matching.linkage._prepare_input)
+    "address",
+    "address_tokens",
+    "address_number",
+    "first_name_key",
+    "last_name_key",
+    "link_fingerprint",
+    "usable",
+    "place",
 }
 RESERVED_EXTRA_AFFIXES = (("gamma_", "tf_", "bf_", "mw_"), ("_l", "_r"))
 
@@ -173,6 +185,9 @@ class Contract:
     description: str = ""
     full_name_order: str = "given_first"
     extra_fields: dict[str, ExtraField] = field(default_factory=dict)
+    schedule: Schedule | None = (
+        None  # when its drops come (ingest/schedule.py); None: not expected on any night
+    )
     path: Path | None = field(default=None, compare=False)
 
     def column_for(self, canonical: str) -> str | None:
@@ -338,6 +353,10 @@ def parse_contract(raw: Any, path: Path) -> Contract:
     )
 
     extra_fields = _extra_fields(path, raw.get("extra_fields", {}))
+    try:
+        schedule = parse_schedule(raw.get("schedule"), path)
+    except ScheduleError as exc:
+        raise ContractError(str(exc)) from None
 
     return Contract(
         name=name,
@@ -354,6 +373,7 @@ def parse_contract(raw: Any, path: Path) -> Contract:
         description=str(raw.get("description", "")),
         full_name_order=full_name_order,
         extra_fields=extra_fields,
+        schedule=schedule,
         path=path,
     )
 

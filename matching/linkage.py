@@ -103,7 +103,7 @@ class LinkageConfig:
     """Settings of `<home>/linkage.yaml` (every key optional)."""
 
     match_threshold: float | None = None  # None: chosen from the trained model (matching.calibrate)
-    threshold_beta: float = 0.5  # the F-beta the chosen threshold maximises: below 1 favours precision
+    threshold_beta: float = 0.75  # the F-beta the chosen threshold maximises: below 1 favours precision
     review_lower: float = 0.5
     strong_threshold: float = 0.999
     max_cluster_size: int = 25
@@ -268,7 +268,11 @@ def _prepare_input(con: duckdb.DuckDBPyConnection, extra: dict[str, str] | None 
             f"left join (select source, source_record_id, {pivot} from staging.person_extra group by all) x "
             "using (source, source_record_id)"
         )
-    usable = " + ".join(f"({group})::int" for group in EVIDENCE_GROUPS)
+    groups = list(EVIDENCE_GROUPS)
+    if extra_columns:
+        # the contract's extra fields (a birth place, an occupation) are one kind of evidence together
+        groups.append(" or ".join(f"{quote_ident(name)} is not null" for name in sorted(extra)))
+    usable = " + ".join(f"({group})::int" for group in groups)
     con.execute(
         f"""
         create or replace temp table _link_input as
@@ -509,8 +513,9 @@ def _score_full(
     sdf = db.register("link_input")
     sample = 1.0 if modelled < 200_000 else 0.1
     settings: dict[str, Any] | None = None
-    fields = model_lib.profile(scratch, "link_input", extra)
+    fields: model_lib.Fields | None = None
     if saved is None:
+        fields = model_lib.profile(scratch, "link_input", extra)
         candidates = model_lib.blocking_candidates(fields)
     else:
         settings = _reuse_model(saved, out_dir)
@@ -555,6 +560,7 @@ def _score_full(
             comparisons_scored, modelled, False, out_dir / "model.json", blocking, threshold=threshold
         )
 
+    assert fields is not None  # a night without a saved model profiled its fields above
     chosen = model_lib.comparisons(fields)
     creator = SettingsCreator(
         link_type="link_and_dedupe",

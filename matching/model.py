@@ -268,6 +268,11 @@ def name_comparisons(fields: Fields) -> list[Any]:
                     ).configure(label_for_charts="both names sound alike"),
                     cll.ExactMatchLevel("last_name").configure(tf_adjustment_column="last_name"),
                     cll.ExactMatchLevel("first_name").configure(tf_adjustment_column="first_name"),
+                    # given name and surname exchanged, and one of them misspelt
+                    cll.And(
+                        cll.CustomLevel("jaro_winkler_similarity(first_name_l, last_name_r) >= 0.88"),
+                        cll.CustomLevel("jaro_winkler_similarity(last_name_l, first_name_r) >= 0.88"),
+                    ).configure(label_for_charts="names exchanged, alike"),
                     # one name right (a surname changed at marriage, a nickname) and the other alike
                     cll.Or(
                         cll.JaroWinklerLevel("first_name", 0.88), cll.JaroWinklerLevel("last_name", 0.88)
@@ -334,7 +339,8 @@ def comparisons(fields: Fields) -> list[tuple[Any, frozenset[str]]]:
         if name in fields:
             add(cl.ExactMatch(name), name)
     if "phone" in fields:
-        add(cl.ExactMatch("phone").configure(term_frequency_adjustments=True), "phone")
+        # one digit mistyped is still the same phone (few pairs carry a phone on both sides)
+        add(cl.LevenshteinAtThresholds("phone", [1]).configure(term_frequency_adjustments=True), "phone")
     if any(f in fields for f in PLACE_FIELDS):
         add(place_comparison(fields), *PLACE_FIELDS)
     for name, compare in sorted(fields.extra.items()):

@@ -6,8 +6,11 @@ or, for senders that cannot write one, when no file in it has changed for a quie
 (`IBR_DROP_QUIET_MINUTES`, default 30). Files whose name starts with `.` or `_`, or ends
 in `.tmp`/`.part`, are never data (transfers in progress, markers).
 
-The sensor launches the night of a drop as soon as one of its sources' drops is
-complete, and again when another source of the same night completes: a run key made of
+The sensor launches the night of a drop once its sources' drops are complete and every source
+the contracts expect by that night has arrived (ingest/schedule.py); past the deadline of a missing
+source it launches the night anyway, to be published marked partial. A night that waits holds back
+the nights after it (each builds on the one before). It launches again when another source of the
+same night completes: a run key made of
 the complete folders' file names, sizes and modification times means each new state is
 launched once, and landing skips files already landed, so the rerun only adds the new
 source. Runs go through the instance's run queue; `dagster.yaml` (written by `ibr`, see
@@ -22,12 +25,14 @@ import os
 import time
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
 
-from pipelines.recovery import RELEASED, release_dead_runs
+from ingest.schedule import Schedule, readiness
+from pipelines.alerts import NightOutcome, alert_if_needed, night_counts, published_missing_sources
+from pipelines.recovery import LOCK_TAG, RELEASED, release_dead_runs
 from pipelines.settings import Settings
 
 READY_MARKER = "_READY"
@@ -109,7 +114,14 @@ def _release_dead_runs(context: dg.SensorEvaluationContext | dg.ScheduleEvaluati
         context.log.warning(f"run {run_id}: {RELEASED}")
 
 
-def build_drop_sensor(settings: Settings, job: dg.UnresolvedAssetJobDefinition) -> dg.SensorDefinition:
+def today() -> date:
+    """The date deadlines are measured against (UTC); tests replace it."""
+    return datetime.now(UTC).date()
+
+
+def build_drop_sensor(
+    settings: Settings, job: dg.UnresolvedAssetJobDefinition, schedules: dict[str, Schedule] | None = None
+) -> dg.SensorDefinition:
     @dg.sensor(
         name="drop_sensor",
         job=job,
@@ -131,20 +143,28 @@ def build_drop_sensor(settings: Settings, job: dg.UnresolvedAssetJobDefinition) 
                 waiting.append(f"{drop.source}/{drop.night}: {drop.reason}")
         if waiting:
             context.log.info("waiting for: " + "; ".join(waiting[:20]))
-        requests = [
-            dg.RunRequest(
-                run_key=night_run_key(drops),
-                partition_key=night.isoformat(),
-                tags={"ibr/trigger": "drop_sensor", "ibr/sources": ",".join(sorted(d.source for d in drops))},
+        arrived = {(d.source, d.night) for drops in by_night.values() for d in drops}
+        requests = []
+        for night, drops in sorted(by_night.items()):
+            ready = readiness(schedules or {}, arrived, night, today())
+            if ready.waiting:
+                # the nights after it wait too: each builds on the one before
+                context.log.info(f"waiting for expected sources until their deadline: {ready.describe()}")
+                break
+            tags = {"ibr/trigger": "drop_sensor", "ibr/sources": ",".join(sorted(d.source for d in drops))}
+            if ready.missing:
+                tags["ibr/missing_sources"] = ",".join(m.source for m in ready.missing)
+            requests.append(
+                dg.RunRequest(run_key=night_run_key(drops), partition_key=night.isoformat(), tags=tags)
             )
-            for night, drops in sorted(by_night.items())
-        ]
         return dg.SensorResult(run_requests=requests)
 
     return drop_sensor
 
 
-def build_nightly_schedule(settings: Settings, job: dg.UnresolvedAssetJobDefinition) -> dg.ScheduleDefinition:
+def build_nightly_schedule(
+    settings: Settings, job: dg.UnresolvedAssetJobDefinition, schedules: dict[str, Schedule] | None = None
+) -> dg.ScheduleDefinition:
     cron = os.environ.get("IBR_SCHEDULE_CRON", "0 2 * * *")
     timezone = os.environ.get("IBR_SCHEDULE_TIMEZONE", "UTC")
 
@@ -166,6 +186,10 @@ def build_nightly_schedule(settings: Settings, job: dg.UnresolvedAssetJobDefinit
         if not nights:
             return dg.SkipReason(f"no drops up to {latest} under {settings.drops_dir}")
         night = nights[-1]
+        arrived = {(d.source, d.night) for d in scan_drops(settings.drops_dir, quiet=0)}
+        ready = readiness(schedules or {}, arrived, night, today())
+        if ready.waiting:
+            return dg.SkipReason(f"waiting for expected sources until their deadline: {ready.describe()}")
         return dg.RunRequest(
             run_key=f"schedule:{context.scheduled_execution_time.date()}",
             partition_key=night.isoformat(),
@@ -236,5 +260,75 @@ def build_failure_sensor(settings: Settings, job: dg.UnresolvedAssetJobDefinitio
             from pipelines.cli import audit_failed_night
 
             audit_failed_night(settings, date.fromisoformat(night), run.run_id)
+        if LOCK_TAG not in run.tags:  # `ibr run` alerts on its own nights
+            outcome = NightOutcome(
+                night=night,
+                run_id=run.run_id,
+                status="blocked" if failed_checks else "failed",
+                failed_steps=sorted({step for step, _ in step_errors}),
+                failed_checks=failed_checks,
+                counts=night_counts(settings.work_db, night),
+                trigger=run.tags.get("ibr/trigger", "dagster"),
+            )
+            for problem in alert_if_needed(outcome, settings.home):
+                context.log.warning(f"alert not delivered: {problem}")
 
     return night_failure_summary
+
+
+def _check_evaluations(instance: dg.DagsterInstance, run_id: str) -> list[tuple[str, bool, bool]]:
+    """(asset: check, passed, blocking) of every check the run evaluated."""
+    records = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION).records
+    found = []
+    for record in records:
+        evaluation = record.event_log_entry.dagster_event.asset_check_evaluation_data  # type: ignore[union-attr]
+        found.append(
+            (
+                f"{evaluation.asset_key.to_user_string()}: {evaluation.check_name}",
+                evaluation.passed,
+                evaluation.severity == dg.AssetCheckSeverity.ERROR,
+            )
+        )
+    return found
+
+
+def published_outcome(settings: Settings, run: dg.DagsterRun, instance: dg.DagsterInstance) -> NightOutcome:
+    """A night the daemon ran that succeeded: partial when published.json (of this run) names missing sources,
+    warning when a warning-level check is over its threshold, else ok."""
+    night = run.tags.get("dagster/partition", "unknown")
+    evaluations = _check_evaluations(instance, run.run_id)
+    warnings = [name for name, passed, blocking in evaluations if not passed and not blocking]
+    missing = published_missing_sources(settings.home, run.run_id)
+    return NightOutcome(
+        night=night,
+        run_id=run.run_id,
+        status="partial" if missing else "warning" if warnings else "ok",
+        warning_checks=warnings,
+        missing_sources=missing,
+        counts=night_counts(settings.work_db, night),
+        trigger=run.tags.get("ibr/trigger", "dagster"),
+    )
+
+
+def build_night_outcome_sensor(
+    settings: Settings, job: dg.UnresolvedAssetJobDefinition
+) -> dg.SensorDefinition:
+    @dg.run_status_sensor(
+        name="night_outcome_alert",
+        run_status=dg.DagsterRunStatus.SUCCESS,
+        monitored_jobs=[job],
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=(
+            "Sends an alert (IBR_ALERT_COMMAND / IBR_ALERT_WEBHOOK) when a night the daemon ran published partial "
+            "or with a warning-level check over its threshold. Failed nights alert from night_failure_summary."
+        ),
+    )
+    def night_outcome_alert(context: dg.RunStatusSensorContext) -> None:
+        run = context.dagster_run
+        if LOCK_TAG in run.tags:  # `ibr run` alerts on its own nights
+            return
+        outcome = published_outcome(settings, run, context.instance)
+        for error in alert_if_needed(outcome, settings.home):
+            context.log.warning(f"alert not delivered: {error}")
+
+    return night_outcome_alert

@@ -22,11 +22,13 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 from ingest.homefiles import private_umask, world_readable
+from pipelines.alerts import NightOutcome, alert_if_needed, night_counts, published_missing_sources
 from pipelines.settings import Settings, drop_nights, settings_from_env
 
 DAGSTER_YAML = """# written by ibr (see docs/operations.md). One nightly run at a time, one step at a time on the
@@ -81,7 +83,7 @@ def _prepare_dagster_home(settings: Settings) -> None:
 
 
 class _Progress:
-    """Prints each step as it starts and ends, and linkage's own stages, while a night runs in this process.
+    """Prints one line per step as it ends, with its time, while a night runs in this process.
 
     Steps are read from the run's event log by a background thread (the run itself is not touched);
     lines go to stderr with the time of day, so a nightly cron log shows where a night spends its time.
@@ -90,7 +92,6 @@ class _Progress:
     STEP_EVENTS = ("STEP_START", "STEP_SUCCESS", "STEP_FAILURE", "STEP_UP_FOR_RETRY")
 
     def __init__(self, instance: Any, run_id: str) -> None:
-        import logging
         import threading
 
         self.instance = instance
@@ -99,16 +100,8 @@ class _Progress:
         self.cursor: str | None = None
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._watch, name="ibr-progress", daemon=True)
-        self.handler = logging.StreamHandler(sys.stderr)
-        self.handler.setFormatter(logging.Formatter("  %(asctime)s      %(message)s", "%H:%M:%S"))
-        self.linkage_log = logging.getLogger("matching.linkage")
 
     def __enter__(self) -> _Progress:
-        import logging
-
-        self.level = self.linkage_log.level
-        self.linkage_log.addHandler(self.handler)
-        self.linkage_log.setLevel(logging.INFO)
         self.thread.start()
         return self
 
@@ -118,8 +111,6 @@ class _Progress:
         if not self.thread.is_alive():
             with contextlib.suppress(OSError):  # a closed stderr must not fail a night that has run
                 self._print_new()
-        self.linkage_log.removeHandler(self.handler)
-        self.linkage_log.setLevel(self.level)
 
     def _watch(self) -> None:
         while not self.stop.wait(1.0):
@@ -143,13 +134,12 @@ class _Progress:
             clock = time.strftime("%H:%M:%S", time.localtime(entry.timestamp))
             if kind == "STEP_START":
                 self.started[step] = entry.timestamp
-                self._say(f"  {clock}  {step} ...")
             else:
                 took = entry.timestamp - self.started.get(step, entry.timestamp)
                 verdict = {"STEP_SUCCESS": "done", "STEP_FAILURE": "FAILED", "STEP_UP_FOR_RETRY": "retrying"}[
                     kind
                 ]
-                self._say(f"  {clock}  {step} {verdict} in {took:.1f}s")
+                self._say(f"  {clock}  {step:<40} {verdict} in {took:6.1f}s")
 
     @staticmethod
     def _say(line: str) -> None:
@@ -157,10 +147,48 @@ class _Progress:
             print(line, file=sys.stderr, flush=True)
 
 
+# libraries whose warnings and progress go to the night's log file instead of the screen
+LOGGED_LIBRARIES = ("splink", "dagster", "matching", "ingest", "registry", "quality", "py.warnings")
+
+
+@contextlib.contextmanager
+def night_log(path: Path) -> Iterator[Path]:
+    """Send library logging (Splink's "unable to train m value", Dagster's and Python's warnings, linkage's
+    stages) to `path` while a night runs, instead of the screen."""
+    import logging
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    loggers = [logging.getLogger(name) for name in LOGGED_LIBRARIES]
+    saved = [(lg, lg.level, lg.propagate) for lg in loggers]
+    logging.captureWarnings(True)
+    for logger in loggers:
+        logger.addHandler(handler)
+        logger.propagate = False
+        if logger.level == logging.NOTSET or logger.level > logging.INFO:
+            logger.setLevel(logging.INFO)
+    try:
+        yield path
+    finally:
+        for logger, level, propagate in saved:
+            logger.removeHandler(handler)
+            logger.setLevel(level)
+            logger.propagate = propagate
+        logging.captureWarnings(False)
+        handler.close()
+
+
 def run_night(
-    settings: Settings, night: date, quiet: bool = True, retrain: bool = False, progress: bool = False
-) -> bool:
-    """Run the nightly job for one drop date; True when every step and blocking check passed.
+    settings: Settings,
+    night: date,
+    quiet: bool = True,
+    retrain: bool = False,
+    progress: bool = False,
+    started_by: str = "ibr run",
+) -> NightOutcome:
+    """Run the nightly job for one drop date; the outcome is true when the night published (every step and
+    blocking check passed), and says whether it is partial or has warnings; an alert goes when it needs one.
 
     `progress` prints each step's start and end (and linkage's stages) to stderr as the night goes.
     """
@@ -173,17 +201,21 @@ def run_night(
     from pipelines.recovery import RELEASED, night_lock, release_dead_runs, run_lock
 
     _prepare_dagster_home(settings)
+    started = time.perf_counter()
     defs = build_defs(settings)
     job = defs.resolve_job_def(NIGHTLY_JOB)
     run_config: dict[str, object] = {
-        "loggers": {"console": {"config": {"log_level": "WARNING" if quiet else "INFO"}}},
+        # quiet: Dagster's own warnings stay in its event log (dg dev) and the night's log file, not the screen
+        "loggers": {"console": {"config": {"log_level": "ERROR" if quiet else "INFO"}}},
         "ops": {"record_linkage": {"config": {"retrain": retrain}}},
     }
     with night_lock(settings.home), dg.DagsterInstance.get() as instance:
         for run_id in release_dead_runs(instance):
             print(f"  run {run_id[:8]}: {RELEASED}", file=sys.stderr)
         run_id = str(uuid.uuid4())
+        log_file = settings.home / "state" / "logs" / f"{night.isoformat()}_{run_id[:8]}.log"
         with (
+            night_log(log_file) if quiet else nullcontext(log_file),
             run_lock(instance, run_id) as lock_tags,
             _Progress(instance, run_id) if progress else nullcontext(),
         ):
@@ -191,7 +223,7 @@ def run_night(
                 partition_key=night.isoformat(),
                 instance=instance,
                 run_config=run_config,
-                tags=lock_tags,
+                tags={**lock_tags, "ibr/started_by": f"{started_by} (headless, in process)"},
                 run_id=run_id,
                 raise_on_error=False,
             )
@@ -216,12 +248,14 @@ def run_night(
             message = error.message.strip() if error else "unknown error"
             print(f"  step failed: {event.step_key}: {message}", file=sys.stderr)
     ok = bool(result.success) and not failed_checks
+    if quiet and log_file.exists():
+        print(f"  log (library warnings, linkage stages): {log_file}", file=sys.stderr)
     if not ok:
-        report = audit_failed_night(settings, night, result.run_id)
+        report = audit_failed_night(settings, night, result.run_id, started_by)
         if report:
             print(f"  auditor report of the failed night: {report}", file=sys.stderr)
         print("  the published warehouse is unchanged (last good night)", file=sys.stderr)
-    return ok
+    return night_outcome(settings, night, result, started)
 
 
 def apply_retention(settings: Settings, instance: Any, say: bool = True) -> None:
@@ -237,7 +271,9 @@ def apply_retention(settings: Settings, instance: Any, say: bool = True) -> None
         print("  retention:\n" + "\n".join(summary.lines()), file=sys.stderr)
 
 
-def audit_failed_night(settings: Settings, night: date, run_id: str) -> Path | None:
+def audit_failed_night(
+    settings: Settings, night: date, run_id: str, started_by: str = "ibr run"
+) -> Path | None:
     """The auditor's report of a night that did not publish, from the working database; None if unreadable."""
     import duckdb
 
@@ -245,10 +281,58 @@ def audit_failed_night(settings: Settings, night: date, run_id: str) -> Path | N
 
     try:
         with duckdb.connect(str(settings.work_db)) as con:
-            return render_auditor_report(con, settings.home, night, run_id)
+            return render_auditor_report(
+                con, settings.home, night, run_id, tags={"ibr/started_by": f"{started_by} (failed night)"}
+            )
     except (duckdb.Error, OSError) as exc:
         print(f"  could not write the auditor report: {type(exc).__name__}", file=sys.stderr)
         return None
+
+
+# the exit codes of `ibr run` (docs/operations.md, "Exit codes"): cron and systemd act on them
+EXIT_OK = 0  # every night asked for published, complete
+EXIT_FAILED = 1  # a step failed: nothing published, the last good night stays
+EXIT_CONFIG = (
+    2  # bad configuration or arguments (a contract, programmes.yaml, checks.yaml, a date): nothing run
+)
+EXIT_BLOCKED = 3  # a blocking check failed: nothing published, the last good night stays
+EXIT_PARTIAL = 4  # published, but marked partial: an expected source is missing (published.json names it)
+EXIT_WAITING = 5  # nothing run: no drop yet, or an expected source has not arrived and is not late yet
+
+
+def night_outcome(settings: Settings, night: date, result: Any, started: float) -> NightOutcome:
+    """What a finished in-process run means, by names and counts; sends an alert when it needs a person."""
+    import dagster as dg
+
+    def label(evaluation: Any) -> str:
+        return f"{evaluation.asset_key.to_user_string()}: {evaluation.check_name}"
+
+    evaluations = [e for e in result.get_asset_check_evaluations() if not e.passed]
+    failed_checks = [label(e) for e in evaluations if e.severity == dg.AssetCheckSeverity.ERROR]
+    warnings = [label(e) for e in evaluations if e.severity != dg.AssetCheckSeverity.ERROR]
+    failed_steps = sorted({e.step_key or "?" for e in result.all_events if e.is_step_failure})
+    missing: list[dict[str, str]] = []
+    if failed_checks:
+        status = "blocked"
+    elif failed_steps or not result.success:
+        status = "failed"
+    else:
+        missing = published_missing_sources(settings.home, result.run_id)  # what the publish step found
+        status = "partial" if missing else "warning" if warnings else "ok"
+    outcome = NightOutcome(
+        night=night.isoformat(),
+        run_id=result.run_id,
+        status=status,  # type: ignore[arg-type]
+        failed_steps=failed_steps,
+        failed_checks=failed_checks,
+        warning_checks=warnings,
+        missing_sources=missing,
+        counts=night_counts(settings.work_db, night.isoformat()),
+        duration_seconds=time.perf_counter() - started,
+    )
+    for error in alert_if_needed(outcome, settings.home):
+        print(f"  alert not delivered: {error}", file=sys.stderr)
+    return outcome
 
 
 def night_summary(settings: Settings, night: date) -> str:
@@ -360,20 +444,26 @@ def _drop_date(text: str) -> date:
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    """Run the nights asked for, in order; the exit code says how they ended (EXIT_* above)."""
     present = drop_nights(settings)
     if args.since:
         since = args.since
         nights = [n for n in present if n >= since]
         if not nights:
             print(f"no drops on or after {since} under {settings.drops_dir}: nothing to run", file=sys.stderr)
-            return 2
+            return EXIT_CONFIG
     elif args.date:
         nights = [args.date]
+    elif args.pending:
+        nights = pending_nights(settings, present)
+        if not nights:
+            print("no drop date after the published night: nothing to run", file=sys.stderr)
+            return EXIT_WAITING
     elif present:
         nights = [present[-1]]
     else:
         print(f"no drops under {settings.drops_dir}: nothing to run", file=sys.stderr)
-        return 2
+        return EXIT_WAITING
     from pipelines.retention import earliest_rerunnable
 
     earliest = earliest_rerunnable(settings.work_db)
@@ -383,107 +473,382 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
             f"history it carries person ids from; the oldest night that can be rerun is {earliest}",
             file=sys.stderr,
         )
-        return 2
+        return EXIT_CONFIG
+    partial = False
     for night in nights:
+        gate = _expected_sources_gate(settings, night, args.allow_partial)
+        if gate is not None:
+            return gate
         started = time.perf_counter()
-        ok = run_night(
-            settings, night, quiet=not args.verbose, retrain=args.retrain, progress=not args.no_progress
+        try:
+            outcome = run_night(
+                settings, night, quiet=not args.verbose, retrain=args.retrain, progress=not args.no_progress
+            )
+        except CONFIG_ERRORS as exc:
+            print(f"invalid configuration: {exc}", file=sys.stderr)
+            return EXIT_CONFIG
+        verdict = {"ok": "ok", "warning": "ok (warnings)", "partial": "PARTIAL", "blocked": "BLOCKED"}
+        print(
+            f"night {night}: {verdict.get(outcome.status, 'FAILED')} in {time.perf_counter() - started:.1f}s"
         )
-        print(f"night {night}: {'ok' if ok else 'FAILED'} in {time.perf_counter() - started:.1f}s")
         print(night_summary(settings, night))
-        if not ok:
+        if not outcome.published:
             if len(nights) > 1:
                 print(f"stopped: the nights after {night} were not run (each builds on the one before)")
-            return 1
-    return 0
+            return EXIT_BLOCKED if outcome.status == "blocked" else EXIT_FAILED
+        if outcome.missing_sources:
+            partial = True
+            names = ", ".join(
+                f"{m['source']} (late since {m['late_since']})" for m in outcome.missing_sources
+            )
+            print(f"  published PARTIAL: missing {names}")
+    print()
+    print(closing_summary(settings))
+    return EXIT_PARTIAL if partial else EXIT_OK
 
 
-def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
-    """Last runs, what is published, and the checks that failed in the latest run of each recent night."""
+def pending_nights(settings: Settings, present: list[date]) -> list[date]:
+    """Every drop date after the published night (all of them when nothing is published yet), in order."""
+    import json
+
+    manifest = settings.home / "warehouse" / "published.json"
+    night = json.loads(manifest.read_text(encoding="utf-8")).get("night") if manifest.is_file() else None
+    return [n for n in present if not night or n > date.fromisoformat(night)]
+
+
+def _config_errors() -> tuple[type[Exception], ...]:
+    from ingest.contracts import ContractError
+    from quality.checks import CheckConfigError
+    from registry.programmes import ProgrammesError
+
+    return (ContractError, ProgrammesError, CheckConfigError)
+
+
+CONFIG_ERRORS = _config_errors()
+
+
+def _expected_sources_gate(settings: Settings, night: date, allow_partial: bool) -> int | None:
+    """None when `night` may run now; else the exit code (a source expected by the night has not arrived
+    and is not late yet, or the contracts do not load). Past the deadline, or with --allow-partial, it runs
+    and publishes marked partial."""
+    from ingest.expected import night_readiness
+    from pipelines.automation import today
+
+    try:
+        ready = night_readiness(settings.home, night, today())
+    except CONFIG_ERRORS as exc:
+        print(f"invalid configuration: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    if ready.waiting and not allow_partial:
+        print(
+            f"{ready.describe()}; nothing run: the night waits until the deadline, then publishes marked "
+            "partial (`ibr run --allow-partial` publishes it partial now)",
+            file=sys.stderr,
+        )
+        return EXIT_WAITING
+    if ready.missing:
+        print(f"  running partial: {ready.describe()}", file=sys.stderr)
+    return None
+
+
+AUTOMATION = {
+    "nightly_schedule": "stopped",
+    "drop_sensor": "stopped",
+    "night_failure_summary": "running",
+    "night_outcome_alert": "running",
+}  # each one's default status in code (pipelines/automation.py): the UI's toggle overrides it
+DAEMON_FRESH_SECONDS = 300
+
+
+def status_report(settings: Settings, runs: int = 10, now: float | None = None) -> dict[str, Any]:
+    """What `ibr status` shows, as data (`ibr status --json`): counts, names and dates; no personal data.
+
+    - `published`: warehouse/published.json (night, run, when, `partial` and `missing_sources`), or None;
+    - `pending_drops`: drop folders not landed yet (complete or still arriving), with the night's expected sources;
+    - `expected_sources`: each scheduled source, its schedule and latest drop;
+    - `nights`: the last runs (night, status, start, duration, trigger);
+    - `automation`: the daemon (`not running` unless it has ever run) and the schedule and sensors' states;
+    - `failed_checks`: the checks that failed in the latest run of each recent night.
+    """
     import json
 
     import dagster as dg
     import duckdb
 
+    from ingest.expected import night_readiness
     from ingest.sqlutil import table_exists
+    from pipelines.automation import scan_drops, today
 
+    now = time.time() if now is None else now
     _prepare_dagster_home(settings)
-    print(f"home: {settings.home}")
+    report: dict[str, Any] = {"home": str(settings.home), "generated_at": _utc(now)}
     manifest = settings.home / "warehouse" / "published.json"
-    if manifest.is_file():
-        published = json.loads(manifest.read_text(encoding="utf-8"))
-        print(
-            f"published: night {published.get('night') or '?'} (run {str(published.get('run_id'))[:8]}) "
-            f"at {published.get('published_at')}; {settings.warehouse_db}"
-        )
-    else:
-        print("published: nothing yet")
-    with dg.DagsterInstance.get() as instance:
-        runs = instance.get_runs(limit=args.runs)
-        print(f"last {len(runs)} run(s):")
-        for run in runs:
-            stats = instance.get_run_stats(run.run_id)
-            started = (
-                time.strftime("%Y-%m-%d %H:%M", time.gmtime(stats.start_time)) if stats.start_time else "-"
-            )
-            took = (
-                f"{stats.end_time - stats.start_time:.0f}s"
-                if stats.start_time and stats.end_time
-                else "running"
-            )
-            print(
-                f"  {run.run_id[:8]}  night {run.tags.get('dagster/partition', '-'):<10}  {run.status.value:<9}  "
-                f"started {started} UTC  {took}  {run.tags.get('ibr/trigger', 'manual')}"
-            )
+    report["published"] = json.loads(manifest.read_text(encoding="utf-8")) if manifest.is_file() else None
+
+    landed: set[tuple[str, str]] | None = set()
+    failed_checks: list[dict[str, Any]] = []
+    work_db_state = "absent"
     if settings.work_db.exists():
         try:
             con = duckdb.connect(str(settings.work_db), read_only=True)
         except duckdb.IOException:
-            print("checks: the working database is busy (a night is running); try again later")
-            return 0
-        with con:
-            if table_exists(con, "audit", "checks"):
-                rows = con.execute(
-                    """
-                    with latest as (
-                        select night, arg_max(run_id, checked_at) as run_id from audit.checks group by night
-                    )
-                    select c.night, c.severity, c.asset, c.check_name, c.description
-                    from audit.checks c join latest using (night, run_id)
-                    where not c.passed
-                    order by c.night desc, c.severity, c.asset, c.check_name
-                    limit 30
-                    """
-                ).fetchall()
-                totals = con.execute(
-                    "select count(distinct night), count(*) filter (where not passed) from audit.checks"
-                ).fetchall()[0]
-                print(f"checks: {totals[0]} night(s) checked; failed in the latest run of each night:")
-                for night, severity, asset, check, description in rows:
-                    print(f"  {night}  {severity:<8}  {asset}  {check}: {description}")
-                if not rows:
-                    print("  none")
+            landed, work_db_state = None, "busy (a night is running)"
+        else:
+            work_db_state = "ok"
+            with con:
+                if table_exists(con, "audit", "files"):
+                    rows = con.execute(
+                        "select distinct source, cast(night as varchar) from audit.files"
+                    ).fetchall()
+                    landed = {(str(a), str(b)) for a, b in rows}
+                if table_exists(con, "audit", "checks"):
+                    failed_checks = [
+                        dict(
+                            zip(
+                                ("night", "severity", "asset", "check", "description"),
+                                (str(r[0]), *r[1:]),
+                                strict=True,
+                            )
+                        )
+                        for r in con.execute(
+                            """
+                            with latest as (
+                                select night, arg_max(run_id, checked_at) as run_id from audit.checks group by night
+                            )
+                            select c.night, c.severity, c.asset, c.check_name, c.description
+                            from audit.checks c join latest using (night, run_id)
+                            where not c.passed
+                            order by c.night desc, c.severity, c.asset, c.check_name
+                            limit 30
+                            """
+                        ).fetchall()
+                    ]
+    report["work_db"] = work_db_state
+
+    contracts: dict[str, Any] = {}
+    try:
+        from ingest.contracts import load_contracts
+
+        contracts = load_contracts(settings.sources_dir) if settings.sources_dir.is_dir() else {}
+    except CONFIG_ERRORS as exc:
+        report["configuration_error"] = str(exc)
+    drops = scan_drops(settings.drops_dir, now=now)
+    pending = [d for d in drops if landed is None or (d.source, d.night.isoformat()) not in landed]
+    ready_by_night = {}
+    for night in sorted({d.night for d in pending}):
+        ready = night_readiness(settings.home, night, today(), contracts=contracts)
+        ready_by_night[night] = {
+            "night": night.isoformat(),
+            "state": ready.state,
+            "missing_sources": [m.as_json() for m in ready.missing],
+        }
+    report["pending_drops"] = [
+        {
+            "source": d.source,
+            "night": d.night.isoformat(),
+            "files": len(d.files),
+            "bytes": sum(size for _, size, _ in d.files),
+            "complete": d.complete,
+            "reason": d.reason,
+            "landed": None if landed is None else False,
+        }
+        for d in pending
+    ]
+    report["pending_nights"] = list(ready_by_night.values())
+    latest_drop: dict[str, str] = {}
+    for d in drops:
+        latest_drop[d.source] = max(latest_drop.get(d.source, ""), d.night.isoformat())
+    report["expected_sources"] = [
+        {
+            "source": name,
+            "cadence": c.schedule.cadence,
+            "day": None if c.schedule.cadence == "daily" else c.schedule.day,
+            "late_after_days": c.schedule.late_after_days,
+            "last_due": c.schedule.due_on_or_before(today()).isoformat(),
+            "latest_drop": latest_drop.get(name),
+        }
+        for name, c in sorted(contracts.items())
+        if c.schedule is not None
+    ]
+
+    with dg.DagsterInstance.get() as instance:
+        nights = []
+        for run in instance.get_runs(limit=runs):
+            stats = instance.get_run_stats(run.run_id)
+            nights.append(
+                {
+                    "run_id": run.run_id,
+                    "night": run.tags.get("dagster/partition"),
+                    "status": run.status.value,
+                    "started_at": _utc(stats.start_time) if stats.start_time else None,
+                    "duration_seconds": round(stats.end_time - stats.start_time, 1)
+                    if stats.start_time and stats.end_time
+                    else None,
+                    "trigger": run.tags.get(
+                        "ibr/trigger", "ibr run" if "ibr/run_lock" in run.tags else "manual"
+                    ),
+                }
+            )
+        report["nights"] = nights
+        report["automation"] = _automation_state(instance, now)
+    report["failed_checks"] = failed_checks
     failures = sorted((settings.home / "state" / "failures").glob("*.md"))
-    if failures:
-        print(f"failure summaries: {len(failures)}, newest {failures[-1]}")
+    report["failure_summaries"] = {"count": len(failures), "newest": str(failures[-1]) if failures else None}
+    return report
+
+
+def _utc(timestamp: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(timestamp))
+
+
+def _automation_state(instance: Any, now: float) -> dict[str, Any]:
+    """The daemon's last heartbeat and the schedule and sensors' states, as the instance stores them."""
+    beats = instance.get_daemon_heartbeats()
+    last = max((b.timestamp for b in beats.values()), default=None)
+    if last is None:
+        daemon = "not running"
+    elif now - last <= DAEMON_FRESH_SECONDS:
+        daemon = "running"
+    else:
+        daemon = f"not running (last heartbeat {_utc(last)})"
+    stored = {state.instigator_name: state for state in instance.all_instigator_state()}
+    instigators = {}
+    for name, default in AUTOMATION.items():
+        state = stored.get(name)
+        status = (
+            default
+            if state is None or state.status.value == "DECLARED_IN_CODE"
+            else state.status.value.lower()
+        )
+        data = getattr(state, "instigator_data", None) if state is not None else None
+        tick = getattr(data, "last_tick_timestamp", None)
+        instigators[name] = {
+            "status": status,
+            "effective": status if daemon == "running" else "not running (no daemon)",
+            "last_tick": _utc(tick) if tick else None,
+        }
+    return {"daemon": daemon, "daemon_last_heartbeat": _utc(last) if last else None, **instigators}
+
+
+def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+    """Pending drops, the last nights, what is published, schedule and sensor state, failed checks (or --json)."""
+    import json
+
+    report = status_report(settings, runs=args.runs)
+    if args.json:
+        print(json.dumps(report, indent=2, default=str))
+        return 0
+    print(f"home: {report['home']}")
+    published = report["published"]
+    if published:
+        print(
+            f"published: night {published.get('night') or '?'} (run {str(published.get('run_id'))[:8]}) "
+            f"at {published.get('published_at')}; {settings.warehouse_db}"
+        )
+        for m in published.get("missing_sources") or []:
+            print(f"  PARTIAL: {m['source']} missing (due {m['expected']}, late since {m['late_since']})")
+    else:
+        print("published: nothing yet")
+    print(f"pending drops (not landed yet): {len(report['pending_drops'])}")
+    for d in report["pending_drops"][:30]:
+        state = "complete" if d["complete"] else "arriving"
+        print(
+            f"  {d['night']}  {d['source']:<24} {d['files']} file(s), {d['bytes']:,} bytes, {state} ({d['reason']})"
+        )
+    for n in report["pending_nights"]:
+        missing = ", ".join(f"{m['source']} (late since {m['late_since']})" for m in n["missing_sources"])
+        print(f"  night {n['night']}: {n['state']}" + (f"; missing {missing}" if missing else ""))
+    if report["expected_sources"]:
+        print("expected sources:")
+        for e in report["expected_sources"]:
+            when = e["cadence"] + (f" on day {e['day']}" if e["day"] else "")
+            print(
+                f"  {e['source']:<24} {when}, late after {e['late_after_days']} day(s); last due {e['last_due']}, "
+                f"latest drop {e['latest_drop'] or 'none'}"
+            )
+    automation = report["automation"]
+    print(f"daemon: {automation['daemon']}")
+    for name in AUTOMATION:
+        item = automation[name]
+        tick = f", last tick {item['last_tick']}" if item["last_tick"] else ""
+        print(
+            f"  {name:<22} {item['status']}{'' if automation['daemon'] == 'running' else ' (no daemon)'}{tick}"
+        )
+    print(f"last {len(report['nights'])} run(s):")
+    for run in report["nights"]:
+        took = f"{run['duration_seconds']:.0f}s" if run["duration_seconds"] is not None else "running"
+        print(
+            f"  {run['run_id'][:8]}  night {run['night'] or '-':<10}  {run['status']:<9}  "
+            f"started {run['started_at'] or '-'}  {took}  {run['trigger']}"
+        )
+    if report["work_db"].startswith("busy"):
+        print("checks: the working database is busy (a night is running); try again later")
+    else:
+        print("checks failed in the latest run of each night:" + ("" if report["failed_checks"] else " none"))
+        for c in report["failed_checks"]:
+            print(f"  {c['night']}  {c['severity']:<8}  {c['asset']}  {c['check']}: {c['description'] or ''}")
+    if report.get("configuration_error"):
+        print(f"configuration error: {report['configuration_error']}")
+    if report["failure_summaries"]["count"]:
+        summaries = report["failure_summaries"]
+        print(f"failure summaries: {summaries['count']}, newest {summaries['newest']}")
     return 0
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     cmd_generate(args, settings)
     ok = True
-    for night in drop_nights(settings):
+    nights = drop_nights(settings)
+    for night in nights:
         started = time.perf_counter()
-        night_ok = run_night(settings, night)
-        ok = ok and night_ok
+        print(f"night {night}:", flush=True)
+        night_ok = run_night(settings, night, progress=True, started_by="ibr demo")
+        ok = ok and bool(night_ok)
         print(f"night {night}: {'ok' if night_ok else 'FAILED'} in {time.perf_counter() - started:.1f}s")
         print(night_summary(settings, night))
     print()
-    print(f"warehouse (restricted, personal data): {settings.warehouse_db}")
-    print(f"quarantined files:                     {settings.home / 'quarantine'}")
-    print(f"open it:  duckdb -readonly {settings.warehouse_db}")
-    print(f"or in the UI:  IBR_HOME={settings.home} .venv/bin/dg dev")
+    print(closing_summary(settings))
     return 0 if ok else 1
+
+
+def _ibr_command(settings: Settings) -> str:
+    """How to call ibr again from here: the venv's script when it is there, with the home when not the default."""
+    command = ".venv/bin/ibr" if Path(".venv/bin/ibr").exists() else "ibr"
+    if settings.home.resolve() != Path("data").resolve():
+        command = f"{command} --home {settings.home}"
+    return command
+
+
+def closing_summary(settings: Settings) -> str:
+    """Where each user's output is, for the night now published, with the command that opens it."""
+    import json
+
+    home = settings.home
+    published = home / "warehouse" / "published.json"
+    try:
+        night = json.loads(published.read_text(encoding="utf-8")).get("night", "")
+    except (OSError, ValueError):
+        night = ""
+    if not night:
+        return f"nothing published yet under {home}: see the messages above and `{_ibr_command(settings)} status`"
+    reports = home / "reports" / night
+    ministries = sorted(p for p in reports.glob("*.html") if p.name != "auditor_report.html")
+    ibr = _ibr_command(settings)
+    lines = [
+        f"published night {night} under {home}:",
+        "  ministries (one report each, CSV and Parquet beside it):",
+        *(f"    {p}" for p in ministries),
+        f"  auditor:      {reports / 'auditor_report.html'}",
+        f"  analysts:     {home / 'warehouse' / 'ibr_analytics.duckdb'} (de-identified)",
+        f"                open it:    {ibr} sql        then e.g.  select * from person limit 5;",
+        f"                dictionary: {home / 'warehouse' / 'DATA_DICTIONARY_ANALYTICS.md'}",
+        f"                Parquet:    {home / 'warehouse' / 'parquet'}",
+        f"  restricted:   {settings.warehouse_db} (personal data)",
+        f"                open it:    {ibr} sql --restricted",
+        f"  data team:    quarantined files {home / 'quarantine'}, logs {home / 'state' / 'logs'}",
+        f"                {ibr} status;  in the UI: IBR_HOME={home} .venv/bin/dg dev",
+    ]
+    return "\n".join(lines)
 
 
 def cmd_validate_sources(args: argparse.Namespace, settings: Settings) -> int:
@@ -591,11 +956,11 @@ def cmd_prune(args: argparse.Namespace, settings: Settings) -> int:
             with instance:
                 if busy:
                     print(busy, file=sys.stderr)
-                    return 3
+                    return EXIT_WAITING
                 summary = prune(settings.home, instance=instance)
     except NightRunning as exc:
         print(f"ibr prune: {exc}", file=sys.stderr)
-        return 3
+        return EXIT_WAITING
     except ValueError as exc:
         print(f"ibr prune: {exc}", file=sys.stderr)
         return 2
@@ -614,13 +979,13 @@ def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
             with instance:
                 if busy:
                     print(busy, file=sys.stderr)
-                    return 3
+                    return EXIT_WAITING
             summary = backup(
                 settings.home, Path(args.path), with_secrets=args.with_secrets, with_drops=not args.no_drops
             )
     except NightRunning as exc:
         print(f"ibr backup: {exc}", file=sys.stderr)
-        return 3
+        return EXIT_WAITING
     except (ValueError, OSError) as exc:
         print(f"ibr backup: {exc}", file=sys.stderr)
         return 2
@@ -648,7 +1013,7 @@ def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
             aside = restore(Path(args.path), home, force=args.force)
     except NightRunning as exc:
         print(f"ibr restore: {exc}", file=sys.stderr)
-        return 3
+        return EXIT_WAITING
     except (ValueError, OSError, tarfile.TarError) as exc:
         print(f"ibr restore: {exc}", file=sys.stderr)
         return 2
@@ -682,6 +1047,15 @@ def cmd_rotate_pseudonym_key(args: argparse.Namespace, settings: Settings) -> in
     return 0
 
 
+def cmd_sql(args: argparse.Namespace, settings: Settings) -> int:
+    from pipelines.sqlshell import open_shell
+
+    database = (
+        settings.warehouse_db if args.restricted else settings.home / "warehouse" / "ibr_analytics.duckdb"
+    )
+    return open_shell(database, args.command_text, restricted=args.restricted)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ibr", description="Integrated beneficiary registry warehouse")
     parser.add_argument("--home", help="deployment folder (default: $IBR_HOME or ./data)")
@@ -711,12 +1085,22 @@ def main(argv: list[str] | None = None) -> int:
         type=_drop_date,
         help="backfill: rerun this drop date and every later one present, in order (stops at the first failure)",
     )
+    run.add_argument(
+        "--pending",
+        action="store_true",
+        help="every drop date after the published night, in order (what a timer or cron runs)",
+    )
     run.add_argument("--verbose", action="store_true", help="show Dagster's step log")
     run.add_argument(
         "--no-progress", action="store_true", help="do not print each step's start and end as the night goes"
     )
     run.add_argument(
         "--retrain", action="store_true", help="retrain the linkage model instead of reusing the saved one"
+    )
+    run.add_argument(
+        "--allow-partial",
+        action="store_true",
+        help="run and publish now even if an expected source has not arrived and is not late yet (marked partial)",
     )
     validate = sub.add_parser(
         "validate-sources",
@@ -729,6 +1113,13 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser(
         "rotate-pseudonym-key",
         help="new pseudonymisation key; the analytics files of the published night are rebuilt under it",
+    )
+    sql = sub.add_parser("sql", help="open the analytics warehouse read-only in a SQL shell")
+    sql.add_argument("-c", dest="command_text", metavar="SQL", help="run one statement, print it, and exit")
+    sql.add_argument(
+        "--restricted",
+        action="store_true",
+        help="open warehouse/ibr.duckdb instead (personal data: a warning)",
     )
     sub.add_parser("prune", help="apply the retention policy (<home>/retention.yaml) now; no night may run")
     backup_cmd = sub.add_parser("backup", help="the whole state into one file (a tar), while no night runs")
@@ -748,6 +1139,11 @@ def main(argv: list[str] | None = None) -> int:
     schema.add_argument("--out", default="schemas", help="folder to write them into (default: ./schemas)")
     status = sub.add_parser("status", help="last runs, what is published, failed checks")
     status.add_argument("--runs", type=int, default=10, help="how many recent runs to list")
+    status.add_argument("--json", action="store_true", help="the same as JSON, for monitoring")
+    status.description = (
+        "Pending drops (and what each pending night waits for), the last nights, what is published, the daemon, "
+        "schedule and sensor state, and the checks that failed."
+    )
 
     args = parser.parse_args(argv)
     # everything ibr creates under the home is private to its owner; publish shares the analysts' files
@@ -762,6 +1158,7 @@ def main(argv: list[str] | None = None) -> int:
         "validate-sources": cmd_validate_sources,
         "status": cmd_status,
         "rotate-pseudonym-key": cmd_rotate_pseudonym_key,
+        "sql": cmd_sql,
         "prune": cmd_prune,
         "backup": cmd_backup,
         "restore": cmd_restore,

@@ -24,8 +24,14 @@ from assets.registry import (
 )
 from assets.staging import FACT_MODELS, PERSON_RECORDS, build_staging_asset
 from ingest.contracts import Contract, load_contracts
+from ingest.expected import schedules_of
 from ingest.homefiles import private_umask
-from pipelines.automation import build_drop_sensor, build_failure_sensor, build_nightly_schedule
+from pipelines.automation import (
+    build_drop_sensor,
+    build_failure_sensor,
+    build_night_outcome_sensor,
+    build_nightly_schedule,
+)
 from pipelines.resources import IbrHome, WorkDatabase
 from pipelines.settings import Settings, settings_from_env
 from quality.checks import CheckConfig
@@ -69,7 +75,7 @@ def build_defs(settings: Settings | None = None) -> dg.Definitions:
     staging_keys = [PERSON_RECORDS, *(dg.AssetKey(["staging", m]) for m in FACT_MODELS)]
     linkage = build_linkage_asset(partitions, check_config)
     registry = build_registry_asset(partitions, load_rules(settings), check_config)
-    findings = build_findings_asset(partitions)
+    findings = build_findings_asset(partitions, check_config)
     publish = build_publish_asset(
         [
             *staging_keys,
@@ -94,11 +100,16 @@ def build_defs(settings: Settings | None = None) -> dg.Definitions:
         tags={NIGHTLY_TAG: "1"},
     )
     settings.work_db.parent.mkdir(parents=True, exist_ok=True)
+    expected = schedules_of(contracts)
     return dg.Definitions(
         assets=assets,
         jobs=[nightly],
-        schedules=[build_nightly_schedule(settings, nightly)],
-        sensors=[build_drop_sensor(settings, nightly), build_failure_sensor(settings, nightly)],
+        schedules=[build_nightly_schedule(settings, nightly, expected)],
+        sensors=[
+            build_drop_sensor(settings, nightly, expected),
+            build_failure_sensor(settings, nightly),
+            build_night_outcome_sensor(settings, nightly),
+        ],
         resources={
             "work_db": WorkDatabase(database=str(settings.work_db)),
             "ibr_home": IbrHome(path=str(settings.home)),

@@ -51,6 +51,8 @@ DEFAULT_BLOCKING = frozenset(
         "enrolment_person_exists",
         "benefit_amount_not_negative",
         "birth_before_death",
+        "person_id_unique",
+        "report_totals_match_registry",
     }
 )
 
@@ -218,12 +220,15 @@ def record_checks(
             o.threshold,
             o.description,
             o.failing_keys[:20],
+            o.definition or None,
         ]
         for o in outcomes
     ]
     if rows:
+        con.execute("alter table audit.checks add column if not exists definition varchar")
         con.executemany(
-            "insert into audit.checks values "
-            "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, current_timestamp at time zone 'UTC')",
+            "insert into audit.checks (run_id, night, asset, check_name, layer, severity, passed, observed, "
+            "threshold, description, failing_keys, definition, checked_at) values "
+            "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, current_timestamp at time zone 'UTC')",
             rows,
         )

@@ -129,6 +129,34 @@ CLASSIFICATION: dict[tuple[str, str], dict[str, Rule]] = {
         benefit_amount_monthly=_AMOUNT,
         latest_period_month=_MONTH,
     ),
+    ("registry", "person_source"): _rules(
+        person_id=_PERSON,
+        source=_SOURCE_NAME,
+        source_kind=Rule(SAFE, "keep"),
+        programme_id=_PROGRAMME,
+        source_records=Rule(SAFE, "keep"),
+    ),
+    ("registry", "programme"): _rules(
+        programme_id=_PROGRAMME,
+        programme_name=Rule(SAFE, "keep"),
+        ministry=Rule(SAFE, "keep"),
+        benefit_type=Rule(SAFE, "keep"),
+        benefit_value_monthly=_AMOUNT,
+        benefit_value_min=_AMOUNT,
+        benefit_value_max=_AMOUNT,
+        income_annual_max=Rule(SAFE, "keep", "the programme's threshold"),
+        is_means_tested=Rule(SAFE, "keep"),
+        eligibility=Rule(SAFE, "keep", "the rule's text"),
+        first_period_month=_MONTH,
+        latest_period_month=_MONTH,
+        sources=Rule(SAFE, "keep"),
+    ),
+    ("registry", "admin_area"): _rules(
+        admin2_code=Rule(SAFE, "keep", "a reference list, not a person's"),
+        admin1_code=Rule(SAFE, "keep", "a reference list, not a person's"),
+        admin2_name=Rule(SAFE, "keep", "a reference list, not a person's"),
+        admin1_name=Rule(SAFE, "keep", "a reference list, not a person's"),
+    ),
     ("reports", "deceased_paid"): _rules(
         person_id=_PERSON,
         programme_id=_PROGRAMME,
@@ -212,6 +240,40 @@ CLASSIFICATION: dict[tuple[str, str], dict[str, Rule]] = {
 }
 
 ANALYTICS_TABLES: tuple[tuple[str, str], ...] = tuple(CLASSIFICATION)
+
+# The analysts' views (schema main of the analytics file: `select * from person` works unqualified) add
+# columns of their own, derived from the published tables above only; each is classified here too. The
+# flags are one family: in_<source kind> for the registries, in_<programme_id> for every programme.
+SOURCE_KIND_FLAGS: Final = ("civil_registry", "tax_registry", "disability_registry", "social_registry")
+DERIVED: dict[str, Rule] = {
+    "admin1_name": Rule(SAFE, "keep", "the name of the area code beside it (registry_admin_area)"),
+    "admin2_name": Rule(SAFE, "keep", "the name of the area code beside it (registry_admin_area)"),
+    "programme_name": Rule(SAFE, "keep", "the name of the programme (registry_programme)"),
+    "ministry": Rule(SAFE, "keep", "the ministry running the programme (registry_programme)"),
+    "in_<source kind>": Rule(
+        SAFE, "keep", "whether a civil, tax, disability or social registry holds a record of the person"
+    ),
+    "in_<programme_id>": Rule(SAFE, "keep", "whether the programme's payroll holds a record of the person"),
+}
+
+
+def derived_rule(column: str, programme_ids: Sequence[str]) -> Rule:
+    """The classification of a column an analysts' view adds; raises for one nobody classified.
+
+    >>> derived_rule("in_child_grant", ["child_grant"]).action
+    'keep'
+    """
+    if column in DERIVED:
+        return DERIVED[column]
+    if column.startswith("in_") and column[3:] in SOURCE_KIND_FLAGS:
+        return DERIVED["in_<source kind>"]
+    if column.startswith("in_") and column[3:] in programme_ids:
+        return DERIVED["in_<programme_id>"]
+    raise UnclassifiedColumnError(
+        f"analysts' view column {column!r} is not classified; add it to quality/deidentify.py DERIVED"
+    )
+
+
 DATE_TYPES = ("DATE", "TIMESTAMP", "TIME")
 
 
@@ -285,4 +347,8 @@ def classification_markdown() -> str:
             lines.append(
                 f"| {analytics_name(schema, table)} | `{column}` | {rule.column_class} | {shown[rule.action]}{why} |"
             )
+    for column, rule in DERIVED.items():
+        lines.append(
+            f"| (analysts' views) | `{column}` | {rule.column_class} | {shown[rule.action]} ({rule.why}) |"
+        )
     return "\n".join(lines) + "\n"

@@ -38,7 +38,7 @@ import os
 import time
 import warnings
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -90,6 +90,18 @@ class Expect:
     @property
     def threshold(self) -> float:
         return self.tolerance or 0.0
+
+    @property
+    def definition(self) -> str:
+        """The GX expectation and its arguments, as the auditor's report shows it.
+
+        >>> Expect("person_id_unique", "person", "ExpectColumnValuesToBeUnique", {"column": "person_id"}, "").definition
+        'gx.expectations.ExpectColumnValuesToBeUnique(column=person_id) on person'
+        """
+        arguments = ", ".join(f"{k}={v}" for k, v in sorted(self.kwargs.items()))
+        tolerated = f"; mostly={1 - self.tolerance:g}" if self.tolerance is not None else ""
+        of_all = " (share of all rows)" if self.share_of_all_rows else ""
+        return f"gx.expectations.{self.expectation}({arguments}{tolerated}) on {self.frame}{of_all}"
 
 
 @dataclass(frozen=True)
@@ -569,7 +581,9 @@ def _to_pandas(relation: duckdb.DuckDBPyRelation) -> pd.DataFrame:
 
 
 def _all_pass(checks: list[Expect], description: str) -> SuiteResult:
-    outcomes = [CheckOutcome(c.name, True, 0.0, c.threshold, description) for c in checks]
+    outcomes = [
+        CheckOutcome(c.name, True, 0.0, c.threshold, description, definition=c.definition) for c in checks
+    ]
     return SuiteResult(outcomes, 0, 0.0, 0.0)
 
 
@@ -663,9 +677,18 @@ def _validate(
     outcomes = []
     for check in checks:
         if check.name in results:
-            outcomes.append(_outcome(check, results[check.name]))
+            outcomes.append(replace(_outcome(check, results[check.name]), definition=check.definition))
         else:
-            outcomes.append(CheckOutcome(check.name, True, 0.0, check.threshold, f"no rows: {check.holds}"))
+            outcomes.append(
+                CheckOutcome(
+                    check.name,
+                    True,
+                    0.0,
+                    check.threshold,
+                    f"no rows: {check.holds}",
+                    definition=check.definition,
+                )
+            )
     return outcomes, seconds
 
 

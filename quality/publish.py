@@ -21,6 +21,7 @@ import json
 import os
 import secrets
 import shutil
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,7 +31,15 @@ import pyarrow as pa
 
 from ingest.homefiles import share_with_group
 from ingest.sqlutil import literal, qualified, quote_ident
-from quality.deidentify import ANALYTICS_TABLES, Rule, analytics_name, column_rules, output_name
+from quality.deidentify import (
+    ANALYTICS_TABLES,
+    SOURCE_KIND_FLAGS,
+    Rule,
+    analytics_name,
+    column_rules,
+    derived_rule,
+    output_name,
+)
 
 
 @dataclass(frozen=True)
@@ -158,7 +167,11 @@ def _analytics_select(
 def _copy_column_comments(
     con: duckdb.DuckDBPyConnection, schema: str, table: str, rules: list[tuple[str, Rule]]
 ) -> None:
-    """Carry each column's meaning over from the working table, with what de-identification did to it."""
+    """Carry each column's meaning over from the working table, with what de-identification did to it.
+
+    What is added comes from the column's rule in the classification, never from its name: only a
+    column the rule cuts to the month says so.
+    """
     source = dict(
         con.execute(
             "select column_name, comment from duckdb_columns() "
@@ -171,19 +184,52 @@ def _copy_column_comments(
         published = output_name(column, rule)
         if published is None:
             continue
-        if rule.action == "pseudonymise":
-            text = "Keyed hash (HMAC-SHA256) of the person id: stable across nights while the key stays the same."
-        elif rule.action == "year":
-            text = "Year of birth."
-        else:
-            text = source.get(column) or "See the restricted warehouse's data dictionary."
-            if rule.action == "month":
-                text = f"{text} (cut to the month)"
-            elif rule.column_class == "quasi-identifier":
-                text = f"{text} (quasi-identifier)"
         con.execute(
-            f"comment on column analytics.{quote_ident(name)}.{quote_ident(published)} is {literal(text)}"
+            f"comment on column analytics.{quote_ident(name)}.{quote_ident(published)} is "
+            f"{literal(published_comment(source.get(column), rule))}"
         )
+
+
+def published_comment(comment: str | None, rule: Rule) -> str:
+    """The analytics column's comment: the working column's meaning and what its rule did to it.
+
+    >>> published_comment("Month paid.", Rule("safe", "month"))
+    'Month paid. (cut to the month)'
+    >>> published_comment("Months paid since death.", Rule("safe", "keep"))
+    'Months paid since death.'
+    """
+    if rule.action == "pseudonymise":
+        return "Keyed hash (HMAC-SHA256) of the person id: stable across nights while the key stays the same."
+    if rule.action == "year":
+        return "Year of birth."
+    text = comment or "See the restricted warehouse's data dictionary."
+    if rule.action == "month":
+        return f"{text} (cut to the month)"
+    if rule.column_class == "quasi-identifier":
+        return f"{text} (quasi-identifier)"
+    return text
+
+
+def _table_comment(
+    con: duckdb.DuckDBPyConnection, schema: str, table: str, rules: list[tuple[str, Rule]]
+) -> str:
+    """The working table's own comment (its grain), and what de-identification did to it."""
+    rows = con.execute(
+        "select comment from duckdb_tables() where database_name = 'work' and schema_name = $1 and table_name = $2 "
+        "union all select comment from duckdb_views() "
+        "where database_name = 'work' and schema_name = $1 and view_name = $2",
+        [schema, table],
+    ).fetchall()
+    grain = (rows[0][0] if rows and rows[0][0] else "").strip()
+    actions = {rule.action for _, rule in rules}
+    if "pseudonymise" in actions:
+        how = "de-identified copy of {t}: the person id replaced by its pseudonym; no names, ids or exact dates."
+    elif any(rule.column_class != "safe" for _, rule in rules):
+        how = "de-identified copy of {t}: no person-level identifiers; quasi-identifiers as classified."
+    else:
+        how = "copy of {t}: no person-level data."
+    how = how.format(t=f"{schema}.{table}")
+    return f"{grain} ({how})" if grain else how[0].upper() + how[1:]
 
 
 def build_analytics(work_db: Path, home: Path, key: bytes) -> tuple[Path, Path, int]:
@@ -223,14 +269,14 @@ def build_analytics(work_db: Path, home: Path, key: bytes) -> tuple[Path, Path, 
             name = analytics_name(schema, table)
             con.execute(f"create table analytics.{quote_ident(name)} as {select}")
             con.execute(
-                f"comment on table analytics.{quote_ident(name)} is "
-                f"{literal(f'De-identified copy of {schema}.{table}: pseudonym for the person, no names, ids or exact dates.')}"
+                f"comment on table analytics.{quote_ident(name)} is {literal(_table_comment(con, schema, table, rules))}"
             )
             _copy_column_comments(con, schema, table, rules)
             out = version / f"{name}.parquet"
             con.execute(f"copy analytics.{quote_ident(name)} to {literal(str(out))} (format parquet)")
             files += 1
         con.execute("detach work")
+        create_analyst_views(con)
     return staging, version, files
 
 
@@ -244,26 +290,75 @@ def _swap_symlink(link: Path, target: Path) -> None:
     os.replace(temporary, link)
 
 
-def _write_dictionaries(restricted: Path, analytics: Path, warehouse: Path) -> None:
-    from quality.dictionary import data_dictionary
+ANALYTICS_INTRO = (
+    "Open it read-only with `ibr sql` (or any DuckDB client: `duckdb -readonly warehouse/ibr_analytics.duckdb`). "
+    "The views below have plain names (`select * from person`); each shows one de-identified table of schema "
+    "`analytics` (also in `warehouse/parquet/<table>.parquet`) with the names of its area and programme codes. "
+    "What each column became (pseudonym, year of birth, cut to the month, kept) is its classification in "
+    "quality/deidentify.py, listed in docs/security.md."
+)
+RESTRICTED_INTRO = (
+    "Personal data: an authorised officer opens it with `ibr sql --restricted`. "
+    "registry.* and reports.* are what analysts and ministries act on; audit.*, linkage.*, staging.* and raw.* "
+    "are the pipeline's own tables, after them."
+)
 
-    for database, name, title in (
-        (restricted, "DATA_DICTIONARY.md", "IBR warehouse (restricted): data dictionary"),
+
+def _write_dictionaries(restricted: Path, analytics: Path, warehouse: Path) -> None:
+    from quality.dictionary import (
+        ANALYTICS_LEAD,
+        ANALYTICS_SKIPPED,
+        RESTRICTED_LEAD,
+        SKIPPED_SCHEMAS,
+        data_dictionary,
+    )
+
+    for database, name, title, lead, brief, intro, skip in (
+        (
+            restricted,
+            "DATA_DICTIONARY.md",
+            "IBR warehouse (restricted): data dictionary",
+            RESTRICTED_LEAD,
+            (),
+            RESTRICTED_INTRO,
+            SKIPPED_SCHEMAS,
+        ),
         (
             analytics,
             "DATA_DICTIONARY_ANALYTICS.md",
             "IBR analytics warehouse (de-identified): data dictionary",
+            ANALYTICS_LEAD,
+            ("analytics",),
+            ANALYTICS_INTRO,
+            ANALYTICS_SKIPPED,
         ),
     ):
         with duckdb.connect(str(database), read_only=True) as con:
-            text = data_dictionary(con, title)
+            text = data_dictionary(
+                con,
+                title,
+                lead=lead,
+                brief=brief,
+                intro=intro,
+                skip=skip,
+                order=(*ANALYST_VIEWS, "person", "enrolment"),
+            )
         staged = warehouse / f".{name}.publishing"
         staged.write_text(text, encoding="utf-8")
         os.replace(staged, warehouse / name)
 
 
-def publish_all(work_db: Path, home: Path, night: str = "", run_id: str = "") -> Published:
+def publish_all(
+    work_db: Path,
+    home: Path,
+    night: str = "",
+    run_id: str = "",
+    missing_sources: Sequence[Mapping[str, str]] = (),
+) -> Published:
     """Publish the restricted warehouse, the analytics warehouse and the Parquet files.
+
+    ``missing_sources`` marks the night partial: ``published.json`` then lists each expected source that
+    had not arrived (``{"source", "expected", "late_since"}``) and ``"partial": true``.
 
     Everything is built first; only then are the three swapped in, one rename each, so a
     failure while building leaves every published file of the last good night in place.
@@ -303,6 +398,8 @@ def publish_all(work_db: Path, home: Path, night: str = "", run_id: str = "") ->
         "restricted_bytes": restricted,
         "analytics_bytes": analytics,
         "parquet_files": parquet_files,
+        "partial": bool(missing_sources),
+        "missing_sources": [dict(m) for m in missing_sources],
     }
     staged = warehouse / ".published.json.publishing"
     staged.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
@@ -356,3 +453,137 @@ def rotate_pseudonym_key(home: Path) -> Published:
         if old != parquet_version:
             shutil.rmtree(old, ignore_errors=True)
     return Published(restricted.stat().st_size, analytics, parquet_files)
+
+
+# analysts' views: name in schema main -> (published table, extra select, joins); names and flags come from
+# the published tables only (quality/deidentify.py DERIVED classifies every column they add)
+_NAMES = {
+    "programme": (
+        "left join analytics.registry_programme prog using (programme_id)",
+        ["prog.programme_name", "prog.ministry"],
+    ),
+    "area": (
+        "left join analytics.registry_admin_area area on area.admin2_code = t.admin2 "
+        "left join (select distinct admin1_code, admin1_name from analytics.registry_admin_area) province "
+        "on province.admin1_code = t.admin1",
+        ["province.admin1_name", "area.admin2_name"],
+    ),
+}
+ANALYST_VIEWS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "person": ("registry_person", ("area",)),
+    "enrolment": ("registry_enrolment", ("programme",)),
+    "who_receives_what": ("registry_who_receives_what", ()),
+    "person_source": ("registry_person_source", ("programme",)),
+    "programme": ("registry_programme", ()),
+    "admin_area": ("registry_admin_area", ()),
+    "deceased_paid": ("reports_deceased_paid", ("programme",)),
+    "exclusive_overlap": ("reports_exclusive_overlap", ("programme",)),
+    "duplicate_enrolment": ("reports_duplicate_enrolment", ("programme",)),
+    "gaps": ("reports_gaps", ("programme", "area")),
+    "inclusion_errors": ("reports_inclusion_errors", ("programme",)),
+    "programme_overlap_matrix": ("reports_programme_overlap_matrix", ("programme",)),
+    "coverage_by_area": ("reports_coverage_by_area", ("programme", "area")),
+}
+DERIVED_COMMENTS = {
+    "admin1_name": "Province name (registry_admin_area; null where the code is unknown).",
+    "admin2_name": "District name (registry_admin_area; null where the code is unknown).",
+    "programme_name": "Programme name (registry_programme).",
+    "ministry": "Ministry running the programme (registry_programme).",
+}
+KIND_LABELS = {
+    "civil_registry": "the civil registry",
+    "tax_registry": "the tax registry",
+    "disability_registry": "the disability registry",
+    "social_registry": "a social registry",
+}
+
+
+def create_analyst_views(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Views in schema main of the analytics file, so `select * from person` works unqualified.
+
+    Each shows a published table under its plain name with the names of its area and programme codes;
+    `person` also carries one flag per source kind and programme (`in_civil_registry`,
+    `in_child_grant`, ...): which sources know the person. Returns the views made.
+    """
+    published = {
+        r[0]
+        for r in con.execute(
+            "select table_name from duckdb_tables() where database_name = current_database() "
+            "and schema_name = 'analytics'"
+        ).fetchall()
+    }
+    programme_ids: list[str] = []
+    if "registry_programme" in published:
+        programme_ids = [
+            r[0] for r in con.execute("select programme_id from analytics.registry_programme").fetchall()
+        ]
+    if "registry_person_source" in published:
+        programme_ids += [
+            r[0]
+            for r in con.execute(
+                "select distinct programme_id from analytics.registry_person_source "
+                "where programme_id is not null order by 1"
+            ).fetchall()
+            if r[0] not in programme_ids
+        ]
+    made = []
+    for view, (table, joins) in ANALYST_VIEWS.items():
+        if table not in published:
+            continue
+        if "programme" in joins and "registry_programme" not in published:
+            joins = tuple(j for j in joins if j != "programme")
+        if "area" in joins and "registry_admin_area" not in published:
+            joins = tuple(j for j in joins if j != "area")
+        columns = con.execute(
+            "select column_name, comment from duckdb_columns() where database_name = current_database() "
+            "and schema_name = 'analytics' and table_name = $1 order by column_index",
+            [table],
+        ).fetchall()
+        select = [f"t.{quote_ident(c)}" for c, _ in columns]
+        comments = {c: comment for c, comment in columns}
+        sql_joins = []
+        for join in joins:
+            clause, extra = _NAMES[join]
+            sql_joins.append(clause)
+            for expression in extra:
+                column = expression.split(".")[1]
+                if column in comments:
+                    continue
+                derived_rule(column, programme_ids)
+                select.append(expression)
+                comments[column] = DERIVED_COMMENTS[column]
+        if view == "person" and "registry_person_source" in published:
+            flags = []
+            for kind in SOURCE_KIND_FLAGS:
+                flags.append((f"in_{kind}", f"source_kind = {literal(kind)}", KIND_LABELS[kind]))
+            for programme in programme_ids:
+                if f"in_{programme}" not in {f for f, _, _ in flags}:
+                    flags.append(
+                        (f"in_{programme}", f"programme_id = {literal(programme)}", f"programme {programme}")
+                    )
+            known = ", ".join(f"bool_or({condition}) as {quote_ident(flag)}" for flag, condition, _ in flags)
+            sql_joins.append(
+                f"left join (select pseudonym, {known} from analytics.registry_person_source group by pseudonym) "
+                "flags using (pseudonym)"
+            )
+            for flag, _, label in flags:
+                derived_rule(flag, programme_ids)
+                select.append(f"coalesce(flags.{quote_ident(flag)}, false) as {quote_ident(flag)}")
+                comments[flag] = f"True when {label} holds at least one record linked to the person."
+        con.execute(
+            f"create or replace view main.{quote_ident(view)} as "
+            f"select {', '.join(select)} from analytics.{quote_ident(table)} t {' '.join(sql_joins)}"
+        )
+        table_comment = con.execute(
+            "select comment from duckdb_tables() where database_name = current_database() "
+            "and schema_name = 'analytics' and table_name = $1",
+            [table],
+        ).fetchall()[0][0]
+        con.execute(f"comment on view main.{quote_ident(view)} is {literal(table_comment or '')}")
+        for column, comment in comments.items():
+            if comment:
+                con.execute(
+                    f"comment on column main.{quote_ident(view)}.{quote_ident(column)} is {literal(comment)}"
+                )
+        made.append(view)
+    return made

@@ -23,6 +23,8 @@ class CheckOutcome:
     threshold: float
     description: str
     failing_keys: list[str] = field(default_factory=list)
+    # how the check is computed (a GX expectation with its arguments, or the rule in words), for the auditor
+    definition: str = ""
 
 
 def zero_tolerance(name: str, failing_keys: list[str], passed: str, failed: str) -> CheckOutcome:
@@ -146,4 +148,94 @@ def every_record_linked_once(con: duckdb.DuckDBPyConnection) -> CheckOutcome:
         keys,
         passed=f"every staged record maps to exactly one of {persons} persons",
         failed="records unlinked, linked twice, or links to records not staged",
+    )
+
+
+REPORT_TOTALS_DEFINITION = (
+    "SQL: for every programme, the national row of reports.coverage_by_area counts the persons that "
+    "registry.enrolment pays (status active, the programme's latest month) and that reports.eligibility finds "
+    "eligible; the province rows add up to the national row; everyone in reports.deceased_paid is deceased in "
+    "registry.person"
+)
+
+
+def report_totals_match_registry(con: duckdb.DuckDBPyConnection) -> CheckOutcome:
+    """The reports layer agrees with the registry: what a ministry reads adds up to what the warehouse holds.
+
+    Failing keys name the report, the programme and the two totals (no person is named).
+    """
+    needed = [("reports", "coverage_by_area"), ("reports", "eligibility"), ("registry", "enrolment")]
+    if not all(table_exists(con, s, t) for s, t in needed):
+        return CheckOutcome(
+            "report_totals_match_registry",
+            True,
+            0.0,
+            0.0,
+            "no reports built yet",
+            definition=REPORT_TOTALS_DEFINITION,
+        )
+    failing = [
+        f"coverage_by_area:{programme}:{what}: report {reported}, registry {expected}"
+        for programme, what, reported, expected in con.execute(
+            """
+            with programmes as (select programme_id, latest_period_month from registry.programme),
+            national as (
+                select programme_id, enrolled_persons, eligible_persons
+                from reports.coverage_by_area where area_level = 'national'
+            ),
+            provinces as (
+                select programme_id, sum(enrolled_persons) as enrolled_persons, sum(eligible_persons) as eligible_persons
+                from reports.coverage_by_area where area_level = 'admin1' group by programme_id
+            ),
+            paid as (
+                select e.programme_id, count(distinct e.person_id) as persons
+                from registry.enrolment e join programmes p
+                    on p.programme_id = e.programme_id and p.latest_period_month = e.period_month
+                where e.enrolment_status = 'active' group by e.programme_id
+            ),
+            eligible as (
+                select programme_id, count(distinct person_id) as persons
+                from reports.eligibility where is_eligible group by programme_id
+            ),
+            compared as (
+                select p.programme_id, 'paid' as what, coalesce(n.enrolled_persons, 0) as reported,
+                    coalesce(paid.persons, 0) as expected
+                from programmes p left join national n using (programme_id) left join paid using (programme_id)
+                union all
+                select p.programme_id, 'eligible', coalesce(n.eligible_persons, 0), coalesce(eligible.persons, 0)
+                from programmes p left join national n using (programme_id) left join eligible using (programme_id)
+                union all
+                select n.programme_id, 'provinces add up (paid)', coalesce(pr.enrolled_persons, 0), n.enrolled_persons
+                from national n left join provinces pr using (programme_id)
+                union all
+                select n.programme_id, 'provinces add up (eligible)', coalesce(pr.eligible_persons, 0),
+                    n.eligible_persons
+                from national n left join provinces pr using (programme_id)
+            )
+            select programme_id, what, reported, expected from compared where reported <> expected
+            order by programme_id, what
+            """
+        ).fetchall()
+    ]
+    if table_exists(con, "reports", "deceased_paid") and table_exists(con, "registry", "person"):
+        alive = con.execute(
+            "select count(*) from reports.deceased_paid d join registry.person p using (person_id) "
+            "where not coalesce(p.is_deceased, false)"
+        ).fetchall()[0][0]
+        if alive:
+            failing.append(
+                f"deceased_paid: {alive} row(s) of persons registry.person does not hold as deceased"
+            )
+    return CheckOutcome(
+        name="report_totals_match_registry",
+        passed=not failing,
+        observed=float(len(failing)),
+        threshold=0.0,
+        description=(
+            f"{len(failing)} report total(s) disagree with the registry"
+            if failing
+            else "every coverage total and deceased-paid row agrees with the registry"
+        ),
+        failing_keys=failing[:20],
+        definition=REPORT_TOTALS_DEFINITION,
     )

@@ -15,6 +15,8 @@ the linkage (``registry.person_source_link``), all as of ``night``; plus
 ``registry.enrolment``          one row per person, programme and month paid
 ``registry.person``             the golden record (survivorship in sql/registry/person.sql)
 ``registry.who_receives_what``  view: current benefits per person
+``registry.person_source``      which sources know each person
+``registry.admin_area``         the admin areas with their names (reference/admin_areas.csv)
 
 Example::
 
@@ -44,6 +46,8 @@ REGISTRY_MODELS = (
     "enrolment",
     "person",
     "who_receives_what",
+    "person_source",
+    "admin_area",
 )
 REGISTRY_TABLES = (
     "as_of",
@@ -56,6 +60,8 @@ REGISTRY_TABLES = (
     "enrolment",
     "person",
     "who_receives_what",
+    "person_source",
+    "admin_area",
 )
 REQUIRED_INPUTS = (
     ("staging", "person_records"),
@@ -86,6 +92,7 @@ def build_registry(
     con.execute("create schema if not exists registry")
     con.execute("set variable ibr_night = $1", [night])
     load_rules(con, rules)
+    load_admin_areas(con, home)
     for model in REGISTRY_MODELS:
         con.execute(read_sql(f"registry/{model}.sql"))
     return table_counts(con, "registry", REGISTRY_TABLES)
@@ -125,6 +132,21 @@ def load_rules(con: duckdb.DuckDBPyConnection, rules: ProgrammeRules) -> None:
     members = [[number, pid] for number, group in enumerate(rules.exclusive, start=1) for pid in group]
     if members:
         con.executemany("insert into _programme_exclusive values ($1, $2)", members)
+
+
+def load_admin_areas(con: duckdb.DuckDBPyConnection, home: Path) -> None:
+    """`<home>/reference/admin_areas.csv` into the temp table _admin_areas (empty without the file)."""
+    con.execute(
+        "create or replace temp table _admin_areas "
+        "(admin1_code varchar, admin1_name varchar, admin2_code varchar, admin2_name varchar)"
+    )
+    areas = home / "reference" / "admin_areas.csv"
+    if areas.is_file():
+        con.execute(
+            "insert into _admin_areas select admin1_code, admin1_name, admin2_code, admin2_name "
+            "from read_csv($p, all_varchar = true, header = true)",
+            {"p": str(areas)},
+        )
 
 
 def check_inputs(con: duckdb.DuckDBPyConnection, tables: tuple[tuple[str, str], ...]) -> None:

@@ -249,10 +249,17 @@ def ministry_slug(ministry: str) -> str:
 
 
 def render_ministry_reports(
-    con: duckdb.DuckDBPyConnection, home: Path, night: date, run_id: str = ""
+    con: duckdb.DuckDBPyConnection,
+    home: Path,
+    night: date,
+    run_id: str = "",
+    missing_sources: Sequence[Mapping[str, str]] = (),
 ) -> list[Path]:
     """Write ``<home>/reports/<night>/<ministry-slug>.html`` for every ministry of ``programmes.yaml``, and
     ``<ministry-slug>/<table>.csv`` and ``.parquet`` for each table it shows; return every path written.
+
+    ``missing_sources`` (``published.json``'s list: source, expected, late_since) puts a banner on a partial
+    night's reports naming each expected source that had not arrived.
 
     ``con`` holds ``registry.*``, ``reports.*`` (``build_reports`` for ``night``) and ``audit.*``.
     Only aggregates leave: small counts and their complements are hidden (``report_tables``).
@@ -289,6 +296,7 @@ def render_ministry_reports(
             suppressed_text=SUPPRESSED_TEXT,
             withheld_text=WITHHELD_TEXT,
             small_cell_min=rules.small_cell_min,
+            missing_sources=missing_sources,
         )
         html_path = out_dir / f"{slug}.html"
         html_path.write_text(html, encoding="utf-8")

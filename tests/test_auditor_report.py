@@ -432,3 +432,33 @@ def test_charts_are_escaped_inline_svg():
 )
 def test_format_number(value, text):
     assert format_number(value) == text
+
+
+def test_report_says_who_ran_it_with_which_configuration_reviews_and_earlier_runs(audit_con, tmp_path):
+    """An auditor sees what started the night, on which host, whether the code was changed, the hashes of the
+    configuration, the clerical decisions in force and who made them, every run of the night, and each check's
+    definition."""
+    import hashlib
+
+    (tmp_path / "programmes.yaml").write_text("programmes: []\n", encoding="utf-8")
+    (tmp_path / "reviews").mkdir()
+    (tmp_path / "reviews" / "2026-02.csv").write_text(
+        "source_l,source_record_id_l,source_r,source_record_id_r,decision,reviewer,note\n"
+        "pension,B1,civil,CR-9,must_link,amina,same person per ID card\n",
+        encoding="utf-8",
+    )
+    audit_con.execute(
+        "update audit.checks set definition = 'gx.expectations.ExpectColumnValuesToBeUnique(column=record_id) "
+        "on records' where check_name = 'record_id_unique_in_drop'"
+    )
+    path = render_auditor_report(audit_con, tmp_path, NIGHT, RUN, tags={"dagster/schedule_name": "nightly"})
+    html = path.read_text(encoding="utf-8")
+    assert "schedule nightly" in html
+    assert "Uncommitted code changes" in html and "Operator account and host" in html
+    assert hashlib.sha256(b"programmes: []\n").hexdigest() in html
+    assert "checks.yaml" in html and "absent (defaults)" in html  # no checks.yaml: the defaults, said so
+    assert "civil:CR-9" in html and "amina" in html and "must_link" in html
+    runs = re.search(r'<section id="runs">(.*?)</section>', html, re.S)
+    assert runs and RUN in runs.group(1)
+    row = _check_row(html, "raw/pension", "record_id_unique_in_drop")
+    assert "ExpectColumnValuesToBeUnique(column=record_id)" in row

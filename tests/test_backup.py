@@ -81,12 +81,12 @@ def test_restore_refuses_a_home_with_state_unless_forced(tmp_path, capsys):
 
 
 def test_backup_waits_for_no_night(tmp_path, capsys):
-    """A backup taken while a night holds the lock would hold half a night: it is refused (exit 3)."""
+    """A backup taken while a night holds the lock would hold half a night: it is refused (exit 5)."""
     home = tmp_path / "home"
     (home / "state").mkdir(parents=True)
     (home / "state" / "work.duckdb").write_bytes(b"x")
     with night_lock(home):
-        assert main(["--home", str(home), "backup", str(tmp_path / "b.tar")]) == 3
+        assert main(["--home", str(home), "backup", str(tmp_path / "b.tar")]) == 5
     assert "is held" in capsys.readouterr().err
 
 

@@ -101,6 +101,20 @@ def _lose_a_row(table: str) -> Callable[..., Callable[..., Any]]:
     return wrap
 
 
+def _then(sql: str) -> Callable[..., Callable[..., Any]]:
+    """Wrap a step's library call so that it runs `sql` after doing its work (a bug in that step)."""
+
+    def wrap(original: Callable[..., Any]) -> Callable[..., Any]:
+        def broken(con: duckdb.DuckDBPyConnection, *args: Any, **kwargs: Any) -> Any:
+            out = original(con, *args, **kwargs)
+            con.execute(sql)
+            return out
+
+        return broken
+
+    return wrap
+
+
 def _lose_a_landed_row(original: Callable[..., Any]) -> Callable[..., Any]:
     def broken(self: Any, contract: Any) -> Any:
         out = original(self, contract)
@@ -140,6 +154,30 @@ CASES: dict[str, tuple[str, dict[str, Any]]] = {
     "enrolment_person_exists": (
         "registry/enrolment",
         {"patch": (assets.registry, "build_registry", _lose_a_row("registry.person"))},
+    ),
+    "person_id_unique": (
+        "registry/enrolment",
+        {
+            "patch": (
+                assets.registry,
+                "build_registry",
+                _then("insert into registry.person select * from registry.person limit 1"),
+            )
+        },
+    ),
+    # a ministry would read a coverage total the registry does not hold
+    "report_totals_match_registry": (
+        "reports/coverage_by_area",
+        {
+            "patch": (
+                assets.registry,
+                "build_reports",
+                _then(
+                    "update reports.coverage_by_area set enrolled_persons = enrolled_persons + 1 "
+                    "where area_level = 'national'"
+                ),
+            )
+        },
     ),
 }
 

@@ -189,3 +189,32 @@ def test_calibration_finds_the_prior_and_a_threshold_between_the_modes():
     assert result.prior == pytest.approx(1e-5, rel=0.01)
     assert 0.5 <= result.threshold <= 0.995
     assert result.expected_precision > 0.99 and result.expected_recall > 0.99
+
+
+def test_a_failed_em_session_leaves_the_model_whole(dedupe_home, tmp_path, monkeypatch):
+    """Splink drops a failing session's comparisons from the linker before it raises; training must go on
+    with the model as it was, so the saved model still compares names (the failing session blocked on them)."""
+    import json
+    import shutil
+    from datetime import date
+
+    from matching.linkage import LinkageConfig, link_night
+    from matching.standardise import register_functions
+
+    home = tmp_path / "em"
+    shutil.copytree(dedupe_home, home)
+    failing = (
+        frozenset({"first_name", "last_name"}),
+        "l.first_name = r.first_name and l.last_name = r.last_name and 1 = 0",
+    )
+    monkeypatch.setattr(model_lib, "_EM_SESSIONS", (failing, *model_lib._EM_SESSIONS))
+    monkeypatch.setattr("matching.linkage.MIN_EM_PAIRS", -1)  # let the pairless session run (and fail)
+    with duckdb.connect(str(home / "state" / "work.duckdb")) as con:
+        register_functions(con)
+        link_night(con, home, date.fromisoformat(NIGHT), LinkageConfig(retrain=True, mode="full"))
+    model = json.loads((home / "models" / NIGHT / "model.json").read_text(encoding="utf-8"))
+    meta = json.loads((home / "models" / NIGHT / "model_meta.json").read_text(encoding="utf-8"))
+    assert meta["em_sessions"][0]["outcome"].startswith("failed")
+    assert any(s["outcome"] == "trained" for s in meta["em_sessions"][1:])
+    names = {c["output_column_name"] for c in model["comparisons"]}
+    assert "first_name_last_name" in names and "date_of_birth" in names

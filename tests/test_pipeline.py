@@ -40,6 +40,16 @@ def test_nightly_job_lands_checks_and_publishes(home, drop):
     }
     assert blocking <= set(checks)
     assert all(checks.values()), [k for k, ok in checks.items() if not ok]
+    # the Dagster catalog shows the data dictionary: each table's comment, columns with theirs, and rows
+    person = dg.AssetKey(["registry", "person"])
+    spec = {s.key: s for a in build_defs(Settings(home=home)).assets or [] for s in getattr(a, "specs", [])}
+    assert (spec[person].description or "").startswith("One row per person")
+    materialized = {
+        m.asset_key: m.metadata for m in result.asset_materializations_for_node("registry_tables")
+    }
+    schema = materialized[person]["dagster/column_schema"].schema
+    assert {c.name: c.description for c in schema.columns}["person_id"]
+    assert materialized[person]["dagster/row_count"].value == 1
     with duckdb.connect(str(home / "warehouse" / "ibr.duckdb"), read_only=True) as con:
         recorded = con.execute(
             "select asset, check_name, severity, passed from audit.checks where run_id = $1", [result.run_id]

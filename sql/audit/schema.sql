@@ -73,6 +73,8 @@ comment on column audit.checks.asset is 'What was checked: a Dagster asset key s
 comment on column audit.checks.check_name is 'Name of the check, unique within its asset (expectations are named after the field they test).';
 comment on column audit.checks.layer is 'source (a drop as landed), staging, linkage, registry, reports or cross_night (a comparison with earlier nights).';
 comment on column audit.checks.severity is 'blocking (a failure stops the publish) or warning (reported, the night goes on); set in <home>/checks.yaml.';
+alter table audit.checks add column if not exists definition varchar;
+comment on column audit.checks.definition is 'How the check is computed: the Great Expectations expectation and its arguments, or the rule in words; null for checks recorded before it was kept.';
 comment on column audit.checks.passed is 'True when the check passed.';
 comment on column audit.checks.observed is 'The value the check observed (a count of failing rows, a share, a ratio), as the description says.';
 comment on column audit.checks.threshold is 'The value the observed one is held against.';
