@@ -103,7 +103,7 @@ def _night_ibr(home: Path, night: date) -> None:
 
 
 def run(
-    people: int, nights: int, keep: int, engine: str, seed: int, workdir: Path
+    people: int, nights: int, keep: int, engine: str, seed: int, workdir: Path, only: str | None = None
 ) -> list[dict[str, object]]:
     from synthetic import generate
 
@@ -111,7 +111,13 @@ def run(
     summary = generate(base, people=people, nights=nights, seed=seed)
     night_dates = [date.fromisoformat(n) for n in summary["nights"]]
     rows: list[dict[str, object]] = []
-    for policy_name, policy in (("keep everything", KEEP_ALL), (f"retention, keep {keep}", None)):
+    policies: list[tuple[str, dict[str, int | None] | None]] = [
+        ("keep everything", KEEP_ALL),
+        (f"retention, keep {keep}", None),
+    ]
+    for policy_name, policy in [
+        p for p in policies if only is None or (p[1] is None) == (only == "retention")
+    ]:
         home = workdir / policy_name.split(",")[0].replace(" ", "_")
         shutil.copytree(base, home)
         written: dict[str, int | None] = policy or {
@@ -189,12 +195,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", type=int, default=7, help="linkage, raw and model nights the policy keeps")
     parser.add_argument("--engine", choices=["ibr", "library"], default="ibr")
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument(
+        "--only",
+        choices=["keep-all", "retention"],
+        help="run one policy (two processes can run side by side)",
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="ibr-state-growth-") as scratch:
-        rows = run(args.people, args.nights, args.keep, args.engine, args.seed, Path(scratch))
+        rows = run(args.people, args.nights, args.keep, args.engine, args.seed, Path(scratch), args.only)
     text = report(rows, args.people, args.nights, args.keep, args.engine)
     RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"{datetime.now(UTC):%Y%m%d-%H%M}-state-growth-{args.people}.md"
+    suffix = f"-{args.only}" if args.only else ""
+    out = RESULTS / f"{datetime.now(UTC):%Y%m%d-%H%M}-state-growth-{args.people}{suffix}.md"
     out.write_text(text, encoding="utf-8")
     print(text)
     print(f"written to {out}")
