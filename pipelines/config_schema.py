@@ -22,6 +22,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from ingest import contracts as c
+from ingest import schedule as sch
 from matching import incremental
 from matching.linkage import LinkageConfig
 from pipelines.retention import RetentionPolicy
@@ -65,6 +66,17 @@ CodesModel = create_model(  # type: ignore[call-overload]
 )
 
 
+class ScheduleModel(BaseModel):
+    """When a source's drops come (ingest/schedule.py); a daily source has no day."""
+
+    model_config = _STRICT
+    cadence: _one_of(sch.CADENCES)  # type: ignore[valid-type]
+    day: int | _one_of(sch.WEEKDAYS) | None = Field(  # type: ignore[valid-type]
+        None, description="monthly: 1-31 (31 = the last day); weekly: a weekday or 1-7 (1 = monday)."
+    )
+    late_after_days: int = Field(sch.LATE_AFTER_DAYS_DEFAULT, ge=0, le=366)
+
+
 class ContractModel(BaseModel):
     """A source contract, `sources/<name>.yaml` (docs/contracts.md)."""
 
@@ -86,6 +98,7 @@ class ContractModel(BaseModel):
     required: list[CanonicalField] = Field(default_factory=list)  # type: ignore[valid-type]
     codes: CodesModel | None = None  # type: ignore[valid-type]
     full_name_order: _one_of(c.FULL_NAME_ORDERS) = "given_first"  # type: ignore[valid-type]
+    schedule: ScheduleModel | None = Field(None, description="When the drops come; none: never awaited.")
     extra_fields: dict[str, ExtraFieldModel] = Field(
         default_factory=dict,
         description="Source columns outside the canonical record that linkage may compare.",

@@ -112,3 +112,12 @@ def test_the_linkage_schema_has_linkage_configs_names_and_defaults():
         f.name: f.default for f in dataclasses.fields(LinkageConfig)
     }
     assert LinkageModel.model_validate({"match_threshold": None}).model_dump()["match_threshold"] is None
+
+
+def test_the_contract_schema_knows_every_key_the_loader_accepts(schemas):
+    """A key added to contracts (ingest/contracts.py TOP_LEVEL_KEYS) must be added to the schema too."""
+    from ingest.contracts import FILE_KEYS, TOP_LEVEL_KEYS
+
+    contract = schemas["contract"]
+    assert set(contract["properties"]) == TOP_LEVEL_KEYS
+    assert set(contract["$defs"]["FileSpecModel"]["properties"]) == FILE_KEYS
