@@ -264,17 +264,37 @@ def prune_folders(root: Path, keep: int | None, keep_one_before: bool) -> list[s
     older = [(n, p) for n, p in folders if n < cutoff]
     if keep_one_before and older:
         older = older[:-1]  # a backfill of the oldest kept night reuses the model saved before it
-        # a kept night that reused an older model names the night it was trained in (reused_from.txt):
-        # that folder holds its charts, which the auditor report links to
-        trained_in = {
-            (p / "reused_from.txt").read_text(encoding="utf-8").strip()
-            for n, p in folders
-            if n >= cutoff and (p / "reused_from.txt").is_file()
-        }
-        older = [(n, p) for n, p in older if n.isoformat() not in trained_in]
+        # a reused model names the folder it was copied from (reused_from.txt), night after night back to
+        # the night that trained it, whose folder alone holds the charts the auditor report links to: each
+        # kept folder is pointed straight at its training night, and that folder stays
+        gone = {p.name for _, p in older}
+        trained_in: set[str] = set()
+        for _, path in folders:
+            if path.name in gone:
+                continue
+            trained = _trained_night(root, path.name)
+            trained_in.add(trained)
+            link = path / "reused_from.txt"
+            if trained != path.name and link.read_text(encoding="utf-8").strip() != trained:
+                fresh = link.with_name("reused_from.txt.tmp")
+                fresh.write_text(trained + "\n", encoding="utf-8")
+                os.replace(fresh, link)
+        older = [(n, p) for n, p in older if p.name not in trained_in]
     for _, path in older:
         shutil.rmtree(path)
     return [f"{root.name}/{n.isoformat()}" for n, _ in older]
+
+
+def _trained_night(root: Path, name: str) -> str:
+    """The night whose folder holds the model a folder reused, following reused_from.txt (as the auditor report)."""
+    seen = {name}
+    while (root / name / "reused_from.txt").is_file():
+        earlier = (root / name / "reused_from.txt").read_text(encoding="utf-8").strip()
+        if earlier in seen or not (root / earlier).is_dir():
+            break
+        seen.add(earlier)
+        name = earlier
+    return name
 
 
 def prune_logs(root: Path, keep: int | None) -> list[str]:

@@ -156,22 +156,32 @@ def test_model_and_quarantine_folders_keep_the_newest_nights(tmp_path):
         (tmp_path / "models" / night).mkdir(parents=True)
         (tmp_path / "quarantine" / night).mkdir(parents=True)
     (tmp_path / "models" / "notes").mkdir()  # not a night: never touched
-    (tmp_path / "models" / "2026-04-01" / "reused_from.txt").write_text("2026-01-01\n")  # trained then
-    assert prune_folders(tmp_path / "models", 2, keep_one_before=True) == []
     assert prune_folders(tmp_path / "quarantine", 2, keep_one_before=False) == [
         "quarantine/2026-01-01",
         "quarantine/2026-02-01",
     ]
+    # trained on 2026-01-01 (its folder holds the charts); each later night copied the night before's model
+    for night, before in (
+        ("2026-02-01", "2026-01-01"),
+        ("2026-03-01", "2026-02-01"),
+        ("2026-04-01", "2026-03-01"),
+    ):
+        (tmp_path / "models" / night / "reused_from.txt").write_text(before + "\n")
+    (tmp_path / "models" / "2026-05-01").mkdir()
+    (tmp_path / "models" / "2026-05-01" / "reused_from.txt").write_text("2026-04-01\n")
+    # keep 2 (and 2026-03-01, the one before): 2026-02-01 goes, the training night's folder stays
+    assert prune_folders(tmp_path / "models", 2, keep_one_before=True) == ["models/2026-02-01"]
     assert sorted(p.name for p in (tmp_path / "models").iterdir()) == [
         "2026-01-01",
-        "2026-02-01",
         "2026-03-01",
         "2026-04-01",
+        "2026-05-01",
         "notes",
     ]
-    (
-        tmp_path / "models" / "2026-04-01" / "reused_from.txt"
-    ).unlink()  # retrained since: the old charts may go
+    # the kept folders name the training night directly, so the auditor report still finds its charts
+    assert (tmp_path / "models" / "2026-03-01" / "reused_from.txt").read_text() == "2026-01-01\n"
+    for night in ("2026-03-01", "2026-04-01", "2026-05-01"):  # retrained since: the old charts may go
+        (tmp_path / "models" / night / "reused_from.txt").unlink()
     assert prune_folders(tmp_path / "models", 2, keep_one_before=True) == ["models/2026-01-01"]
 
 
