@@ -1024,6 +1024,8 @@ def _assign_ids(
         select coalesce(max(cast(substr(person_id, 2) as bigint)), 0) from (
             select person_id from linkage.record_person where night < $night
             union all select new_person_id from registry.person_id_history where night < $night
+            -- nights the retention policy pruned (pipelines/retention.py): their ids are never given again
+            union all select person_id from linkage.retired_person_id where night < $night
         )
         """,
         {"night": night},

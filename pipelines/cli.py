@@ -9,6 +9,9 @@ Every night runs the `nightly` job of `pipelines.definitions`, the same definiti
     ibr run --since 2026-03-01        # backfill: that night and every later one, in order
     ibr status                        # last runs, what is published, failed checks
     ibr validate-sources              # dry run: contracts, and the latest drop's files against them
+    ibr prune                         # the retention policy (<home>/retention.yaml) now
+    ibr backup /backups/ibr.tar       # the whole state, while no night runs; `ibr restore` puts it back
+    ibr schema --out schemas/         # JSON Schemas of the configuration files, for editors
 """
 
 from __future__ import annotations
@@ -195,7 +198,7 @@ def run_night(
     import dagster as dg
 
     from pipelines.definitions import NIGHTLY_JOB, build_defs
-    from pipelines.recovery import RELEASED, release_dead_runs, run_lock
+    from pipelines.recovery import RELEASED, night_lock, release_dead_runs, run_lock
 
     _prepare_dagster_home(settings)
     started = time.perf_counter()
@@ -206,7 +209,7 @@ def run_night(
         "loggers": {"console": {"config": {"log_level": "ERROR" if quiet else "INFO"}}},
         "ops": {"record_linkage": {"config": {"retrain": retrain}}},
     }
-    with dg.DagsterInstance.get() as instance:
+    with night_lock(settings.home), dg.DagsterInstance.get() as instance:
         for run_id in release_dead_runs(instance):
             print(f"  run {run_id[:8]}: {RELEASED}", file=sys.stderr)
         run_id = str(uuid.uuid4())
@@ -224,6 +227,12 @@ def run_night(
                 run_id=run_id,
                 raise_on_error=False,
             )
+        blocked = any(
+            not e.passed and e.severity == dg.AssetCheckSeverity.ERROR
+            for e in result.get_asset_check_evaluations()
+        )
+        if result.success and not blocked:  # published: the history the policy no longer keeps goes
+            apply_retention(settings, instance, progress)
     failed = [e for e in result.get_asset_check_evaluations() if not e.passed]
     failed_checks = [e for e in failed if e.severity == dg.AssetCheckSeverity.ERROR]
     for evaluation in failed:
@@ -247,6 +256,19 @@ def run_night(
             print(f"  auditor report of the failed night: {report}", file=sys.stderr)
         print("  the published warehouse is unchanged (last good night)", file=sys.stderr)
     return night_outcome(settings, night, result, started)
+
+
+def apply_retention(settings: Settings, instance: Any, say: bool = True) -> None:
+    """The retention policy after a night that ran (pipelines/retention.py); a failure to prune never fails it."""
+    from pipelines.retention import prune
+
+    try:
+        summary = prune(settings.home, instance=instance)
+    except (ValueError, OSError) as exc:  # a bad retention.yaml or a full disk: say so, the night stands
+        print(f"  retention not applied: {exc}", file=sys.stderr)
+        return
+    if say and (summary.rows_deleted and any(summary.rows_deleted.values()) or summary.folders_deleted):
+        print("  retention:\n" + "\n".join(summary.lines()), file=sys.stderr)
 
 
 def audit_failed_night(
@@ -442,6 +464,16 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     else:
         print(f"no drops under {settings.drops_dir}: nothing to run", file=sys.stderr)
         return EXIT_WAITING
+    from pipelines.retention import earliest_rerunnable
+
+    earliest = earliest_rerunnable(settings.work_db)
+    if earliest is not None and nights[0] < earliest:
+        print(
+            f"night {nights[0]} cannot be run again: the retention policy (retention.yaml) pruned the linkage "
+            f"history it carries person ids from; the oldest night that can be rerun is {earliest}",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
     partial = False
     for night in nights:
         gate = _expected_sources_gate(settings, night, args.allow_partial)
@@ -896,6 +928,108 @@ def cmd_validate_sources(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if rejected else 0
 
 
+def _quiet_home(settings: Settings, command: str) -> tuple[Any, str | None]:
+    """The Dagster instance, and why `command` cannot run now (a night unfinished), or None."""
+    import dagster as dg
+
+    from pipelines.recovery import unfinished_nights
+
+    _prepare_dagster_home(settings)
+    instance = dg.DagsterInstance.get()
+    busy = unfinished_nights(instance)
+    if busy:
+        return instance, (
+            f"ibr {command}: {len(busy)} Dagster run(s) not ended ({', '.join(r[:8] for r in busy[:5])}): "
+            "try again when no night runs"
+        )
+    return instance, None
+
+
+def cmd_prune(args: argparse.Namespace, settings: Settings) -> int:
+    """The retention policy now (it also runs after every night that publishes)."""
+    from pipelines.recovery import NightRunning, night_lock
+    from pipelines.retention import prune
+
+    try:
+        with night_lock(settings.home, wait=False):
+            instance, busy = _quiet_home(settings, "prune")
+            with instance:
+                if busy:
+                    print(busy, file=sys.stderr)
+                    return EXIT_WAITING
+                summary = prune(settings.home, instance=instance)
+    except NightRunning as exc:
+        print(f"ibr prune: {exc}", file=sys.stderr)
+        return EXIT_WAITING
+    except ValueError as exc:
+        print(f"ibr prune: {exc}", file=sys.stderr)
+        return 2
+    print("pruned:\n" + "\n".join(summary.lines()))
+    return 0
+
+
+def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
+    """The whole state into one file, while no night runs."""
+    from pipelines.backup import backup
+    from pipelines.recovery import NightRunning, night_lock
+
+    try:
+        with night_lock(settings.home, wait=False):
+            instance, busy = _quiet_home(settings, "backup")
+            with instance:
+                if busy:
+                    print(busy, file=sys.stderr)
+                    return EXIT_WAITING
+            summary = backup(
+                settings.home, Path(args.path), with_secrets=args.with_secrets, with_drops=not args.no_drops
+            )
+    except NightRunning as exc:
+        print(f"ibr backup: {exc}", file=sys.stderr)
+        return EXIT_WAITING
+    except (ValueError, OSError) as exc:
+        print(f"ibr backup: {exc}", file=sys.stderr)
+        return 2
+    night = (summary.published or {}).get("night", "nothing")
+    print(
+        f"backup of {settings.home} in {summary.path}: {summary.files:,} files, {summary.bytes / 2**20:,.1f} MiB; "
+        f"published night {night}"
+    )
+    if not args.with_secrets:
+        print("the pseudonymisation key (secrets/) is not in it: back it up separately (docs/security.md)")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
+    """A backup put in the home's place (the home must hold no state, or --force keeps it aside)."""
+    import tarfile
+    from contextlib import nullcontext
+
+    from pipelines.backup import restore
+    from pipelines.recovery import NightRunning, night_lock
+
+    home = settings.home
+    try:
+        with night_lock(home, wait=False) if (home / "state").is_dir() else nullcontext():
+            aside = restore(Path(args.path), home, force=args.force)
+    except NightRunning as exc:
+        print(f"ibr restore: {exc}", file=sys.stderr)
+        return EXIT_WAITING
+    except (ValueError, OSError, tarfile.TarError) as exc:
+        print(f"ibr restore: {exc}", file=sys.stderr)
+        return 2
+    print(f"restored {args.path} into {home}" + (f"; the previous home is kept as {aside}" if aside else ""))
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace, settings: Settings) -> int:
+    """JSON Schemas of the configuration files, for editors (README: "Editing the configuration")."""
+    from pipelines.config_schema import write_schemas
+
+    for path in write_schemas(Path(args.out)):
+        print(path)
+    return 0
+
+
 def cmd_rotate_pseudonym_key(args: argparse.Namespace, settings: Settings) -> int:
     """A new key in secrets/pseudonym.key; the analytics database and Parquet files republished under it."""
     from quality.publish import rotate_pseudonym_key
@@ -987,6 +1121,22 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="open warehouse/ibr.duckdb instead (personal data: a warning)",
     )
+    sub.add_parser("prune", help="apply the retention policy (<home>/retention.yaml) now; no night may run")
+    backup_cmd = sub.add_parser("backup", help="the whole state into one file (a tar), while no night runs")
+    backup_cmd.add_argument("path", help="the backup file to write (outside the home)")
+    backup_cmd.add_argument(
+        "--with-secrets", action="store_true", help="include secrets/ (the pseudonym key)"
+    )
+    backup_cmd.add_argument("--no-drops", action="store_true", help="leave drops/ out (backed up elsewhere)")
+    restore_cmd = sub.add_parser("restore", help="put a backup in the home's place")
+    restore_cmd.add_argument("path", help="the backup file")
+    restore_cmd.add_argument(
+        "--force",
+        action="store_true",
+        help="the home holds state: keep it aside as <home>.before-restore-<time>",
+    )
+    schema = sub.add_parser("schema", help="write JSON Schemas of the configuration files, for editors")
+    schema.add_argument("--out", default="schemas", help="folder to write them into (default: ./schemas)")
     status = sub.add_parser("status", help="last runs, what is published, failed checks")
     status.add_argument("--runs", type=int, default=10, help="how many recent runs to list")
     status.add_argument("--json", action="store_true", help="the same as JSON, for monitoring")
@@ -1009,6 +1159,10 @@ def main(argv: list[str] | None = None) -> int:
         "status": cmd_status,
         "rotate-pseudonym-key": cmd_rotate_pseudonym_key,
         "sql": cmd_sql,
+        "prune": cmd_prune,
+        "backup": cmd_backup,
+        "restore": cmd_restore,
+        "schema": cmd_schema,
     }
     return commands[args.command](args, settings)
 

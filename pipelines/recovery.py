@@ -105,3 +105,41 @@ def release_dead_runs(instance: dg.DagsterInstance) -> list[str]:
             released.append(run.run_id)
         path.unlink(missing_ok=True)
     return released
+
+
+class NightRunning(RuntimeError):
+    """A night is running (or a backup, restore or prune holds the home): try again when it has ended."""
+
+
+@contextlib.contextmanager
+def night_lock(home: Path, wait: bool = True) -> Iterator[None]:
+    """Hold the home's night lock (`state/night.lock`) while the block runs.
+
+    `ibr run` holds it for a whole night (and the retention that follows it); `ibr backup`, `ibr
+    restore` and `ibr prune` take it without waiting (`wait=False`: `NightRunning` when held), so
+    they never see a half-written night. The kernel drops it when the holder dies.
+    """
+    path = home / "state" / "night.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as handle:
+        if fcntl is not None:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            except BlockingIOError:
+                raise NightRunning(
+                    f"{path} is held: a night (or a backup, restore or prune) is running"
+                ) from None
+        yield
+
+
+def unfinished_nights(instance: dg.DagsterInstance) -> list[str]:
+    """Ids of runs not yet ended, once the runs whose process is gone are released.
+
+    The daemon's runs (sensor, schedule, UI) do not take the night lock: this is how a backup or a
+    prune sees them.
+    """
+    release_dead_runs(instance)
+    return [
+        run.run_id
+        for run in instance.get_runs(dg.RunsFilter(statuses=[*_UNFINISHED, dg.DagsterRunStatus.QUEUED]))
+    ]

@@ -20,10 +20,20 @@ import warnings
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import duckdb
 import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    StrictInt,
+    ValidationError,
+    create_model,
+    field_validator,
+)
 
 from quality.reconcile import CheckOutcome
 
@@ -68,6 +78,48 @@ class CheckConfigError(ValueError):
     pass
 
 
+# a threshold is a number: YAML's `yes` (a bool) or "0.5" (a string) are mistakes, not 1 and 0.5
+_Threshold = Annotated[StrictFloat | StrictInt, Field(ge=0)]
+
+
+# `thresholds:` of checks.yaml: one optional field per default threshold, each a number >= 0
+Thresholds = create_model(  # type: ignore[call-overload]
+    "Thresholds",
+    __config__=ConfigDict(extra="forbid"),
+    **{name: (_Threshold, Field(default=value)) for name, value in DEFAULT_THRESHOLDS.items()},
+)
+
+
+class ChecksFile(BaseModel):
+    """`<home>/checks.yaml`: severities by check (or `asset:check`) and thresholds; both optional."""
+
+    model_config = ConfigDict(extra="forbid", title="IBR checks")
+    severity: dict[str, Severity] = Field(default_factory=dict)
+    thresholds: Thresholds = Field(default_factory=Thresholds)  # type: ignore[valid-type]
+
+    @field_validator("severity", "thresholds", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return {} if value is None else value
+
+
+def _message(path: Path, raw: dict[str, Any], error: ValidationError) -> str:
+    """Today's wording for the first mistake pydantic found: the file, the key, what is allowed."""
+    errors = error.errors()
+    unknown = sorted(
+        str(e["loc"][0]) for e in errors if e["type"] == "extra_forbidden" and len(e["loc"]) == 1
+    )
+    if unknown:
+        return f"{path}: unknown key(s) {unknown}; allowed: severity, thresholds"
+    first = errors[0]
+    section, key = (str(part) for part in first["loc"][:2])
+    if section == "severity":
+        return f"{path}: severity.{key}: got {first['input']!r}; allowed: {', '.join(SEVERITIES)}"
+    if first["type"] == "extra_forbidden":
+        return f"{path}: thresholds.{key}: unknown; allowed: {', '.join(sorted(DEFAULT_THRESHOLDS))}"
+    return f"{path}: thresholds.{key}: got {raw['thresholds'][key]!r}; expected a number >= 0"
+
+
 @dataclass(frozen=True)
 class CheckConfig:
     severity: dict[str, Severity] = field(default_factory=dict)
@@ -76,6 +128,7 @@ class CheckConfig:
 
     @classmethod
     def load(cls, home: Path) -> CheckConfig:
+        """Read `<home>/checks.yaml` through `ChecksFile`; an error names the file, the key and what is allowed."""
         path = home / "checks.yaml"
         if not path.is_file():
             return cls()
@@ -85,26 +138,14 @@ class CheckConfig:
             raise CheckConfigError(f"{path}: not valid YAML: {exc}") from None
         if not isinstance(raw, dict):
             raise CheckConfigError(f"{path}: expected a mapping with 'severity' and/or 'thresholds'")
-        unknown = set(raw) - {"severity", "thresholds"}
-        if unknown:
-            raise CheckConfigError(f"{path}: unknown key(s) {sorted(unknown)}; allowed: severity, thresholds")
-        severity: dict[str, Severity] = {}
-        for key, value in (raw.get("severity") or {}).items():
-            if value not in SEVERITIES:
-                raise CheckConfigError(
-                    f"{path}: severity.{key}: got {value!r}; allowed: {', '.join(SEVERITIES)}"
-                )
-            severity[str(key)] = value
+        try:
+            parsed = ChecksFile.model_validate(raw)
+        except ValidationError as exc:
+            raise CheckConfigError(_message(path, raw, exc)) from None
         thresholds = dict(DEFAULT_THRESHOLDS)
-        for key, value in (raw.get("thresholds") or {}).items():
-            if key not in DEFAULT_THRESHOLDS:
-                raise CheckConfigError(
-                    f"{path}: thresholds.{key}: unknown; allowed: {', '.join(sorted(DEFAULT_THRESHOLDS))}"
-                )
-            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-                raise CheckConfigError(f"{path}: thresholds.{key}: got {value!r}; expected a number >= 0")
-            thresholds[key] = float(value)
-        return cls(severity=severity, thresholds=thresholds, path=path)
+        given: BaseModel = parsed.thresholds
+        thresholds.update({k: float(v) for k, v in given.model_dump(exclude_unset=True).items()})
+        return cls(severity={str(k): v for k, v in parsed.severity.items()}, thresholds=thresholds, path=path)
 
     def require_known(self, checks: set[tuple[str, str]]) -> None:
         """Fail on a severity key that names no check: a typo would otherwise change nothing, silently.

@@ -24,6 +24,16 @@ comment on column linkage.record_person.flag is 'needs_review (in a cluster spli
 alter table linkage.record_person add column if not exists link_fingerprint varchar;
 comment on column linkage.record_person.link_fingerprint is 'MD5 of the record''s linkage fields as linked that night: the next night re-scores a record whose fingerprint changed (null: linked before fingerprints were kept).';
 
+-- retention (pipelines/retention.py) deletes old nights of linkage.record_person; the highest person id
+-- they held stays here, so a person id is never given out twice
+create table if not exists linkage.retired_person_id (
+    night date not null,
+    person_id varchar not null
+);
+comment on table linkage.retired_person_id is 'One row per retention prune of linkage.record_person: the highest person id held by the nights it deleted, up to and including `night`. New person ids are numbered above it.';
+comment on column linkage.retired_person_id.night is 'The latest night whose rows of linkage.record_person that prune deleted.';
+comment on column linkage.retired_person_id.person_id is 'The highest person id those rows held.';
+
 create table if not exists registry.person_id_history (
     night date not null,
     old_person_id varchar not null,
