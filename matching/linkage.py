@@ -45,9 +45,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import jellyfish
 import yaml
-from duckdb.func import FunctionNullHandling
 
 from ingest.sqlutil import literal, quote_ident, table_exists
 from matching import incremental
@@ -217,13 +215,6 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     incremental.ensure_schema(con)
 
 
-def _phonetic(value: str | None) -> str | None:
-    """Metaphone key of a name (letters only; None when nothing is left to sound)."""
-    if value is None:
-        return None
-    return jellyfish.metaphone(value) or None
-
-
 def _prepare_input(con: duckdb.DuckDBPyConnection, extra: dict[str, str] | None = None) -> None:
     """`_link_input`: one row per staged record, with the keys and derived columns the model reads.
 
@@ -239,18 +230,6 @@ def _prepare_input(con: duckdb.DuckDBPyConnection, extra: dict[str, str] | None 
     fields = ", ".join(
         f"p.{name}" if name in staged else f"cast(null as varchar) as {name}" for name in LINK_FIELDS
     )
-    registered = con.execute(
-        "select 1 from duckdb_functions() where function_name = 'ibr_phonetic'"
-    ).fetchall()
-    if not registered:
-        con.create_function(
-            "ibr_phonetic",
-            _phonetic,
-            [duckdb.sqltypes.VARCHAR],
-            duckdb.sqltypes.VARCHAR,
-            null_handling=FunctionNullHandling.SPECIAL,
-            side_effects=False,
-        )
     extra = dict(extra or {})
     extra_columns, extra_join = "", ""
     if extra and table_exists(con, "staging", "person_extra"):
@@ -555,7 +534,7 @@ def _score_full(
         predictions = linker.inference.predict(
             threshold_match_probability=min(config.review_lower, threshold), warning_mode="never"
         )
-        _edges_from(scratch, predictions.physical_name, "match_probability")
+        _edges_from(scratch, predictions.physical_name)
         return _Scored(
             comparisons_scored, modelled, False, out_dir / "model.json", blocking, threshold=threshold
         )
@@ -593,17 +572,7 @@ def _score_full(
         calibration.expected_precision,
         calibration.expected_recall,
     )
-    scratch.execute(
-        f"""
-        create or replace table edges as
-        select source_dataset_l || ':' || unique_id_l as record_key_l,
-               source_dataset_r || ':' || unique_id_r as record_key_r,
-               {probability_sql("match_weight - " + repr(log2_odds(calibration.prior_before)), calibration.prior)}
-                   as match_probability,
-               match_weight - {log2_odds(calibration.prior_before)!r} + {log2_odds(calibration.prior)!r} as match_weight
-        from {predictions.physical_name}
-        """
-    )
+    _edges_from(scratch, predictions.physical_name, (calibration.prior_before, calibration.prior))
     scratch.execute("delete from edges where match_probability < $1", [min(config.review_lower, threshold)])
     meta = {
         "match_threshold": calibration.threshold,
@@ -619,13 +588,21 @@ def _score_full(
     return _Scored(comparisons_scored, modelled, True, out_dir / "model.json", blocking, threshold=threshold)
 
 
-def _edges_from(scratch: duckdb.DuckDBPyConnection, predictions: str, probability: str) -> None:
+def _edges_from(
+    scratch: duckdb.DuckDBPyConnection, predictions: str, priors: tuple[float, float] | None = None
+) -> None:
+    """Scratch table `edges` from Splink's predictions; with `priors` (scored under, re-estimated) each
+    pair's weight and probability move to the re-estimated prior (its Bayes factor is unchanged)."""
+    probability, weight = "match_probability", "match_weight"
+    if priors is not None:
+        log2_bf = f"(match_weight - {log2_odds(priors[0])!r})"
+        probability, weight = probability_sql(log2_bf, priors[1]), f"{log2_bf} + {log2_odds(priors[1])!r}"
     scratch.execute(
         f"""
         create or replace table edges as
         select source_dataset_l || ':' || unique_id_l as record_key_l,
                source_dataset_r || ':' || unique_id_r as record_key_r,
-               {probability} as match_probability, match_weight
+               {probability} as match_probability, {weight} as match_weight
         from {predictions}
         """
     )

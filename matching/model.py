@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -486,13 +486,11 @@ _RULES: tuple[tuple[str, tuple[str, ...], str], ...] = (
 )
 
 
-def blocking_candidates(fields: Fields | Iterable[str]) -> list[tuple[str, str]]:
+def blocking_candidates(fields: Fields) -> list[tuple[str, str]]:
     """(name, SQL) of the blocking rules worth trying on these fields, exact ones first."""
-    used = set(fields.used if isinstance(fields, Fields) else fields)
-    rules = [(name, sql) for name, needs, sql in _RULES if used.issuperset(needs)]
-    extra = fields.extra if isinstance(fields, Fields) else {}
-    for name, compare in sorted(extra.items()):
-        if compare in ("exact", "fuzzy") and "last_name" in used:
+    rules = [(name, sql) for name, needs, sql in _RULES if fields.all(*needs)]
+    for name, compare in sorted(fields.extra.items()):
+        if compare in ("exact", "fuzzy") and "last_name" in fields:
             rules.append((f"{name}+last_name", f"l.{_q(name)} = r.{_q(name)} and l.last_name = r.last_name"))
     return rules
 

@@ -27,7 +27,9 @@ from datetime import date
 from pathlib import Path
 
 import duckdb
+import jellyfish
 from anyascii import anyascii
+from duckdb.func import FunctionNullHandling
 
 from ingest.contracts import CANONICAL_FIELDS, Contract
 from ingest.country import Country, load_country
@@ -78,17 +80,37 @@ class StagingSummary:
 
 
 def register_functions(con: duckdb.DuckDBPyConnection) -> None:
-    """Register the Python transliteration function and the SQL macros on a connection."""
-    registered = con.execute(
-        "select 1 from duckdb_functions() where function_name = 'ibr_translit'"
-    ).fetchall()
-    if not registered:
+    """Register the Python functions (transliteration; metaphone keys for linkage's blocking) and the SQL
+    macros on a connection."""
+    registered = {
+        row[0]
+        for row in con.execute(
+            "select function_name from duckdb_functions() where function_name in ('ibr_translit', 'ibr_phonetic')"
+        ).fetchall()
+    }
+    if "ibr_translit" not in registered:
         con.create_function("ibr_translit", _translit, [duckdb.sqltypes.VARCHAR], duckdb.sqltypes.VARCHAR)
+    if "ibr_phonetic" not in registered:
+        con.create_function(
+            "ibr_phonetic",
+            _phonetic,
+            [duckdb.sqltypes.VARCHAR],
+            duckdb.sqltypes.VARCHAR,
+            null_handling=FunctionNullHandling.SPECIAL,  # a name with no sound left gives null
+            side_effects=False,
+        )
     con.execute(read_sql("staging/macros.sql"))
 
 
 def _translit(value: str | None) -> str | None:
     return None if value is None else anyascii(value)
+
+
+def _phonetic(value: str | None) -> str | None:
+    """Metaphone key of a name (None when nothing is left to sound)."""
+    if value is None:
+        return None
+    return jellyfish.metaphone(value) or None
 
 
 def _source_view(contract: Contract, parquet: bool) -> dict[str, object]:
