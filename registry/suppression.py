@@ -104,15 +104,9 @@ def suppress(
             pinned = pinned_cells(values, relations, hidden, unknown)
         added = False
         for cell in sorted(pinned, key=repr):
-            candidates = [
-                (float(values[c]) * prices.get(c, 1.0), position, c)
-                for position, c in enumerate(
-                    c for index in by_cell.get(cell, []) for c in relations[index].cells()
-                )
-                if c not in hidden and c not in unknown and values.get(c) not in (None, 0)
-            ]
-            if candidates:
-                hidden.add(min(candidates, key=lambda c: (c[0], c[1]))[2])
+            complement = _nearest_complement(cell, values, relations, by_cell, hidden, unknown, prices)
+            if complement is not None:
+                hidden.add(complement)
                 added = True
         if not added:
             break
@@ -128,6 +122,45 @@ def suppress(
         if _safe(values, relations, by_cell, trial, unknown, twins):
             hidden = trial
     return Suppression(primary, frozenset(hidden) - primary)
+
+
+def _nearest_complement(
+    cell: Any,
+    values: Mapping[Any, Any],
+    relations: Sequence[Relation],
+    by_cell: Mapping[Any, list[int]],
+    hidden: set[Any],
+    unknown: frozenset[Any],
+    prices: Mapping[Any, float],
+) -> Any:
+    """The cheapest shown non-zero cell in the relations nearest to a pinned ``cell``, or None.
+
+    First the cell's own relations; when every other cell there is hidden, unpublished or 0 (a district
+    whose paid, and both its province's totals, are hidden already), the relations of those hidden
+    cells, and so on outward: hiding a cell there widens what the pinned cell's neighbours can be.
+    """
+    seen_cells, seen_relations = {cell}, set()
+    frontier = [cell]
+    while frontier:
+        candidates: list[tuple[float, int, Any]] = []
+        next_frontier: list[Any] = []
+        for current in frontier:
+            for index in by_cell.get(current, []):
+                if index in seen_relations:
+                    continue
+                seen_relations.add(index)
+                for c in relations[index].cells():
+                    if c in seen_cells:
+                        continue
+                    seen_cells.add(c)
+                    if c in hidden or c in unknown:
+                        next_frontier.append(c)
+                    elif values.get(c) not in (None, 0):
+                        candidates.append((float(values[c]) * prices.get(c, 1.0), len(candidates), c))
+        if candidates:
+            return min(candidates, key=lambda c: (c[0], c[1]))[2]
+        frontier = next_frontier
+    return None
 
 
 def _safe(
