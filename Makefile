@@ -32,7 +32,7 @@ lint: setup
 	$(VENV)/bin/ruff format --check .
 
 typecheck: setup
-	$(VENV)/bin/mypy pipelines assets matching quality registry synthetic ingest bench
+	$(VENV)/bin/mypy pipelines assets matching quality publish reports registry synthetic ingest bench
 
 test: lint typecheck
 	$(VENV)/bin/pytest -n 2 -q

@@ -8,9 +8,9 @@ from dagster import AssetExecutionContext
 from assets.common import WORK_DB_POOL, night_of
 from ingest.expected import night_readiness
 from pipelines.resources import IbrHome, WorkDatabase
-from quality.auditor_report import render_auditor_report
-from quality.publish import publish_all
-from registry.ministry_reports import render_ministry_reports
+from publish.warehouse import publish_all
+from reports.auditor import render_auditor_report
+from reports.ministry import render_ministry_reports
 
 
 def build_publish_asset(

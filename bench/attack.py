@@ -23,7 +23,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from registry import load_programmes
-from registry.ministry_reports import NATIONAL_ONLY, TABLE_SPECS
+from reports.ministry_tables import NATIONAL_ONLY, TABLE_SPECS
 
 ROW_KEYS = {
     "headline": ("programme_id",),

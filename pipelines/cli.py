@@ -277,7 +277,7 @@ def audit_failed_night(
     """The auditor's report of a night that did not publish, from the working database; None if unreadable."""
     import duckdb
 
-    from quality.auditor_report import render_auditor_report
+    from reports.auditor import render_auditor_report
 
     try:
         with duckdb.connect(str(settings.work_db)) as con:
@@ -1032,7 +1032,7 @@ def cmd_schema(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_rotate_pseudonym_key(args: argparse.Namespace, settings: Settings) -> int:
     """A new key in secrets/pseudonym.key; the analytics database and Parquet files republished under it."""
-    from quality.publish import rotate_pseudonym_key
+    from publish.warehouse import rotate_pseudonym_key
 
     try:
         published = rotate_pseudonym_key(settings.home)

@@ -19,15 +19,8 @@ import duckdb
 import pytest
 
 from ingest.sqlutil import read_sql
-from quality.auditor_report import (
-    Bar,
-    TrendPoint,
-    bar_chart_svg,
-    format_number,
-    reason_kind,
-    render_auditor_report,
-    sparkline_svg,
-)
+from reports.auditor import reason_kind, render_auditor_report
+from reports.charts import Bar, TrendPoint, bar_chart_svg, format_number, sparkline_svg
 
 NIGHT = date(2026, 3, 1)
 RUN = "run-night-3"

@@ -24,21 +24,18 @@ from matching.standardise import register_functions
 from pipelines.definitions import NIGHTLY_JOB, build_defs
 from pipelines.settings import Settings
 from registry import build_registry, build_reports, load_programmes
-from registry.ministry_reports import (
-    CHANGE_MEASURES,
+from reports.charts import Bar, bar_chart_svg
+from reports.ministry import CHANGE_MEASURES, ministry_slug, render_ministry_reports
+from reports.ministry_tables import (
     NATIONAL_ONLY,
     SUPPRESSED_FLAG,
     SUPPRESSED_TEXT,
     TABLE_SPECS,
-    Bar,
     Column,
-    bar_chart_svg,
-    ministry_slug,
-    render_ministry_reports,
     report_tables,
     suppress_row,
 )
-from registry.suppression import Relation, pinned_cells, suppress
+from reports.suppression import Relation, pinned_cells, suppress
 from synthetic import generate
 
 COLUMNS = [
@@ -484,7 +481,7 @@ def test_footer_lists_only_the_ministrys_own_drops_and_the_shared_registries(rep
         others = {s for s, p in paying if p not in mine} - {s for s, p in paying if p in mine}
         html = (out / f"{ministry_slug(ministry)}.html").read_text(encoding="utf-8")
         drops = html[html.index("<h3>Drops used</h3>") : html.index("<h3>Data quality</h3>")]
-        shown = set(re.findall(r"<tr><td>([a-z_]+)</td>", drops))
+        shown = set(re.findall(r'<tr><td title="source ([a-z_]+)">', drops))
         assert shown and not shown & others, (ministry, shown & others)
         assert "civil_registry" in shown
 
@@ -686,3 +683,9 @@ def test_names_not_codes_in_the_html(reports):
         )
         assert "XTS" in body, "amounts name their currency (country.yaml)"
         assert 'id="method"' in body and "Cannot be judged" in body
+        # the drops are named as the reader knows them: a programme's payroll by the programme, a registry in words
+        sources = re.findall(r'<td title="source ([a-z_]+)">([^<]+)</td>', html[html.index("<footer>") :])
+        assert sources, "the footer lists the night's drops"
+        for source_id, name in sources:
+            assert name != source_id and "_" not in name, (source_id, name)
+        assert "Civil registry" in {name for _, name in sources}

@@ -14,8 +14,8 @@ import yaml
 
 from pipelines.cli import run_night
 from pipelines.settings import settings_from_env
-from quality.deidentify import CLASSIFICATION, UnclassifiedColumnError, classification_markdown, output_name
-from quality.publish import build_analytics, pseudonym_sql, pseudonyms, publish_all, publish_copy
+from publish.deidentify import CLASSIFICATION, UnclassifiedColumnError, classification_markdown, output_name
+from publish.warehouse import build_analytics, pseudonym_sql, pseudonyms, publish_all, publish_copy
 from synthetic import generate
 
 READER = textwrap.dedent(
@@ -137,7 +137,7 @@ def test_analytics_outputs_carry_no_personal_data(published):
 
 def test_every_table_and_column_is_documented(published):
     """Analysts read the generated data dictionary: no table or column of either warehouse lacks a comment."""
-    from quality.dictionary import ANALYTICS_SKIPPED, SKIPPED_SCHEMAS, undocumented
+    from publish.dictionary import ANALYTICS_SKIPPED, SKIPPED_SCHEMAS, undocumented
 
     for name, skip in (("ibr.duckdb", SKIPPED_SCHEMAS), ("ibr_analytics.duckdb", ANALYTICS_SKIPPED)):
         with duckdb.connect(str(published / "warehouse" / name), read_only=True) as con:
@@ -222,7 +222,7 @@ def test_the_same_table_fully_classified_publishes(tmp_path):
 
 
 def test_an_exact_date_can_never_be_kept(monkeypatch):
-    from quality import deidentify
+    from publish import deidentify
 
     rules = dict(deidentify.CLASSIFICATION[("registry", "enrolment")])
     rules["enrolment_date"] = deidentify.Rule(deidentify.QUASI, "keep")

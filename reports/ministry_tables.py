@@ -1,48 +1,25 @@
-"""Ministry reports: one self-contained HTML file per ministry, with CSV and Parquet beside it.
+"""The ministry reports' tables: what each holds, their SQL over the warehouse, and their suppression.
 
-A ministry reads the findings for its own programmes (``programmes.yaml`` says who runs
-what): people enrolled and paid, deceased still paid, exclusive overlaps, duplicate
-enrolments, gaps, inclusion errors, the programme overlap matrix and coverage by area.
-The reports leave the restricted warehouse, so they hold **aggregates only** (counts and
-amounts by programme, area and month; never a name, an id or a date of birth). Every count
-of 1 to 4 people is hidden, and so is every other count that would give one back through
-a total, a sub-total or the same number in another table (``registry.suppression``, run
-once over every table of every ministry, so the same number is hidden everywhere); amounts
-and shares beside a hidden count are withheld (``suppress_row``). The HTML and the files
-carry the same cells.
-
-The HTML opens offline: inline CSS, charts as inline SVG drawn here, no script, no link.
-
-Example::
-
-    paths = render_ministry_reports(con, home, date(2026, 3, 1), run_id="abc123")
-    # <home>/reports/2026-03-01/ministry-of-labour.html
-    # <home>/reports/2026-03-01/ministry-of-labour/gaps.csv, gaps.parquet, ...
+``report_tables(con, rules)`` runs every table of ``TABLE_SPECS`` over every programme and
+suppresses the counts of all of them together (``reports.suppression.suppress``) under the
+linear relations a reader of the published tables can write down (``report_relations``);
+each row's amounts and shares follow its hidden counts (``suppress_row``). A ministry's
+report (``reports.ministry``) is its programmes' rows of these tables.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from html import escape
-from pathlib import Path
 from typing import Any, Literal
 
 import duckdb
-import jinja2
 import pyarrow as pa
-import pyarrow.csv as pa_csv
-import pyarrow.parquet as pq
-from markupsafe import Markup
 
-from ingest.country import load_country
-from ingest.sqlutil import table_exists
-from registry.programmes import ProgrammeRules, load_programmes
-from registry.suppression import SMALL_CELL_MIN, Relation, is_small, suppress
+from registry.programmes import ProgrammeRules
+from reports.suppression import SMALL_CELL_MIN, Relation, is_small, suppress
 
 # a hidden count: small (1-4 people) or hidden with one so that it cannot be worked out; the two look the same,
 # since telling them apart would bound the small one (a complement is 5 or more)
@@ -50,9 +27,6 @@ SUPPRESSED_TEXT = "x"
 # an amount, share or other figure of a row whose count was suppressed: withheld, since it could reveal the count
 WITHHELD_TEXT = "–"
 SUPPRESSED_FLAG = "suppressed"
-TEMPLATES = Path(__file__).resolve().parent / "templates"
-TEMPLATE_NAME = "ministry_report.html.j2"
-
 # what a column holds decides how it is suppressed, formatted and typed in the files:
 # count (people; suppressed when 1-4), figure (amount, share, months: withheld with the row's small counts),
 # text / month / flag (labels: never suppressed)
@@ -69,7 +43,6 @@ ARROW_TYPES: dict[str, pa.DataType] = {
     "month": pa.date32(),
     "flag": pa.bool_(),
 }
-PALETTE = ("#2f6f9f", "#d0793a", "#4b9a6a", "#a4508b", "#7d7d2f", "#5b5fb3")
 
 
 @dataclass(frozen=True)
@@ -117,7 +90,7 @@ def suppress_row(
 ) -> SuppressedRow:
     """Hide one row's cells: the counts in ``hidden`` (by default its small counts), and what could give them back.
 
-    ``hidden`` comes from ``registry.suppression.suppress`` run over every table (small
+    ``hidden`` comes from ``reports.suppression.suppress`` run over every table (small
     counts and their complements). When any count of the row is hidden, its amounts and other
     figures become ``None`` too (an amount divided by the benefit value would give the count
     back); a share that names the counts it is computed from (``Column.depends_on``) goes
@@ -191,7 +164,7 @@ class ReportTable:
 
     def cells(self) -> list[list[Cell]]:
         """The rows as formatted HTML cells: "x" for a hidden count, "–" for a withheld figure."""
-        return [[_cell(column, row) for column in self.html_columns()] for row in self.rows]
+        return [[format_cell(column, row) for column in self.html_columns()] for row in self.rows]
 
     def arrow(self) -> pa.Table:
         """The rows for the files: suppressed cells are null and the ``suppressed`` column says why."""
@@ -204,146 +177,11 @@ class ReportTable:
         return pa.Table.from_pydict(data, schema=schema)
 
 
-@dataclass(frozen=True)
-class Bar:
-    """One bar of a chart. ``value`` ``None``: nothing to draw (suppressed or no data); ``text`` says which."""
-
-    label: str
-    value: float | None
-    text: str
-    group: str = ""
-    series: int = 0
-
-
-def bar_chart_svg(
-    bars: Sequence[Bar], *, title: str, legend: Sequence[str] = (), max_value: float | None = None
-) -> Markup:
-    """A horizontal bar chart as inline SVG (no script, no font file): one row per bar, grouped under
-    ``group`` headings, coloured by ``series`` with an optional legend. Labels are escaped here."""
-    # room for the longest label and value text (about 7 px a character at 12 px), so none is clipped
-    row_h, head_h, plot_w = 18, 22, 420
-    label_w = max(140, 16 + 7 * max((len(b.label) for b in bars), default=0))
-    value_w = max(70, 12 + 7 * max((len(b.text) for b in bars), default=0))
-    legend_w = 20 + 150 * len(legend)
-    width = max(label_w + plot_w + value_w, legend_w, 40 + 8 * len(title))
-    top = max_value if max_value is not None else max((b.value or 0.0 for b in bars), default=0.0)
-    top = top if top > 0 else 1.0
-    parts: list[str] = []
-    y = 26 + (20 if legend else 0)
-    for index, name in enumerate(legend):
-        x = 10 + index * 150
-        parts.append(f'<rect x="{x}" y="30" width="10" height="10" fill="{PALETTE[index % len(PALETTE)]}"/>')
-        parts.append(f'<text x="{x + 14}" y="39" class="lg">{escape(name)}</text>')
-    group = None
-    for bar in bars:
-        if bar.group and bar.group != group:
-            group = bar.group
-            parts.append(f'<text x="4" y="{y + 15}" class="gh">{escape(bar.group)}</text>')
-            y += head_h
-        parts.append(
-            f'<text x="{label_w - 8}" y="{y + 13}" class="lb" text-anchor="end">{escape(bar.label)}</text>'
-        )
-        length = 0.0 if bar.value is None else max(0.0, bar.value) / top * plot_w
-        colour = PALETTE[bar.series % len(PALETTE)]
-        parts.append(
-            f'<rect x="{label_w}" y="{y + 3}" width="{length:.1f}" height="{row_h - 6}" fill="{colour}"/>'
-        )
-        parts.append(
-            f'<text x="{label_w + length + 5:.1f}" y="{y + 13}" class="vl">{escape(bar.text)}</text>'
-        )
-        y += row_h
-    height = y + 8
-    return Markup(
-        # inline SVG in HTML needs no namespace attribute: the file holds no URL at all
-        f'<svg role="img" viewBox="0 0 {width} {height}" '
-        f'width="{width}" height="{height}" aria-label="{escape(title)}">'
-        f"<title>{escape(title)}</title>"
-        f'<text x="4" y="16" class="ct">{escape(title)}</text>'
-        f"{''.join(parts)}</svg>"
-    )
-
-
-def ministry_slug(ministry: str) -> str:
-    """File-name form of a ministry: ``Ministry of Social Development`` -> ``ministry-of-social-development``."""
-    slug = re.sub(r"[^a-z0-9]+", "-", ministry.lower()).strip("-")
-    if not slug:
-        raise ValueError(f"ministry {ministry!r} gives an empty file name; use letters or digits in its name")
-    return slug
-
-
-def render_ministry_reports(
-    con: duckdb.DuckDBPyConnection,
-    home: Path,
-    night: date,
-    run_id: str = "",
-    missing_sources: Sequence[Mapping[str, str]] = (),
-) -> list[Path]:
-    """Write ``<home>/reports/<night>/<ministry-slug>.html`` for every ministry of ``programmes.yaml``, and
-    ``<ministry-slug>/<table>.csv`` and ``.parquet`` for each table it shows; return every path written.
-
-    ``missing_sources`` (``published.json``'s list: source, expected, late_since) puts a banner on a partial
-    night's reports naming each expected source that had not arrived.
-
-    ``con`` holds ``registry.*``, ``reports.*`` (``build_reports`` for ``night``) and ``audit.*``.
-    Only aggregates leave: small counts and their complements are hidden (``report_tables``).
-    """
-    rules = load_programmes(home / "programmes.yaml")
-    currency = load_country(home).currency
-    out_dir = home / "reports" / night.isoformat()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    footer = _footer(con, night, run_id)
-    template = _environment().get_template(TEMPLATE_NAME)
-    # suppression runs once over every programme: a number two ministries both see is hidden in both
-    every_table = report_tables(con, rules)
-    written: list[Path] = []
-    for ministry, programme_ids in _ministries(rules).items():
-        slug = ministry_slug(ministry)
-        tables = {name: table.only(programme_ids) for name, table in every_table.items()}
-        previous = previous_report(home, night, slug)
-        tables["changes"] = changes_table(tables, previous[1] if previous else None)
-        files_dir = out_dir / slug
-        files_dir.mkdir(exist_ok=True)
-        for table in tables.values():
-            arrow = table.arrow()
-            csv_path, parquet_path = files_dir / f"{table.name}.csv", files_dir / f"{table.name}.parquet"
-            pa_csv.write_csv(arrow, csv_path)
-            pq.write_table(arrow, parquet_path)
-            written += [csv_path, parquet_path]
-        html = template.render(
-            ministry=ministry,
-            night=night.isoformat(),
-            run_id=run_id,
-            programmes=[rules.by_id[p] for p in programme_ids],
-            tables=tables,
-            files_dir=slug,
-            charts=_charts(tables, rules),
-            matrix=_matrix(tables["overlap_matrix"], rules),
-            footer=footer.for_programmes(programme_ids),
-            suppressed_text=SUPPRESSED_TEXT,
-            withheld_text=WITHHELD_TEXT,
-            small_cell_min=rules.small_cell_min,
-            currency=currency,
-            currency_label=currency or "currency units",
-            previous_night=previous[0].isoformat() if previous else "",
-            coverage_summary=tables["coverage_by_area"].view(COVERAGE_SUMMARY, area_level="national"),
-            missing_sources=missing_sources,
-        )
-        html_path = out_dir / f"{slug}.html"
-        html_path.write_text(html, encoding="utf-8")
-        written.append(html_path)
-    return written
-
-
-# ---------------------------------------------------------------------------------------------------------
-# the tables: one aggregate query each, scoped to the ministry's programmes ($ids)
-
 TableSpec = tuple[str, str, str, tuple[Column, ...], str]
-
 # ids and codes go to the files; the HTML names them (programme_name, area_name: added by ``_add_names``)
 PROGRAMME = Column("programme_id", "Programme id", "text", in_html=False)
 PROGRAMME_NAME = Column("programme_name", "Programme", "text")
 PERIOD = Column("period_month", "Month", "month")
-
 # the programmes' latest month held, and who each actively pays in it
 CURRENT_ACTIVE = """
     current_active as (
@@ -352,7 +190,6 @@ CURRENT_ACTIVE = """
         join registry.programme as p on p.programme_id = e.programme_id and p.latest_period_month = e.period_month
         where e.enrolment_status = 'active'
     )"""
-
 # finding -> its words in the HTML, in the order the report lists them
 FINDING_LABELS = {
     "deceased_paid": "Deceased still paid",
@@ -362,7 +199,6 @@ FINDING_LABELS = {
     "inclusion_error": "Inclusion error",
     "paid_not_eligible": "Paid, not eligible",
 }
-
 TABLE_SPECS: tuple[TableSpec, ...] = (
     (
         "headline",
@@ -698,7 +534,7 @@ TABLE_SPECS: tuple[TableSpec, ...] = (
 def report_tables(con: duckdb.DuckDBPyConnection, rules: ProgrammeRules) -> dict[str, ReportTable]:
     """Every report table over every programme, suppressed: small counts and their complements hidden.
 
-    The counts of all tables are suppressed together (``registry.suppression.suppress``) under
+    The counts of all tables are suppressed together (``reports.suppression.suppress``) under
     the relations a reader can use (``report_relations``); each row's amounts and shares
     follow its hidden counts (``suppress_row``). A ministry's report is its rows of these.
     """
@@ -811,7 +647,6 @@ DIFFERENCES = (
     ("eligible_persons", "eligible_enrolled_persons", "eligible_not_enrolled_persons"),
     ("undetermined_persons", "enrolled_undetermined_persons", "undetermined_not_enrolled_persons"),
 )
-
 # a count cell of the report tables: (table name, row number, column name)
 CellKey = tuple[str, int, str]
 COVERAGE_COUNTS = (
@@ -1004,11 +839,18 @@ def report_relations(raw: Mapping[str, Sequence[Mapping[str, Any]]]) -> tuple[li
     return relations, unpublished
 
 
+# the coverage share's numerator and denominator: hiding either withholds the share, the figure a ministry reads
+# first, so a complement is taken among the other counts of the row (paid, its categories) at up to this price
+SHARE_COUNTS = ("eligible_enrolled_persons", "eligible_persons")
+SHARE_WEIGHT = 4.0
+
+
 def _weights(
     raw: Mapping[str, Sequence[Mapping[str, Any]]], values: Mapping[CellKey, Any]
 ) -> dict[CellKey, float]:
     """What hiding a cell costs a reader, beyond its size: the programme's own totals are the dearest
-    (the headline, the country's coverage row, the overlap diagonal, the findings), provinces next."""
+    (the headline, the country's coverage row, the overlap diagonal, the findings), provinces next;
+    within a coverage row, the two counts of its share (``SHARE_COUNTS``) cost more than the others."""
     weights: dict[CellKey, float] = {}
     for name, index, column in values:
         row = raw[name][index]
@@ -1019,7 +861,7 @@ def _weights(
         elif name == "coverage_by_area":
             weights[(name, index, column)] = {"national": 1000.0, "admin1": 10.0}.get(
                 str(row["area_level"]), 1.0
-            )
+            ) * (SHARE_WEIGHT if column in SHARE_COUNTS else 1.0)
     return weights
 
 
@@ -1027,339 +869,12 @@ def _key(cell: tuple[str, str], index: int) -> CellKey:
     return (cell[0], index, cell[1])
 
 
-def _ministries(rules: ProgrammeRules) -> dict[str, list[str]]:
-    """Ministry -> its programme ids, in file order."""
-    by_ministry: dict[str, list[str]] = {}
-    for programme in rules.programmes:
-        by_ministry.setdefault(programme.ministry, []).append(programme.programme_id)
-    return by_ministry
-
-
-# the whole country's coverage row, every category in its group (the template's two-row heading): paid (all,
-# eligible, not eligible, cannot be judged), eligible (all, paid, not paid), cannot be judged (all, paid, not paid)
-COVERAGE_SUMMARY = (
-    "programme_name",
-    "enrolled_persons",
-    "eligible_enrolled_persons",
-    "enrolled_not_eligible_persons",
-    "enrolled_undetermined_persons",
-    "eligible_persons",
-    "eligible_enrolled_persons",
-    "eligible_not_enrolled_persons",
-    "undetermined_persons",
-    "enrolled_undetermined_persons",
-    "undetermined_not_enrolled_persons",
-    "coverage_share",
-)
-
-# ---------------------------------------------------------------------------------------------------------
-# what changed since the last report: tonight's published counts beside the previous report's own files
-
-# (table, column, what it counts): on the programme's row (coverage: the whole country's row)
-CHANGE_MEASURES: tuple[tuple[str, str, str], ...] = (
-    ("headline", "enrolled_persons", "Persons paid"),
-    ("coverage_by_area", "eligible_persons", "Eligible"),
-    ("coverage_by_area", "eligible_not_enrolled_persons", "Eligible, not paid"),
-    ("coverage_by_area", "enrolled_not_eligible_persons", "Paid, not eligible"),
-    ("coverage_by_area", "undetermined_persons", "Cannot be judged"),
-    ("findings_summary", "deceased_paid_persons", "Deceased still paid"),
-    ("findings_summary", "exclusive_overlap_persons", "Exclusive overlap"),
-    ("findings_summary", "duplicate_enrolment_persons", "Duplicate enrolment"),
-    ("findings_summary", "gap_persons", "Eligible, not paid (gap)"),
-    ("findings_summary", "inclusion_error_persons", "Inclusion error"),
-)
-CHANGE_COLUMNS = (
-    PROGRAMME,
-    PROGRAMME_NAME,
-    Column("measure", "Column", "text", in_html=False),
-    Column("measure_label", "Count", "text"),
-    Column("previous_persons", "Last report", "count"),
-    Column("persons", "This report", "count"),
-    Column("change_persons", "Change", "change"),
-)
-
-
-def previous_report(home: Path, night: date, slug: str) -> tuple[date, Path] | None:
-    """The newest earlier night with this ministry's report files in ``<home>/reports/``, and their folder."""
-    found: list[tuple[date, Path]] = []
-    for folder in (home / "reports").glob("*/"):
-        try:
-            earlier = date.fromisoformat(folder.name)
-        except ValueError:
-            continue
-        if earlier < night and (folder / slug / "headline.parquet").is_file():
-            found.append((earlier, folder / slug))
-    return max(found) if found else None
-
-
-def changes_table(tables: Mapping[str, ReportTable], previous: Path | None) -> ReportTable:
-    """Tonight's counts beside the last report's, as both were published (suppressed): a change is given only
-    where both numbers are shown, so it tells nothing the two reports do not already say."""
-    note = (
-        "Each programme's counts in this report beside the same counts in the last report sent, as both "
-        "were published. A change is given only where both numbers are shown; a blank is a count the last "
-        "report did not have."
-    )
-    table = ReportTable("changes", "What changed since the last report", note, CHANGE_COLUMNS)
-    before: dict[str, dict[str, dict[str, Any]]] = {}
-    for name in {m[0] for m in CHANGE_MEASURES}:
-        path = previous / f"{name}.parquet" if previous else None
-        rows = pq.read_table(path).to_pylist() if path and path.is_file() else []
-        before[name] = {
-            str(r["programme_id"]): r
-            for r in rows
-            if name != "coverage_by_area" or r.get("area_level") == "national"
-        }
-    for programme in tables["headline"].rows:
-        programme_id = programme.values["programme_id"]
-        for name, column, label in CHANGE_MEASURES:
-            now = next(
-                (
-                    r
-                    for r in tables[name].rows
-                    if r.values["programme_id"] == programme_id
-                    and (name != "coverage_by_area" or r.values["area_level"] == "national")
-                ),
-                None,
-            )
-            then = before[name].get(str(programme_id))
-            hidden = set()
-            now_value = None if now is None else now.values[column]
-            if now is not None and column in now.hidden:
-                hidden.add("persons")
-            then_value = None if then is None else then.get(column)
-            if then is not None and column in then and then_value is None and then.get(SUPPRESSED_FLAG):
-                hidden.add("previous_persons")
-            change = None if now_value is None or then_value is None else int(now_value) - int(then_value)
-            values = {
-                "programme_id": programme_id,
-                "programme_name": programme.values["programme_name"],
-                "measure": column,
-                "measure_label": label,
-                "previous_persons": then_value,
-                "persons": now_value,
-                "change_persons": change,
-            }
-            withheld = frozenset({"change_persons"}) if hidden else frozenset()
-            table.rows.append(SuppressedRow(values, frozenset(hidden), withheld))
-    return table
-
-
-# ---------------------------------------------------------------------------------------------------------
-# charts and the matrix
-
-
-def _charts(tables: Mapping[str, ReportTable], rules: ProgrammeRules) -> dict[str, Markup]:
-    names = {p.programme_id: p.name for p in rules.programmes}
-    finding_columns = [c for c in tables["findings_summary"].columns if c.kind == "count"]
-    finding_bars = [
-        Bar(
-            column.label,
-            _bar_value(row, column.name),
-            _bar_text(row, column.name),
-            group=names.get(str(row.values["programme_id"]), str(row.values["programme_id"])),
-            series=index,
-        )
-        for row in tables["findings_summary"].rows
-        for index, column in enumerate(finding_columns)
-    ]
-    coverage_rows = [
-        r for r in tables["coverage_by_area"].rows if r.values["area_level"] in ("national", "admin1")
-    ]
-    coverage_bars = [
-        Bar(
-            str(r.values["area_name"]),
-            None if r.values["coverage_share"] is None else float(r.values["coverage_share"]),
-            _coverage_text(r),
-            group=names.get(str(r.values["programme_id"]), str(r.values["programme_id"])),
-            series=0 if r.values["area_level"] == "admin1" else 1,
-        )
-        for r in coverage_rows
-    ]
-    return {
-        "findings": bar_chart_svg(finding_bars, title="Persons per finding, by programme"),
-        "coverage": bar_chart_svg(
-            coverage_bars, title="Coverage: share of eligible people who are paid, by province", max_value=1.0
-        ),
-    }
-
-
-def _bar_value(row: SuppressedRow, name: str) -> float | None:
-    value = row.values[name]
-    return None if value is None else float(value)
-
-
-def _bar_text(row: SuppressedRow, name: str) -> str:
-    if name in row.hidden:
-        return SUPPRESSED_TEXT
-    value = row.values[name]
-    return "no data" if value is None else f"{int(value):,}"
-
-
-def _count_text(row: SuppressedRow, name: str) -> str:
-    return SUPPRESSED_TEXT if name in row.hidden else f"{int(row.values[name] or 0):,}"
-
-
-def _coverage_text(row: SuppressedRow) -> str:
-    """What a coverage bar says, with what stands beside the share: a share withheld still names the
-    counts that are shown, and people paid whom the rules cannot judge are never left out."""
-    values = row.values
-    eligible = _count_text(row, "eligible_persons")
-    if "coverage_share" in row.withheld:
-        text = f"{eligible} eligible, share withheld (a count under 5 or hidden)"
-    elif values["coverage_share"] is None:
-        text = "nobody eligible"
-    else:
-        text = f"{float(values['coverage_share']):.0%} of {eligible} eligible paid"
-    unjudged = values["enrolled_undetermined_persons"]
-    if "enrolled_undetermined_persons" in row.hidden or unjudged:
-        text += f"; {_count_text(row, 'enrolled_undetermined_persons')} paid cannot be judged"
-    return text
-
-
-@dataclass(frozen=True)
-class Matrix:
-    """The overlap matrix as a grid: ministry programmes down, every programme across."""
-
-    columns: list[str]
-    rows: list[tuple[str, list[Cell]]]
-
-
-def _matrix(table: ReportTable, rules: ProgrammeRules) -> Matrix:
-    columns = rules.ids
-    names = {p.programme_id: p.name for p in rules.programmes}
-    grid: dict[str, dict[str, Cell]] = {}
-    for row in table.rows:
-        mine, other = str(row.values["programme_id"]), str(row.values["other_programme_id"])
-        cell = _cell(Column("persons", "", "count"), row)
-        css = " ".join(
-            x
-            for x in (
-                cell.css,
-                "excl" if row.values["is_exclusive_pair"] else "",
-                "diag" if mine == other else "",
-            )
-            if x
-        )
-        grid.setdefault(mine, {})[other] = Cell(cell.text, css)
-    return Matrix(
-        [names[c] for c in columns],
-        [(names.get(mine, mine), [grid[mine].get(c, Cell("")) for c in columns]) for mine in grid],
-    )
-
-
-# ---------------------------------------------------------------------------------------------------------
-# footer: the drops used and the data-quality status of the night
-
-
-LAYER_ORDER = ("source", "staging", "linkage", "registry", "reports", "cross_night")
-
-
-@dataclass(frozen=True)
-class CheckCount:
-    """The checks of one layer and severity in this run: how many ran, passed and failed."""
-
-    layer: str
-    severity: str
-    checks: int
-    passed: int
-    failed: int
-
-
-@dataclass(frozen=True)
-class Footer:
-    files: list[dict[str, Any]]
-    checks: list[CheckCount]
-    checks_recorded: bool
-    quarantined_rows: int | None
-    rejected_files: int | None
-    # source -> the programmes it pays (sources that pay nobody, the registries, are every ministry's input)
-    source_programmes: dict[str, set[str]] = field(default_factory=dict)
-    other_files: int = 0
-
-    def for_programmes(self, programme_ids: Sequence[str]) -> Footer:
-        """The footer a ministry sees: the drops of its own programmes and of the shared registries only."""
-        mine = set(programme_ids)
-
-        def shown(source: str) -> bool:
-            paid = self.source_programmes.get(source)
-            return not paid or bool(paid & mine)
-
-        files = [f for f in self.files if shown(str(f["source"]))]
-        return dataclasses.replace(self, files=files, other_files=len(self.files) - len(files))
-
-
-def _footer(con: duckdb.DuckDBPyConnection, night: date, run_id: str) -> Footer:
-    files: list[dict[str, Any]] = []
-    rejected: int | None = None
-    if table_exists(con, "audit", "files"):
-        for source, path, status, rows_in, accepted, rejected_rows, sha in con.execute(
-            "select source, file_path, status, rows_in, rows_accepted, rows_rejected, file_sha256 "
-            "from audit.files where night = $night order by source, file_path",
-            {"night": night},
-        ).fetchall():
-            files.append(
-                {
-                    "source": source,
-                    "file": Path(str(path)).name,
-                    "status": status,
-                    "rows_in": rows_in,
-                    "rows_accepted": accepted,
-                    "rows_rejected": rejected_rows,
-                    "sha256": (sha or "")[:12],
-                }
-            )
-        rejected = sum(1 for f in files if f["status"] == "rejected")
-    quarantined: int | None = None
-    if table_exists(con, "audit", "quarantine"):
-        quarantined = int(
-            con.execute(
-                "select count(*) from audit.quarantine where night = $night", {"night": night}
-            ).fetchall()[0][0]
-        )
-    checks = check_summary(con, night, run_id)
-    source_programmes: dict[str, set[str]] = {}
-    if table_exists(con, "registry", "enrolment"):
-        for source, programme_id in con.execute(
-            "select distinct source, programme_id from registry.enrolment"
-        ).fetchall():
-            source_programmes.setdefault(str(source), set()).add(str(programme_id))
-    return Footer(files, checks, bool(checks), quarantined, rejected, source_programmes)
-
-
-def check_summary(con: duckdb.DuckDBPyConnection, night: date, run_id: str) -> list[CheckCount]:
-    """This run's data-quality checks, counted by layer and severity: numbers only, never a key or a check's details.
-
-    Only the run that wrote the report counts (a rerun of the night has its own rows in
-    ``audit.checks``); empty when the run recorded no check.
-    """
-    if not table_exists(con, "audit", "checks"):
-        return []
-    rows = con.execute(
-        """
-        select layer, severity, count(*) as checks,
-            count(*) filter (where passed) as passed, count(*) filter (where not passed) as failed
-        from audit.checks
-        where night = $night and run_id = $run_id
-        group by layer, severity
-        """,
-        {"night": night, "run_id": run_id},
-    ).fetchall()
-    order = {layer: i for i, layer in enumerate(LAYER_ORDER)}
-    counts = [CheckCount(str(a), str(b), int(c), int(d), int(e)) for a, b, c, d, e in rows]
-    return sorted(counts, key=lambda c: (order.get(c.layer, len(order)), c.layer, c.severity))
-
-
-# ---------------------------------------------------------------------------------------------------------
-# formatting
-
-
 def _plain(value: object) -> Any:
     """DuckDB values as plain Python for the files: decimals become floats."""
     return float(value) if isinstance(value, Decimal) else value
 
 
-def _cell(column: Column, row: SuppressedRow) -> Cell:
+def format_cell(column: Column, row: SuppressedRow) -> Cell:
     if column.name in row.hidden:
         return Cell(SUPPRESSED_TEXT, "num sup")
     if column.name in row.withheld:
@@ -1382,13 +897,3 @@ def _cell(column: Column, row: SuppressedRow) -> Cell:
     if column.kind == "flag":
         return Cell("yes" if value else "")
     return Cell(str(value))
-
-
-def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )

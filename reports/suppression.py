@@ -27,6 +27,9 @@ from dataclasses import dataclass
 from typing import Any
 
 SMALL_CELL_MIN = 5
+# how far above its value a hidden cell may go in the programmes that move many cells at once (any bound
+# keeps them bounded; a cell moved within it is moved within no bound too)
+CAP = 1e6
 
 
 @dataclass(frozen=True)
@@ -121,7 +124,69 @@ def suppress(
         trial = hidden - twins
         if _safe(values, relations, by_cell, trial, unknown, twins):
             hidden = trial
+            continue
+        # not safe alone: shown again with cheaper cells hidden in its place, when such cells exist
+        price = float(values[cell]) * prices.get(cell, 1.0)
+        cover = _cheaper_cover(values, relations, by_cell, trial, unknown, prices, twins, price, primary)
+        if cover is not None:
+            hidden = cover
     return Suppression(primary, frozenset(hidden) - primary)
+
+
+def _cheaper_cover(
+    values: Mapping[Any, Any],
+    relations: Sequence[Relation],
+    by_cell: Mapping[Any, list[int]],
+    trial: set[Any],
+    unknown: frozenset[Any],
+    prices: Mapping[Any, float],
+    shown: set[Any],
+    budget: float,
+    primary: frozenset[Any],
+    rounds: int = 12,
+) -> set[Any] | None:
+    """The hidden cells with ``shown`` (a dear complement and its twins) shown again and cheaper cells
+    hidden in its place, costing less than ``budget`` in all; None when no such set is found.
+
+    The same two rounds as ``suppress`` over ``trial``, with ``shown`` never chosen, and one more move:
+    a complement that a reader could work out once ``shown`` is back protects nothing, so it is shown
+    too (the country's eligible people, hidden only beside its eligible and paid). The child grant's
+    country row: paid 8,420 = eligible and paid 8,401 + not eligible 16 + "<5" cannot be judged.
+    Hiding 8,401 (and with it the country's coverage share) protects the small cell, but so does
+    hiding the 16, at a fraction of the price."""
+    hidden = set(trial)
+    released = set(shown)
+    added: set[Any] = set()
+    for _ in range(rounds):
+        before = set(hidden)
+        _single_hidden(values, relations, by_cell, hidden, unknown, prices, exclude=released)
+        bounds = intervals(values, relations, hidden, unknown)
+        pinned = {c for c in hidden if bounds[c][0] >= bounds[c][1]}
+        if not pinned:
+            near = released | added | (hidden - before)
+            pinned = pinned_cells(values, relations, hidden, unknown, near=near)
+        for cell in sorted(pinned - primary, key=repr):
+            for twin in _twins(cell, relations, by_cell):
+                if twin in hidden and twin not in primary:
+                    hidden.discard(twin)
+                    released.add(twin)
+                    added.discard(twin)
+        for cell in sorted(pinned & primary, key=repr):
+            complement = _nearest_complement(
+                cell, values, relations, by_cell, hidden, unknown, prices, exclude=released
+            )
+            if complement is None:
+                return None
+            hidden.add(complement)
+            added.add(complement)
+        added |= hidden - before
+        if hidden == before:
+            break
+        if sum(float(values[c]) * prices.get(c, 1.0) for c in hidden - trial) >= budget:
+            return None
+    if not _safe(values, relations, by_cell, hidden, unknown, released):
+        return None
+    return hidden
 
 
 def _nearest_complement(
@@ -132,6 +197,7 @@ def _nearest_complement(
     hidden: set[Any],
     unknown: frozenset[Any],
     prices: Mapping[Any, float],
+    exclude: Collection[Any] = (),
 ) -> Any:
     """The cheapest shown non-zero cell in the relations nearest to a pinned ``cell``, or None.
 
@@ -155,7 +221,7 @@ def _nearest_complement(
                     seen_cells.add(c)
                     if c in hidden or c in unknown:
                         next_frontier.append(c)
-                    elif values.get(c) not in (None, 0):
+                    elif c not in exclude and values.get(c) not in (None, 0):
                         candidates.append((float(values[c]) * prices.get(c, 1.0), len(candidates), c))
         if candidates:
             return min(candidates, key=lambda c: (c[0], c[1]))[2]
@@ -182,6 +248,45 @@ def _safe(
     return not pinned_cells(values, relations, hidden, unknown, near=shown)
 
 
+def _moved_together(
+    matrix: Any,
+    rhs: list[float],
+    bounds: Sequence[tuple[float, float | None]],
+    index: dict[Any, int],
+    true: dict[Any, float],
+) -> set[Any] | None:
+    """The hidden cells of one group that a feasible point moves a whole unit from their true value, found
+    a few cells at a time: the sum of the cells not yet moved is maximised (then minimised), each cell
+    capped far above its value so that the programme stays bounded; a cell the solution moves is free (the
+    point is feasible, capped or not), and the rest are solved again until a round moves none. The cells
+    left are settled one by one. None when the relations do not hold on the numbers (infeasible)."""
+    from scipy.optimize import linprog
+
+    capped = [
+        (low, None if cell not in true else true[cell] + CAP)
+        for cell, (low, _high) in zip(index, bounds, strict=True)
+    ]
+    free: set[Any] = set()
+    for sign in (-1.0, 1.0):
+        while True:
+            rest = [c for c in true if c not in free]
+            if not rest:
+                return free
+            objective = [0.0] * len(index)
+            for cell in rest:
+                objective[index[cell]] = sign
+            result = linprog(objective, A_eq=matrix, b_eq=rhs, bounds=capped, method="highs")
+            if result.status == 2:
+                return None
+            if result.status != 0:
+                break
+            moved = {c for c in rest if abs(result.x[index[c]] - true[c]) >= 1 - 1e-6}
+            if not moved:
+                break
+            free |= moved
+    return free
+
+
 def _twins(cell: Any, relations: Sequence[Relation], by_cell: Mapping[Any, list[int]]) -> set[Any]:
     """The cell and every cell a one-part relation says holds the same number, transitively."""
     found, pending = {cell}, [cell]
@@ -202,8 +307,11 @@ def _single_hidden(
     hidden: set[Any],
     unpublished: frozenset[Any],
     prices: Mapping[Any, float],
+    exclude: Collection[Any] = (),
 ) -> None:
-    """Round 1: no relation keeps exactly one hidden cell (it would be the total less the parts)."""
+    """Round 1: no relation keeps exactly one hidden cell (it would be the total less the parts).
+
+    ``exclude``: cells never chosen as complements."""
     pending = list(range(len(relations)))
     queued = set(pending)
     while pending:
@@ -215,9 +323,9 @@ def _single_hidden(
         candidates = [
             (float(values[c]) * prices.get(c, 1.0), position, c)
             for position, c in enumerate(cells)
-            if c not in hidden and values.get(c) not in (None, 0)
+            if c not in hidden and c not in exclude and values.get(c) not in (None, 0)
         ]
-        if not candidates:  # cannot happen while hidden cells are >= 1: the hidden cell would equal 0
+        if not candidates:  # without exclude, cannot happen while hidden cells are >= 1
             continue
         chosen = min(candidates, key=lambda c: (c[0], c[1]))[2]
         hidden.add(chosen)
@@ -311,6 +419,7 @@ def pinned_cells(
     below it) leaves at least two. Relations that share no unknown cell are solved apart.
     """
     from scipy.optimize import linprog  # imported here: only a night that reports needs it
+    from scipy.sparse import csr_matrix
 
     unknown = set(unpublished)
     secret = set(hidden) | unknown
@@ -339,43 +448,36 @@ def pinned_cells(
             continue
         variables = sorted({c for r in group for c in r.cells() if c in secret}, key=repr)
         index = {c: i for i, c in enumerate(variables)}
-        matrix, rhs = [], []
-        for relation in group:
-            row = [0.0] * len(variables)
+        rows, columns, signs, rhs = [], [], [], []
+        for number, relation in enumerate(group):
             constant = 0.0
             for cell, sign in ((relation.total, 1.0), *((p, -1.0) for p in relation.parts)):
                 if cell in index:
-                    row[index[cell]] += sign
+                    rows.append(number)
+                    columns.append(index[cell])
+                    signs.append(sign)
                 else:
                     constant += sign * float(values.get(cell) or 0)
-            matrix.append(row)
             rhs.append(-constant)
+        matrix = csr_matrix((signs, (rows, columns)), shape=(len(group), len(variables)))
+        true = {c: float(values.get(c) or 0) for c in variables if c not in unknown}
         bounds = [(0.0 if c in unknown else 1.0, None) for c in variables]
-        infeasible = False
-        for cell in variables:
-            if cell in unknown:
-                continue
-            true = float(values.get(cell) or 0)
-            free = False
+        free = _moved_together(matrix, rhs, bounds, index, true)
+        if free is None:
+            # the relations do not hold on these numbers (a relation written wrong): nothing in this
+            # group can be vouched for, so all of it counts as pinned and gets complements
+            pinned |= set(true)
+            continue
+        for cell in (c for c in variables if c in true and c not in free):
             for sign in (-1.0, 1.0):  # the maximum first: most hidden cells could be larger
                 objective = [0.0] * len(variables)
                 objective[index[cell]] = sign
                 result = linprog(objective, A_eq=matrix, b_eq=rhs, bounds=bounds, method="highs")
-                if result.status == 3:  # unbounded: not pinned
-                    free = True
+                if result.status == 3 or (  # unbounded: not pinned
+                    result.status == 0 and abs(sign * result.fun - true[cell]) >= 1 - 1e-6
+                ):
+                    free.add(cell)
                     break
-                if result.status != 0:
-                    # the relations do not hold on these numbers (a relation written wrong): nothing in this
-                    # group can be vouched for, so all of it counts as pinned and gets complements
-                    infeasible = True
-                    break
-                end = sign * result.fun
-                if abs(end - true) >= 1 - 1e-6:
-                    free = True
-                    break
-            if infeasible:
-                pinned |= {c for c in variables if c not in unknown}
-                break
-            if not free:
+            if cell not in free:
                 pinned.add(cell)
     return pinned

@@ -33,8 +33,6 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from decimal import Decimal
-from html import escape
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -46,7 +44,8 @@ from markupsafe import Markup
 from ingest.sqlutil import table_exists
 from matching.linkage import latest_model, model_dir
 from quality.checks import LAYERS
-from quality.provenance import provenance
+from reports.charts import Bar, TrendPoint, bar_chart_svg, format_number, sparkline_svg
+from reports.provenance import provenance
 
 REPORT_NAME = "auditor_report.html"
 PACKAGE = "ibr-warehouse"
@@ -98,139 +97,6 @@ LINKAGE_DETAIL_COUNTS = (
     ("records_scored", "Records scored this night"),
     ("carried_pairs", "Scored pairs carried over from the previous night"),
 )
-
-# the ministry reports' colours: blue for data, red for a failure or a negative weight, green for a pass
-BLUE, RED, GREEN = "#2f6f9f", "#c0392b", "#4b9a6a"
-
-
-# ---------------------------------------------------------------------------------------------------------
-# inline SVG: a bar chart that takes negative values (match weights) and a sparkline (a check over nights)
-
-
-@dataclass(frozen=True)
-class Bar:
-    """One bar: ``value`` ``None`` draws nothing and ``text`` says why."""
-
-    label: str
-    value: float | None
-    text: str
-    group: str = ""
-    colour: str = ""
-
-
-def bar_chart_svg(bars: Sequence[Bar], *, title: str, width: int = 760, label_width: int = 330) -> Markup:
-    """A horizontal bar chart as inline SVG around a zero line: negative values go left, positive right.
-
-    One row per bar under its ``group`` heading; a long label is cut and kept whole in its tooltip.
-    The values stand after their bars, or in a column on the right when some are negative.
-    Every text is escaped here.
-    """
-    value_w, row_h, head_h = 80, 18, 22
-    plot_w = width - label_width - value_w - 10
-    values = [b.value for b in bars if b.value is not None]
-    low, high = min([0.0, *values]), max([0.0, *values])
-    span = (high - low) or 1.0
-    # about 6.5 px per character of a 12 px label
-    label_chars = max(8, int((label_width - 12) / 6.5))
-
-    def x_of(value: float) -> float:
-        return label_width + (value - low) / span * plot_w
-
-    parts: list[str] = []
-    y, group = 26, None
-    for bar in bars:
-        if bar.group and bar.group != group:
-            group = bar.group
-            parts.append(f'<text x="4" y="{y + 15}" class="gh">{escape(bar.group)}</text>')
-            y += head_h
-        label = bar.label if len(bar.label) <= label_chars else bar.label[: label_chars - 1] + "…"
-        parts.append(
-            f'<text x="{label_width - 8}" y="{y + 13}" class="lb" text-anchor="end">'
-            f"<title>{escape(bar.label)}</title>{escape(label)}</text>"
-        )
-        if bar.value is not None:
-            start, end = sorted((x_of(0.0), x_of(bar.value)))
-            colour = bar.colour or (BLUE if bar.value >= 0 else RED)
-            parts.append(
-                f'<rect x="{start:.1f}" y="{y + 3}" width="{max(end - start, 0.5):.1f}" '
-                f'height="{row_h - 6}" fill="{colour}"/>'
-            )
-        if low < 0:
-            parts.append(
-                f'<text x="{width - 4}" y="{y + 13}" class="vl" text-anchor="end">{escape(bar.text)}</text>'
-            )
-        else:
-            after = x_of(bar.value or 0.0) + 5
-            parts.append(f'<text x="{after:.1f}" y="{y + 13}" class="vl">{escape(bar.text)}</text>')
-        y += row_h
-    zero = x_of(0.0)
-    parts.append(f'<line x1="{zero:.1f}" y1="24" x2="{zero:.1f}" y2="{y}" class="axis"/>')
-    height = y + 8
-    return Markup(
-        # inline SVG in HTML needs no namespace attribute: the file holds no URL at all
-        f'<svg role="img" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
-        f'aria-label="{escape(title)}"><title>{escape(title)}</title>'
-        f'<text x="4" y="16" class="ct">{escape(title)}</text>{"".join(parts)}</svg>'
-    )
-
-
-@dataclass(frozen=True)
-class TrendPoint:
-    """One night of a trend: the value observed and, for a check, whether it passed (``None``: a metric)."""
-
-    night: date
-    value: float | None
-    passed: bool | None = None
-
-
-def sparkline_svg(points: Sequence[TrendPoint], *, title: str, threshold: float | None = None) -> Markup:
-    """A small line of ``value`` over nights, one mark per night (green passed, red failed, blue a metric).
-
-    A night without a value gets its mark on the baseline; the threshold, when given, is a dashed line.
-    Each mark's tooltip names its night and value.
-    """
-    width, height, pad = 180, 30, 5
-    scale = [p.value for p in points if p.value is not None]
-    if threshold is not None:
-        scale.append(threshold)
-    low, high = (min(scale), max(scale)) if scale else (0.0, 1.0)
-    if high == low:
-        low, high = low - 1.0, high + 1.0
-
-    def y_of(value: float | None) -> float:
-        return (
-            height - pad
-            if value is None
-            else height - pad - (value - low) / (high - low) * (height - 2 * pad)
-        )
-
-    step = (width - 2 * pad) / (len(points) - 1) if len(points) > 1 else 0.0
-    xs = [pad + i * step if len(points) > 1 else width / 2 for i in range(len(points))]
-    parts: list[str] = []
-    if threshold is not None:
-        ty = y_of(threshold)
-        parts.append(f'<line x1="{pad}" y1="{ty:.1f}" x2="{width - pad}" y2="{ty:.1f}" class="thr"/>')
-    line = " ".join(
-        f"{x:.1f},{y_of(p.value):.1f}" for x, p in zip(xs, points, strict=True) if p.value is not None
-    )
-    if line.count(",") > 1:
-        parts.append(f'<polyline points="{line}" class="trend"/>')
-    for x, point in zip(xs, points, strict=True):
-        state = "metric" if point.passed is None else ("pass" if point.passed else "fail")
-        colour = {"metric": BLUE, "pass": GREEN, "fail": RED}[state]
-        radius = 3.5 if state == "fail" else 2.5
-        tip = f"{point.night.isoformat()}: {format_number(point.value)}" + (
-            "" if point.passed is None else (" (passed)" if point.passed else " (failed)")
-        )
-        parts.append(
-            f'<circle class="pt {state}" cx="{x:.1f}" cy="{y_of(point.value):.1f}" r="{radius}" '
-            f'fill="{colour}"><title>{escape(tip)}</title></circle>'
-        )
-    return Markup(
-        f'<svg class="spark" role="img" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
-        f'aria-label="{escape(title)}"><title>{escape(title)}</title>{"".join(parts)}</svg>'
-    )
-
 
 # ---------------------------------------------------------------------------------------------------------
 # what the template shows
@@ -521,22 +387,6 @@ def reason_kind(reason: str) -> str:
     return re.sub(r"\s{2,}", " ", stripped).strip(" ;:,") or reason
 
 
-def format_number(value: object) -> str:
-    """A count with thousands separators, any other number to four significant digits; "–" for none."""
-    if value is None or isinstance(value, bool):
-        return "–" if value is None else str(value)
-    if not isinstance(value, int | float | Decimal):
-        return str(value)
-    number = float(value)
-    if math.isnan(number):
-        return "–"
-    if number.is_integer() and abs(number) < 1e15:
-        return f"{int(number):,}"
-    if abs(number) >= 1000:
-        return f"{number:,.0f}"
-    return f"{number:.4g}"
-
-
 # ---------------------------------------------------------------------------------------------------------
 # 1-3: the checks of the night and their trend
 
@@ -676,7 +526,6 @@ def _quarantine(con: duckdb.DuckDBPyConnection, night: date) -> QuarantineSectio
             section.chart = bar_chart_svg(
                 [Bar(s, float(n), f"{n:,}") for s, n in sorted(per_source.items())],
                 title="Rows quarantined this night, by source",
-                width=600,
                 label_width=200,
             )
     else:
@@ -896,7 +745,7 @@ def _model(con: duckdb.DuckDBPyConnection, home: Path, night: date, out_dir: Pat
             for r in settings.get("blocking_rules_to_generate_predictions", [])
         ],
         chart=bar_chart_svg(
-            bars, title="Match weight of each comparison level (log2 of m/u)", width=1000, label_width=440
+            bars, title="Match weight of each comparison level (log2 of m/u)", label_width=440
         ),
         chart_links=[
             (label, quote(Path(os.path.relpath(charts_dir / f"{name}.html", out_dir)).as_posix()))

@@ -3,7 +3,7 @@
 Three things are published from the working database:
 - `warehouse/ibr.duckdb`, the restricted warehouse (personal data; mode 0600);
 - `warehouse/ibr_analytics.duckdb`, de-identified by allowlist: every column of every table
-  is classified in `quality/deidentify.py` (a keyed-hash pseudonym instead of the person id,
+  is classified in `publish/deidentify.py` (a keyed-hash pseudonym instead of the person id,
   year of birth instead of the date, every other date cut to its month; names, ids, phones
   and source record keys dropped), and a column nobody classified stops the publish;
 - `warehouse/parquet/`, the analytics tables as Parquet, for other tools.
@@ -31,7 +31,7 @@ import pyarrow as pa
 
 from ingest.homefiles import share_with_group
 from ingest.sqlutil import literal, qualified, quote_ident
-from quality.deidentify import (
+from publish.deidentify import (
     ANALYTICS_TABLES,
     SOURCE_KIND_FLAGS,
     Rule,
@@ -131,7 +131,7 @@ def _analytics_select(
 ) -> tuple[str, list[tuple[str, Rule]]] | None:
     """The de-identified select of one working table and its column rules, or None when the table is absent.
 
-    Every column goes through its rule in `quality.deidentify.CLASSIFICATION`; an unclassified
+    Every column goes through its rule in `publish.deidentify.CLASSIFICATION`; an unclassified
     column raises `UnclassifiedColumnError` (the publish stops, naming the table and the column).
     """
     typed = con.execute(
@@ -295,7 +295,7 @@ ANALYTICS_INTRO = (
     "The views below have plain names (`select * from person`); each shows one de-identified table of schema "
     "`analytics` (also in `warehouse/parquet/<table>.parquet`) with the names of its area and programme codes. "
     "What each column became (pseudonym, year of birth, cut to the month, kept) is its classification in "
-    "quality/deidentify.py, listed in docs/security.md."
+    "publish/deidentify.py, listed in docs/security.md."
 )
 RESTRICTED_INTRO = (
     "Personal data: an authorised officer opens it with `ibr sql --restricted`. "
@@ -305,7 +305,7 @@ RESTRICTED_INTRO = (
 
 
 def _write_dictionaries(restricted: Path, analytics: Path, warehouse: Path) -> None:
-    from quality.dictionary import (
+    from publish.dictionary import (
         ANALYTICS_LEAD,
         ANALYTICS_SKIPPED,
         RESTRICTED_LEAD,
@@ -456,7 +456,7 @@ def rotate_pseudonym_key(home: Path) -> Published:
 
 
 # analysts' views: name in schema main -> (published table, extra select, joins); names and flags come from
-# the published tables only (quality/deidentify.py DERIVED classifies every column they add)
+# the published tables only (publish/deidentify.py DERIVED classifies every column they add)
 _NAMES = {
     "programme": (
         "left join analytics.registry_programme prog using (programme_id)",

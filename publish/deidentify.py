@@ -275,7 +275,7 @@ def derived_rule(column: str, programme_ids: Sequence[str]) -> Rule:
     if column.startswith("in_") and column[3:] in programme_ids:
         return DERIVED["in_<programme_id>"]
     raise UnclassifiedColumnError(
-        f"analysts' view column {column!r} is not classified; add it to quality/deidentify.py DERIVED"
+        f"analysts' view column {column!r} is not classified; add it to publish/deidentify.py DERIVED"
     )
 
 
@@ -299,7 +299,7 @@ def column_rules(schema: str, table: str, typed: Sequence[tuple[str, str]]) -> l
     >>> column_rules("registry", "person", [("favourite_colour", "VARCHAR")])
     Traceback (most recent call last):
     ...
-    quality.deidentify.UnclassifiedColumnError: analytics table registry.person: column 'favourite_colour' ...
+    publish.deidentify.UnclassifiedColumnError: analytics table registry.person: column 'favourite_colour' ...
     """
     rules = CLASSIFICATION.get((schema, table))
     if rules is None:
@@ -312,7 +312,7 @@ def column_rules(schema: str, table: str, typed: Sequence[tuple[str, str]]) -> l
         raise UnclassifiedColumnError(
             f"analytics table {schema}.{table}: column {', '.join(repr(u) for u in unknown)} "
             f"{'is' if len(unknown) == 1 else 'are'} not classified; add "
-            f"{'it' if len(unknown) == 1 else 'them'} to quality/deidentify.py CLASSIFICATION "
+            f"{'it' if len(unknown) == 1 else 'them'} to publish/deidentify.py CLASSIFICATION "
             "(direct identifier, quasi-identifier or safe, and drop, pseudonymise, year, month or keep) "
             "before publishing"
         )

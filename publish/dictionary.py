@@ -1,7 +1,7 @@
 """The data dictionary, generated from the warehouse's own COMMENTs (never hand-written).
 
 What each column says is its COMMENT, which the SQL models write and publish carries over to the
-analytics file with what the column's classification did to it (quality/deidentify.py): nothing is
+analytics file with what the column's classification did to it (publish/deidentify.py): nothing is
 added here by looking at a column's name. The tables analysts use come first; pipeline internals after.
 """
 
