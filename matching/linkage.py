@@ -382,11 +382,10 @@ def _open_backend(
     exchange.mkdir(parents=True, exist_ok=True, mode=0o700)
     spark.sparkContext.setCheckpointDir(str(exchange / "checkpoints"))
     scratch.execute(f"copy link_input to {literal(str(exchange / 'link_input.parquet'))} (format parquet)")
-    records = spark.read.parquet(str(exchange / "link_input.parquet"))
+    # a view replaced each night: one long-lived session (the Dagster resource's) links night after night
+    spark.read.parquet(str(exchange / "link_input.parquet")).createOrReplaceTempView("link_input")
     spark_db = SparkAPI(spark_session=spark, break_lineage_method="parquet")
-    return _Backend(
-        dialect("spark"), spark_db, spark_db.register(records, dataset_display_name="link_input"), exchange
-    )
+    return _Backend(dialect("spark"), spark_db, spark_db.register("link_input"), exchange)
 
 
 @dataclass

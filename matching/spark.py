@@ -97,6 +97,7 @@ def session(config: SparkConfig | None = None, app_name: str = "ibr-linkage") ->
         .config("spark.sql.shuffle.partitions", str(config.shuffle_partitions))
         .config("spark.default.parallelism", str(config.shuffle_partitions))
         .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.session.timeZone", "UTC")
     )
     if config.executor_memory:
