@@ -27,7 +27,13 @@ same graph a full re-link would. `auto` (the default) runs incremental on ordina
 nights and full once a week, when many records changed, or when asked to retrain.
 
 Splink works in its own in-memory DuckDB connection so that its scratch tables never
-reach the warehouse; records travel between the two as Arrow.
+reach the warehouse; records travel between the two as Arrow. With `backend: spark`
+(linkage.yaml), step 3's training and scoring run on Splink's Spark backend instead: the
+records go to Spark as Parquet, the scored pairs come back as Parquet, and everything else
+(the pre-link, clustering, stable ids, evaluation) stays on DuckDB. The hand-written SQL that
+differs between the two lives in matching.dialect; a trained model is also saved in a form
+either backend loads (matching.portable_model). Incremental nights are not yet scored on
+Spark: a Spark night links in full.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import date
@@ -379,7 +386,8 @@ def _open_backend(
     if spark is None:
         spark = spark_lib.session(spark_lib.SparkConfig.from_dict(config.spark))
     exchange = home / "state" / "spark"
-    exchange.mkdir(parents=True, exist_ok=True, mode=0o700)
+    shutil.rmtree(exchange, ignore_errors=True)  # what a killed night left
+    exchange.mkdir(parents=True, mode=0o700)
     spark.sparkContext.setCheckpointDir(str(exchange / "checkpoints"))
     scratch.execute(f"copy link_input to {literal(str(exchange / 'link_input.parquet'))} (format parquet)")
     # a view replaced each night: one long-lived session (the Dagster resource's) links night after night
@@ -449,7 +457,13 @@ def link_night(
         )
     else:
         backend = _open_backend(scratch, config, home, spark)
-        scored = _score_full(scratch, backend, saved, out_dir, config, modelled, timer, extra)
+        try:
+            scored = _score_full(scratch, backend, saved, out_dir, config, modelled, timer, extra)
+        finally:
+            if (
+                backend.exchange is not None
+            ):  # records and Splink's checkpoints: restricted, gone after the night
+                shutil.rmtree(backend.exchange, ignore_errors=True)
         _copy(scratch, "select * from edges", con, "_model_edges", temp=True)
     config = _with_threshold(config, scored.threshold)
     timer.lap("predict")

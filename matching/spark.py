@@ -99,6 +99,11 @@ def session(config: SparkConfig | None = None, app_name: str = "ibr-linkage") ->
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.session.timeZone", "UTC")
+        # not ./spark-warehouse in whatever folder the pipeline was started from
+        .config(
+            "spark.sql.warehouse.dir",
+            str(Path(tempfile.gettempdir()) / f"ibr-spark-{os.getuid()}" / "warehouse"),
+        )
     )
     if config.executor_memory:
         builder = builder.config("spark.executor.memory", config.executor_memory)
