@@ -9,7 +9,7 @@ from dagster import AssetExecutionContext
 from assets.common import WORK_DB_POOL, check_specs, night_of, report_checks
 from assets.staging import PERSON_RECORDS
 from matching.linkage import LinkageConfig, link_night
-from pipelines.resources import IbrHome, WorkDatabase
+from pipelines.resources import IbrHome, SparkSessionResource, WorkDatabase
 from quality.checks import CheckConfig
 from quality.cross_night import LINKAGE_DRIFT_CHECKS, linkage_drift
 from quality.reconcile import every_record_linked_once
@@ -62,14 +62,20 @@ def build_linkage_asset(
         ),
     )
     def record_linkage(
-        context: AssetExecutionContext, config: LinkageRunConfig, work_db: WorkDatabase, ibr_home: IbrHome
+        context: AssetExecutionContext,
+        config: LinkageRunConfig,
+        work_db: WorkDatabase,
+        ibr_home: IbrHome,
+        spark: SparkSessionResource,
     ):  # type: ignore[no-untyped-def]
         home = Path(ibr_home.path)
         settings = LinkageConfig.load(home)
         if config.retrain:
             settings = LinkageConfig(**{**settings.__dict__, "retrain": True})
+        # Splink trains and scores on Spark when linkage.yaml says so; records and links cross as Parquet
+        session = spark.get_session(settings.spark) if settings.backend == "spark" else None
         with work_db.connect() as con:
-            summary = link_night(con, home, night_of(context), settings, run_id=context.run_id)
+            summary = link_night(con, home, night_of(context), settings, run_id=context.run_id, spark=session)
             checks_started = time.perf_counter()
             outcomes = [every_record_linked_once(con), *linkage_drift(con, night_of(context), check_config)]
             results = report_checks(con, context, PERSON_SOURCE_LINK, "linkage", outcomes, check_config)

@@ -27,7 +27,13 @@ same graph a full re-link would. `auto` (the default) runs incremental on ordina
 nights and full once a week, when many records changed, or when asked to retrain.
 
 Splink works in its own in-memory DuckDB connection so that its scratch tables never
-reach the warehouse; records travel between the two as Arrow.
+reach the warehouse; records travel between the two as Arrow. With `backend: spark`
+(linkage.yaml), step 3's training and scoring run on Splink's Spark backend instead: the
+records go to Spark as Parquet, the scored pairs come back as Parquet, and everything else
+(the pre-link, clustering, stable ids, evaluation) stays on DuckDB. The hand-written SQL that
+differs between the two lives in matching.dialect; a trained model is also saved in a form
+either backend loads (matching.portable_model). Incremental nights are not yet scored on
+Spark: a Spark night links in full.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import date
@@ -48,9 +55,10 @@ import duckdb
 import yaml
 
 from ingest.sqlutil import literal, quote_ident, table_exists
-from matching import incremental
+from matching import incremental, portable_model
 from matching import model as model_lib
 from matching.calibrate import calibrate, log2_odds, probability_sql
+from matching.dialect import BACKENDS, DUCKDB, Dialect, dialect
 from matching.evaluate import LinkageMetrics, evaluate_clusters
 from matching.review import load_decisions
 from matching.stable_ids import IdAssignment, assign_stable_ids
@@ -115,6 +123,12 @@ class LinkageConfig:
     mode: str = "auto"  # auto | full | incremental (matching.incremental.choose_mode)
     full_relink_weekday: str | None = "sunday"  # auto mode links in full on this day; null: never
     max_changed_share: float = 0.2  # auto mode links in full when more records are new or changed
+    backend: str = (
+        "duckdb"  # duckdb | spark: where Splink trains and scores (the rest of the night is DuckDB)
+    )
+    spark: dict[str, Any] | None = (
+        None  # backend spark: master, driver_memory, jars ... (matching.spark.SparkConfig)
+    )
 
     @property
     def threshold(self) -> float:
@@ -151,6 +165,12 @@ class LinkageConfig:
                 f"{path}: 'full_relink_weekday': got {config.full_relink_weekday!r}; "
                 f"allowed: {', '.join(incremental.WEEKDAYS)}, or null for never"
             )
+        if config.backend not in BACKENDS:
+            raise ValueError(f"{path}: 'backend': got {config.backend!r}; allowed: {', '.join(BACKENDS)}")
+        if config.spark is not None:
+            from matching.spark import SparkConfig
+
+            SparkConfig.from_dict(config.spark, str(path))
         if not isinstance(config.max_changed_share, int | float) or not 0 <= config.max_changed_share <= 1:
             raise ValueError(
                 f"{path}: 'max_changed_share': got {config.max_changed_share!r}; expected a share from 0 to 1"
@@ -329,6 +349,54 @@ class _Timer:
 
 
 @dataclass
+class _Backend:
+    """Where Splink runs tonight: `db` and the registered `link_input` (`sdf`), the SQL dialect, and for Spark
+    the folder through which records go in and scored pairs come back as Parquet."""
+
+    dialect: Dialect
+    db: Any
+    sdf: Any
+    exchange: Path | None = None
+
+    def to_scratch(self, scratch: duckdb.DuckDBPyConnection, predictions: Any, name: str) -> str:
+        """A table of scratch holding Splink's predictions: the table itself on DuckDB, read from Parquet on Spark."""
+        if self.exchange is None:
+            return str(predictions.physical_name)
+        folder = self.exchange / name
+        predictions.as_spark_dataframe().write.mode("overwrite").parquet(str(folder))
+        scratch.execute(
+            f"create or replace table {name} as select * from read_parquet({literal(str(folder / '*.parquet'))})"
+        )
+        return name
+
+
+def _open_backend(
+    scratch: duckdb.DuckDBPyConnection, config: LinkageConfig, home: Path, spark: Any
+) -> _Backend:
+    """Splink's database for tonight, with scratch table `link_input` registered on it."""
+    if config.backend == "duckdb":
+        from splink import DuckDBAPI
+
+        db = DuckDBAPI(connection=scratch)
+        return _Backend(DUCKDB, db, db.register("link_input"))
+    from splink import SparkAPI
+
+    from matching import spark as spark_lib
+
+    if spark is None:
+        spark = spark_lib.session(spark_lib.SparkConfig.from_dict(config.spark))
+    exchange = home / "state" / "spark"
+    shutil.rmtree(exchange, ignore_errors=True)  # what a killed night left
+    exchange.mkdir(parents=True, mode=0o700)
+    spark.sparkContext.setCheckpointDir(str(exchange / "checkpoints"))
+    scratch.execute(f"copy link_input to {literal(str(exchange / 'link_input.parquet'))} (format parquet)")
+    # a view replaced each night: one long-lived session (the Dagster resource's) links night after night
+    spark.read.parquet(str(exchange / "link_input.parquet")).createOrReplaceTempView("link_input")
+    spark_db = SparkAPI(spark_session=spark, break_lineage_method="parquet")
+    return _Backend(dialect("spark"), spark_db, spark_db.register("link_input"), exchange)
+
+
+@dataclass
 class _Scored:
     """What the scoring step of a night did."""
 
@@ -347,11 +415,14 @@ def link_night(
     night: date,
     config: LinkageConfig | None = None,
     run_id: str = "",
+    spark: Any = None,
 ) -> LinkageSummary:
     """Link every staged record of the night and write the registry's link tables.
 
     The night runs full or incremental as `config.mode` decides (matching.incremental);
-    the summary says which, and how many records were scored.
+    the summary says which, and how many records were scored. With `backend: spark`, Splink
+    trains and scores on `spark` (a SparkSession; one is started from linkage.yaml's `spark:`
+    when none is given); everything else stays on DuckDB.
     """
     config = config or LinkageConfig.load(home)
     timer = _Timer()
@@ -366,6 +437,9 @@ def link_night(
         config = _with_threshold(config, _threshold(config, saved))
     changes = incremental.detect_changes(con, night)
     decision = incremental.choose_mode(con, night, config, saved, changes)
+    if config.backend == "spark" and decision.mode == "incremental":
+        # predict_between is not wired to Spark yet: a Spark night scores every pair
+        decision = incremental.ModeDecision("full", "backend spark links in full")
     scratch = _scratch_connection(config, home)
     _copy(con, "select * exclude (link_fingerprint) from _link_input where usable", scratch, "link_input")
     timer.lap("prepare")
@@ -382,7 +456,14 @@ def link_night(
             "select * from _carried_pairs union all select * from _scored_tonight"
         )
     else:
-        scored = _score_full(scratch, saved, out_dir, config, modelled, timer, extra)
+        backend = _open_backend(scratch, config, home, spark)
+        try:
+            scored = _score_full(scratch, backend, saved, out_dir, config, modelled, timer, extra)
+        finally:
+            if (
+                backend.exchange is not None
+            ):  # records and Splink's checkpoints: restricted, gone after the night
+                shutil.rmtree(backend.exchange, ignore_errors=True)
         _copy(scratch, "select * from edges", con, "_model_edges", temp=True)
     config = _with_threshold(config, scored.threshold)
     timer.lap("predict")
@@ -474,6 +555,7 @@ def link_night(
 
 def _score_full(
     scratch: duckdb.DuckDBPyConnection,
+    backend: _Backend,
     saved: Path | None,
     out_dir: Path,
     config: LinkageConfig,
@@ -486,18 +568,17 @@ def _score_full(
     A training night scores every blocked pair once, re-estimates the prior from those scores and
     chooses the threshold (matching.calibrate); both are saved with the model for the nights after.
     """
-    from splink import DuckDBAPI, Linker, SettingsCreator
+    from splink import Linker, SettingsCreator
 
-    db = DuckDBAPI(connection=scratch)
-    sdf = db.register("link_input")
+    sdf = backend.sdf
     sample = 1.0 if modelled < 200_000 else 0.1
     settings: dict[str, Any] | None = None
     fields: model_lib.Fields | None = None
     if saved is None:
         fields = model_lib.profile(scratch, "link_input", extra)
-        candidates = model_lib.blocking_candidates(fields)
+        candidates = model_lib.blocking_candidates(fields, backend.dialect)
     else:
-        settings = _reuse_model(saved, out_dir)
+        settings = _reuse_model(saved, out_dir, backend.dialect)
         candidates = [
             (model_lib.rule_name(rule["blocking_rule"]), rule["blocking_rule"])
             for rule in settings["blocking_rules_to_generate_predictions"]
@@ -534,13 +615,13 @@ def _score_full(
         predictions = linker.inference.predict(
             threshold_match_probability=min(config.review_lower, threshold), warning_mode="never"
         )
-        _edges_from(scratch, predictions.physical_name)
+        _edges_from(scratch, backend.to_scratch(scratch, predictions, "predictions"))
         return _Scored(
             comparisons_scored, modelled, False, out_dir / "model.json", blocking, threshold=threshold
         )
 
     assert fields is not None  # a night without a saved model profiled its fields above
-    chosen = model_lib.comparisons(fields)
+    chosen = model_lib.comparisons(fields, backend.dialect)
     creator = SettingsCreator(
         link_type="link_and_dedupe",
         unique_id_column_name="unique_id",
@@ -550,14 +631,17 @@ def _score_full(
         retain_matching_columns=False,
     )
     linker = Linker(sdf, creator, SPLINK_LOG_LEVEL)
-    linker, sessions = _train(linker, sdf, scratch, fields, [reads for _, reads in chosen], config)
+    linker, sessions = _train(
+        linker, sdf, scratch, fields, [reads for _, reads in chosen], config, backend.dialect
+    )
     timer.lap("train")
     # every blocked pair once: the prior and the threshold follow from their scores
     predictions = linker.inference.predict(threshold_match_probability=1e-4, warning_mode="never")
     model = linker.misc.save_model_to_json()
+    predicted = backend.to_scratch(scratch, predictions, "predictions")
     calibration = calibrate(
         scratch,
-        predictions.physical_name,
+        predicted,
         float(model["probability_two_random_records_match"]),
         modelled * (modelled - 1) // 2,
         beta=config.threshold_beta,
@@ -572,7 +656,7 @@ def _score_full(
         calibration.expected_precision,
         calibration.expected_recall,
     )
-    _edges_from(scratch, predictions.physical_name, (calibration.prior_before, calibration.prior))
+    _edges_from(scratch, predicted, (calibration.prior_before, calibration.prior))
     scratch.execute("delete from edges where match_probability < $1", [min(config.review_lower, threshold)])
     meta = {
         "match_threshold": calibration.threshold,
@@ -584,6 +668,8 @@ def _score_full(
     _save_charts(Linker(sdf, model, SPLINK_LOG_LEVEL), out_dir, sdf, kept, sample)
     # model.json last, and in one rename: a night killed while training leaves no half model to reuse
     _write_atomically(out_dir / MODEL_META, json.dumps(meta, indent=2, default=str))
+    params = portable_model.params_of(model, fields, [name for name, _ in kept])
+    _write_atomically(out_dir / portable_model.PARAMS_FILE, json.dumps(params, indent=2))
     _write_atomically(out_dir / "model.json", json.dumps(model, indent=2))
     return _Scored(comparisons_scored, modelled, True, out_dir / "model.json", blocking, threshold=threshold)
 
@@ -660,15 +746,28 @@ def _score_incremental(
     return _Scored(comparisons, int(scored), False, out_dir / "model.json", blocking, threshold=threshold)
 
 
-def _reuse_model(saved: Path, out_dir: Path) -> dict[str, Any]:
-    """The saved model's settings; copied to tonight's model folder (with where it came from) when older."""
+def _reuse_model(saved: Path, out_dir: Path, target: Dialect = DUCKDB) -> dict[str, Any]:
+    """The saved model's settings; copied to tonight's model folder (with where it came from) when older.
+
+    A model trained on the other backend is rebuilt for this one from its `model_params.json`
+    (matching.portable_model): Splink's model.json holds SQL in the trainer's dialect.
+    """
     with saved.open(encoding="utf-8") as handle:
         settings: dict[str, Any] = json.load(handle)
+    params_path = saved.parent / portable_model.PARAMS_FILE
     if saved.parent != out_dir:
         (out_dir / "reused_from.txt").write_text(saved.parent.name + "\n", encoding="utf-8")
-        if (saved.parent / MODEL_META).exists():
-            _write_atomically(out_dir / MODEL_META, (saved.parent / MODEL_META).read_text(encoding="utf-8"))
+        for name in (MODEL_META, portable_model.PARAMS_FILE):
+            if (saved.parent / name).exists():
+                _write_atomically(out_dir / name, (saved.parent / name).read_text(encoding="utf-8"))
         _write_atomically(out_dir / "model.json", saved.read_text(encoding="utf-8"))
+    if settings.get("sql_dialect", "duckdb") != target.name:
+        if not params_path.exists():
+            raise ValueError(
+                f"model {saved.parent.name}: trained on {settings.get('sql_dialect')} without {portable_model.PARAMS_FILE}; "
+                f"retrain to use it on {target.name}"
+            )
+        settings = portable_model.settings_for(portable_model.load(params_path), target)
     return settings
 
 
@@ -679,6 +778,7 @@ def _train(
     fields: model_lib.Fields,
     reads: list[frozenset[str]],
     config: LinkageConfig,
+    sql: Dialect = DUCKDB,
 ) -> tuple[Any, list[dict[str, Any]]]:
     """u by seeded random sampling, m by EM sessions chosen from the fields, a first prior from exact rules.
 
@@ -689,7 +789,7 @@ def _train(
     """
     from splink import Linker
 
-    _estimate_first_prior(linker, scratch, fields)
+    _estimate_first_prior(linker, scratch, fields, sql)
     linker.training.estimate_u_using_random_sampling(max_pairs=config.u_max_pairs, seed=config.seed)
     untrained = set(range(len(reads)))
     sessions: list[dict[str, Any]] = []
@@ -725,7 +825,9 @@ def _train(
     return linker, sessions
 
 
-def _estimate_first_prior(linker: Any, scratch: duckdb.DuckDBPyConnection, fields: model_lib.Fields) -> None:
+def _estimate_first_prior(
+    linker: Any, scratch: duckdb.DuckDBPyConnection, fields: model_lib.Fields, sql: Dialect = DUCKDB
+) -> None:
     """A starting prior from the rules that are near-certain matches; matching.calibrate refines it."""
     share_valid = (
         scratch.execute("select avg(national_id_valid::int) from link_input").fetchall()[0][0] or 0.0
@@ -734,7 +836,7 @@ def _estimate_first_prior(linker: Any, scratch: duckdb.DuckDBPyConnection, field
         # a true pair is found by the id rule only when both records carry a valid id
         recall = max(min(float(share_valid) ** 2, 0.95), 0.05)
         linker.training.estimate_probability_two_random_records_match(
-            [model_lib.DETERMINISTIC_SQL], recall=recall
+            [model_lib.deterministic_sql(sql)], recall=recall
         )
         return
     exact = [
@@ -748,7 +850,7 @@ def _estimate_first_prior(linker: Any, scratch: duckdb.DuckDBPyConnection, field
         if fields.all(*group)
     ]
     if not exact:
-        exact = [next(sql for _, sql in model_lib.blocking_candidates(fields))]
+        exact = [next(rule for _, rule in model_lib.blocking_candidates(fields, sql))]
     linker.training.estimate_probability_two_random_records_match(exact[:1], recall=0.6)
 
 

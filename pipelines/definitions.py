@@ -32,7 +32,7 @@ from pipelines.automation import (
     build_night_outcome_sensor,
     build_nightly_schedule,
 )
-from pipelines.resources import IbrHome, WorkDatabase
+from pipelines.resources import IbrHome, SparkSessionResource, WorkDatabase
 from pipelines.settings import Settings, settings_from_env
 from quality.checks import CheckConfig
 from registry.programmes import ProgrammeRules, load_programmes
@@ -113,6 +113,7 @@ def build_defs(settings: Settings | None = None) -> dg.Definitions:
         resources={
             "work_db": WorkDatabase(database=str(settings.work_db)),
             "ibr_home": IbrHome(path=str(settings.home)),
+            "spark": SparkSessionResource(master=settings.spark_master),
         },
         executor=dg.in_process_executor,
     )

@@ -1,9 +1,11 @@
-"""Resources: the working database, opened through dagster-duckdb's resource."""
+"""Resources: the working database, opened through dagster-duckdb's resource; the Spark session linkage
+runs on when linkage.yaml says `backend: spark`."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import dagster as dg
 import duckdb
@@ -41,3 +43,24 @@ class IbrHome(dg.ConfigurableResource):
     """The deployment's home folder (IBR_HOME)."""
 
     path: str
+
+
+class SparkSessionResource(dg.ConfigurableResource):
+    """The Spark session of a `backend: spark` night, started on first use and kept for the process.
+
+    linkage.yaml's `spark:` section says where (local[N] by default, `spark://host:7077` or
+    `yarn` on a cluster) and how big; `master` here overrides it for one deployment (e.g. a
+    cluster in production, local[2] on a laptop) without editing the home. A DuckDB night never
+    asks, so no JVM starts. Ours rather than dagster-pyspark's PySparkResource: the session needs
+    the Java shim and Splink's jar (matching.spark), which that resource would not add.
+    """
+
+    master: str | None = None
+
+    def get_session(self, linkage_spark: dict[str, Any] | None) -> Any:
+        from matching.spark import SparkConfig, session
+
+        raw = dict(linkage_spark or {})
+        if self.master:
+            raw["master"] = self.master
+        return session(SparkConfig.from_dict(raw))

@@ -18,6 +18,9 @@ from pathlib import Path
 class Settings:
     home: Path
     first_night: date = date(2020, 1, 1)
+    spark_master: str | None = (
+        None  # IBR_SPARK_MASTER: a cluster for `backend: spark` linkage, over linkage.yaml's
+    )
 
     @property
     def sources_dir(self) -> Path:
@@ -48,7 +51,11 @@ def settings_from_env(home: str | Path | None = None) -> Settings:
         first_night = date.fromisoformat(first)
     except ValueError:
         raise ValueError(f"IBR_FIRST_NIGHT: got {first!r}; expected a date like 2020-01-01") from None
-    return Settings(home=Path(raw_home).expanduser().resolve(), first_night=first_night)
+    return Settings(
+        home=Path(raw_home).expanduser().resolve(),
+        first_night=first_night,
+        spark_master=os.environ.get("IBR_SPARK_MASTER") or None,
+    )
 
 
 def drop_nights(settings: Settings) -> list[date]:
