@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import time
 import warnings
 from collections.abc import Iterable
@@ -599,10 +600,20 @@ def _import_gx() -> Any:
     """Import GX quietly and offline: no usage statistics, and warnings and errors only in the logs."""
     os.environ["GX_ANALYTICS_ENABLED"] = "False"
     _quiet_gx_loggers()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import great_expectations as gx
-        from great_expectations.execution_engine import pandas_execution_engine
+    # GX imports pyspark when it is installed (the Spark linkage backend installs it), to offer Spark batches
+    # we never use: seconds of import, and pyspark.sql.connect calls sys.exit(0) in a process whose __main__
+    # has no file (pytest-xdist workers). GX takes a failed import as "no Spark", so it is shown none.
+    hide_spark = "pyspark" not in sys.modules
+    if hide_spark:
+        sys.modules["pyspark"] = None  # type: ignore[assignment]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import great_expectations as gx
+            from great_expectations.execution_engine import pandas_execution_engine
+    finally:
+        if hide_spark:
+            sys.modules.pop("pyspark", None)
     # GX fingerprints every pandas batch under this many bytes (an md5 over pandas' hash of every row) for
     # its batch markers. Nothing here reads them, and at a million rows the hashing took 4 s of a night.
     pandas_execution_engine.HASH_THRESHOLD = 0
