@@ -151,8 +151,14 @@ def test_a_night_with_a_late_source_waits_then_publishes_only_as_partial_naming_
     assert any(p.name == "auditor_report.html" for p in reports) and len(reports) >= 2
     for report in reports:
         html = report.read_text(encoding="utf-8")
-        assert (
-            "Partial night" in html and f"<code>{LATE}</code> (due 2026-02-01, late since 2026-02-04)" in html
+        # the auditor reads the source's id; a ministry its name (a registry in words)
+        named = (
+            f"<code>{LATE}</code>"
+            if report.name == "auditor_report.html"
+            else f'<strong title="source {LATE}">Disability registry</strong>'
+        )
+        assert "Partial night" in html and f"{named} (due 2026-02-01, late since 2026-02-04)" in html, (
+            report.name
         )
 
     (alert,) = [json.loads(a) for a in inbox.commanded()]
