@@ -50,6 +50,7 @@ import duckdb
 from matching.model import BlockingBudgetExceeded, BlockingCount, rule_name
 
 if TYPE_CHECKING:
+    from matching.backend import Backend
     from matching.linkage import LinkageConfig
 
 log = logging.getLogger(__name__)
@@ -294,7 +295,7 @@ def count_blocking_incremental(
 def score_dirty(
     scratch: duckdb.DuckDBPyConnection,
     linker: Any,
-    db: Any,
+    backend: Backend,
     settings: dict[str, Any],
     threshold: float,
     budget_per_rule: int,
@@ -302,7 +303,9 @@ def score_dirty(
     """Score dirty x clean and dirty x dirty into scratch table `edges`; returns the pairs per blocking rule.
 
     Expects scratch tables `link_input` (every linkable record, registered with the
-    linker) and `dirty_keys(record_key)`.
+    linker) and `dirty_keys(record_key)`. The split into dirty and clean records is done in
+    scratch (DuckDB); `backend` takes both sides to Splink's database (as Parquet on Spark)
+    and brings the scored pairs back.
     """
     scratch.execute(
         """
@@ -320,8 +323,8 @@ def score_dirty(
     ).fetchall()[0]
     if not dirty_count:
         return []
-    dirty = db.register("dirty_input")
-    clean = db.register("clean_input") if clean_count else None
+    dirty = backend.register(scratch, "dirty_input")
+    clean = backend.register(scratch, "clean_input") if clean_count else None
     rules = [rule["blocking_rule"] for rule in settings["blocking_rules_to_generate_predictions"]]
     counts = count_blocking_incremental(clean, dirty, rules, budget_per_rule)
     # tf over every record, as a full predict computes them (Splink refuses predict_between without them,
@@ -337,13 +340,14 @@ def score_dirty(
                 clean, dirty, threshold_match_probability=threshold, warning_mode="never"
             )
         )
-    for frame in scored:
+    for number, frame in enumerate(scored):
+        table = backend.to_scratch(scratch, frame, f"scored_{number}")
         scratch.execute(
             f"""
             insert into edges
             select source_dataset_l || ':' || unique_id_l, source_dataset_r || ':' || unique_id_r,
                    match_probability, match_weight
-            from {frame.physical_name}
+            from {table}
             """
         )
         frame.drop_table_from_database_and_remove_from_cache()

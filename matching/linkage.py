@@ -28,12 +28,14 @@ nights and full once a week, when many records changed, or when asked to retrain
 
 Splink works in its own in-memory DuckDB connection so that its scratch tables never
 reach the warehouse; records travel between the two as Arrow. With `backend: spark`
-(linkage.yaml), step 3's training and scoring run on Splink's Spark backend instead: the
-records go to Spark as Parquet, the scored pairs come back as Parquet, and everything else
-(the pre-link, clustering, stable ids, evaluation) stays on DuckDB. The hand-written SQL that
-differs between the two lives in matching.dialect; a trained model is also saved in a form
-either backend loads (matching.portable_model). Incremental nights are not yet scored on
-Spark: a Spark night links in full.
+(linkage.yaml), Splink's work runs on its Spark backend instead (matching.backend): training
+and scoring in full, the incremental scoring of new and changed records (`predict_within`,
+`predict_between`), and the connected components of the clustering. Records, edges and nodes go
+to Spark as Parquet, scored pairs and clusters come back as Parquet. What reads one row per
+record or only the results stays on DuckDB: the change detection, the pre-link, the edges'
+vetoes, the cluster guard (sizes, conflicting national ids), stable ids, the review queue and
+evaluation. The hand-written SQL that differs between the two lives in matching.dialect; a
+trained model is also saved in a form either backend loads (matching.portable_model).
 """
 
 from __future__ import annotations
@@ -44,7 +46,6 @@ import json
 import logging
 import os
 import re
-import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import date
@@ -57,8 +58,9 @@ import yaml
 from ingest.sqlutil import literal, quote_ident, table_exists
 from matching import incremental, portable_model
 from matching import model as model_lib
+from matching.backend import Backend, open_backend
 from matching.calibrate import calibrate, log2_odds, probability_sql
-from matching.dialect import BACKENDS, DUCKDB, Dialect, dialect
+from matching.dialect import BACKENDS, DUCKDB, Dialect
 from matching.evaluate import LinkageMetrics, evaluate_clusters
 from matching.review import load_decisions
 from matching.stable_ids import IdAssignment, assign_stable_ids
@@ -205,6 +207,7 @@ class LinkageSummary:
     trained: bool
     mode: str = "full"
     mode_reason: str = ""
+    backend: str = "duckdb"  # where Splink scored and clustered (linkage.yaml `backend`)
     records_scored: int = 0
     carried_pairs: int = 0
     records_clustered: int = 0
@@ -349,54 +352,6 @@ class _Timer:
 
 
 @dataclass
-class _Backend:
-    """Where Splink runs tonight: `db` and the registered `link_input` (`sdf`), the SQL dialect, and for Spark
-    the folder through which records go in and scored pairs come back as Parquet."""
-
-    dialect: Dialect
-    db: Any
-    sdf: Any
-    exchange: Path | None = None
-
-    def to_scratch(self, scratch: duckdb.DuckDBPyConnection, predictions: Any, name: str) -> str:
-        """A table of scratch holding Splink's predictions: the table itself on DuckDB, read from Parquet on Spark."""
-        if self.exchange is None:
-            return str(predictions.physical_name)
-        folder = self.exchange / name
-        predictions.as_spark_dataframe().write.mode("overwrite").parquet(str(folder))
-        scratch.execute(
-            f"create or replace table {name} as select * from read_parquet({literal(str(folder / '*.parquet'))})"
-        )
-        return name
-
-
-def _open_backend(
-    scratch: duckdb.DuckDBPyConnection, config: LinkageConfig, home: Path, spark: Any
-) -> _Backend:
-    """Splink's database for tonight, with scratch table `link_input` registered on it."""
-    if config.backend == "duckdb":
-        from splink import DuckDBAPI
-
-        db = DuckDBAPI(connection=scratch)
-        return _Backend(DUCKDB, db, db.register("link_input"))
-    from splink import SparkAPI
-
-    from matching import spark as spark_lib
-
-    if spark is None:
-        spark = spark_lib.session(spark_lib.SparkConfig.from_dict(config.spark))
-    exchange = home / "state" / "spark"
-    shutil.rmtree(exchange, ignore_errors=True)  # what a killed night left
-    exchange.mkdir(parents=True, mode=0o700)
-    spark.sparkContext.setCheckpointDir(str(exchange / "checkpoints"))
-    scratch.execute(f"copy link_input to {literal(str(exchange / 'link_input.parquet'))} (format parquet)")
-    # a view replaced each night: one long-lived session (the Dagster resource's) links night after night
-    spark.read.parquet(str(exchange / "link_input.parquet")).createOrReplaceTempView("link_input")
-    spark_db = SparkAPI(spark_session=spark, break_lineage_method="parquet")
-    return _Backend(dialect("spark"), spark_db, spark_db.register("link_input"), exchange)
-
-
-@dataclass
 class _Scored:
     """What the scoring step of a night did."""
 
@@ -421,8 +376,8 @@ def link_night(
 
     The night runs full or incremental as `config.mode` decides (matching.incremental);
     the summary says which, and how many records were scored. With `backend: spark`, Splink
-    trains and scores on `spark` (a SparkSession; one is started from linkage.yaml's `spark:`
-    when none is given); everything else stays on DuckDB.
+    trains, scores (full or incremental) and clusters on `spark` (a SparkSession; one is started
+    from linkage.yaml's `spark:` when none is given); everything else stays on DuckDB.
     """
     config = config or LinkageConfig.load(home)
     timer = _Timer()
@@ -437,74 +392,68 @@ def link_night(
         config = _with_threshold(config, _threshold(config, saved))
     changes = incremental.detect_changes(con, night)
     decision = incremental.choose_mode(con, night, config, saved, changes)
-    if config.backend == "spark" and decision.mode == "incremental":
-        # predict_between is not wired to Spark yet: a Spark night scores every pair
-        decision = incremental.ModeDecision("full", "backend spark links in full")
     scratch = _scratch_connection(config, home)
     _copy(con, "select * exclude (link_fingerprint) from _link_input where usable", scratch, "link_input")
+    # Splink's database tonight: scratch itself, or Spark with records going out and results coming back as Parquet
+    backend = open_backend(config.backend, scratch, home, spark, config.spark)
     timer.lap("prepare")
-
-    out_dir = model_dir(home, night)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    if decision.mode == "incremental" and saved is not None and changes.previous_night is not None:
-        _copy(con, "select record_key from _dirty", scratch, "dirty_keys")
-        scored = _score_incremental(scratch, saved, out_dir, config, timer)
-        scored.carried_pairs = incremental.carry_pairs(con, changes.previous_night, config.review_lower)
-        _copy(scratch, "select * from edges", con, "_scored_tonight", temp=True)
-        con.execute(
-            "create or replace temp table _model_edges as "
-            "select * from _carried_pairs union all select * from _scored_tonight"
-        )
-    else:
-        backend = _open_backend(scratch, config, home, spark)
-        try:
+    try:
+        out_dir = model_dir(home, night)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        if decision.mode == "incremental" and saved is not None and changes.previous_night is not None:
+            _copy(con, "select record_key from _dirty", scratch, "dirty_keys")
+            scored = _score_incremental(scratch, backend, saved, out_dir, config, timer)
+            scored.carried_pairs = incremental.carry_pairs(con, changes.previous_night, config.review_lower)
+            _copy(scratch, "select * from edges", con, "_scored_tonight", temp=True)
+            con.execute(
+                "create or replace temp table _model_edges as "
+                "select * from _carried_pairs union all select * from _scored_tonight"
+            )
+        else:
             scored = _score_full(scratch, backend, saved, out_dir, config, modelled, timer, extra)
-        finally:
-            if (
-                backend.exchange is not None
-            ):  # records and Splink's checkpoints: restricted, gone after the night
-                shutil.rmtree(backend.exchange, ignore_errors=True)
-        _copy(scratch, "select * from edges", con, "_model_edges", temp=True)
-    config = _with_threshold(config, scored.threshold)
-    timer.lap("predict")
+            _copy(scratch, "select * from edges", con, "_model_edges", temp=True)
+        config = _with_threshold(config, scored.threshold)
+        timer.lap("predict")
 
-    scratch.execute(
-        f"""
-        create or replace table deterministic as
-        select l.record_key as record_key_l, r.record_key as record_key_r
-        from link_input l join link_input r
-          on l.national_id = r.national_id and l.record_key < r.record_key
-        where {model_lib.DETERMINISTIC_SQL}
-        """
-    )
-    _copy(scratch, "select * from deterministic", con, "_deterministic", temp=True)
-    scratch.close()
-    timer.lap("deterministic")
+        scratch.execute(
+            f"""
+            create or replace table deterministic as
+            select l.record_key as record_key_l, r.record_key as record_key_r
+            from link_input l join link_input r
+              on l.national_id = r.national_id and l.record_key < r.record_key
+            where {model_lib.DETERMINISTIC_SQL}
+            """
+        )
+        _copy(scratch, "select * from deterministic", con, "_deterministic", temp=True)
+        scratch.close()
+        timer.lap("deterministic")
 
-    # tonight's scored pairs, for the next night to carry over
-    model_sha = incremental.model_sha256(scored.model_path) if scored.model_path else None
-    pairs_stored = incremental.store_pairs(con, night, changes.previous_night) if model_sha else 0
-    timer.lap("store_pairs")
+        # tonight's scored pairs, for the next night to carry over
+        model_sha = incremental.model_sha256(scored.model_path) if scored.model_path else None
+        pairs_stored = incremental.store_pairs(con, night, changes.previous_night) if model_sha else 0
+        timer.lap("store_pairs")
 
-    load_decisions(con, home)
-    cluster_sha = incremental.cluster_settings_sha(
-        con,
-        config.threshold,
-        config.strong_threshold,
-        config.max_cluster_size,
-        # the code that makes and checks the edges: an upgrade that changes it clusters everyone again
-        code="\n".join(
-            [model_lib.DETERMINISTIC_SQL, inspect.getsource(_cluster), _OUTSIDE_SCOPE, repr(LINK_FIELDS)]
-        ),
-    )
-    scope_before = (
-        changes.previous_night
-        if decision.mode == "incremental"
-        and _previous_cluster_sha(con, changes.previous_night) == cluster_sha
-        else None
-    )
-    flagged, clustered = _cluster(con, home, night, config, scope_before)
-    timer.lap("cluster")
+        load_decisions(con, home)
+        cluster_sha = incremental.cluster_settings_sha(
+            con,
+            config.threshold,
+            config.strong_threshold,
+            config.max_cluster_size,
+            # the code that makes and checks the edges: an upgrade that changes it clusters everyone again
+            code="\n".join(
+                [model_lib.DETERMINISTIC_SQL, inspect.getsource(_cluster), _OUTSIDE_SCOPE, repr(LINK_FIELDS)]
+            ),
+        )
+        scope_before = (
+            changes.previous_night
+            if decision.mode == "incremental"
+            and _previous_cluster_sha(con, changes.previous_night) == cluster_sha
+            else None
+        )
+        flagged, clustered = _cluster(con, home, night, config, scope_before, backend)
+        timer.lap("cluster")
+    finally:
+        backend.close()  # on Spark: tonight's records, clusters and Splink's checkpoints (restricted data)
 
     ids = _assign_ids(con, night, run_id, scope_before)
     review = _write_review_queue(con, night, config)
@@ -528,6 +477,7 @@ def link_night(
         trained=scored.trained,
         mode=decision.mode,
         mode_reason=decision.reason,
+        backend=config.backend,
         records_scored=scored.records_scored,
         carried_pairs=scored.carried_pairs,
         changes=changes,
@@ -555,7 +505,7 @@ def link_night(
 
 def _score_full(
     scratch: duckdb.DuckDBPyConnection,
-    backend: _Backend,
+    backend: Backend,
     saved: Path | None,
     out_dir: Path,
     config: LinkageConfig,
@@ -570,7 +520,7 @@ def _score_full(
     """
     from splink import Linker, SettingsCreator
 
-    sdf = backend.sdf
+    sdf = backend.register(scratch, "link_input")
     sample = 1.0 if modelled < 200_000 else 0.1
     settings: dict[str, Any] | None = None
     fields: model_lib.Fields | None = None
@@ -726,18 +676,30 @@ def _threshold(config: LinkageConfig, saved: Path | None) -> float:
 
 
 def _score_incremental(
-    scratch: duckdb.DuckDBPyConnection, saved: Path, out_dir: Path, config: LinkageConfig, timer: _Timer
+    scratch: duckdb.DuckDBPyConnection,
+    backend: Backend,
+    saved: Path,
+    out_dir: Path,
+    config: LinkageConfig,
+    timer: _Timer,
 ) -> _Scored:
-    """Only the new and changed records (scratch `dirty_keys`), against everyone and among themselves."""
-    from splink import DuckDBAPI, Linker
+    """Only the new and changed records (scratch `dirty_keys`), against everyone and among themselves.
 
-    db = DuckDBAPI(connection=scratch)
-    settings = _reuse_model(saved, out_dir)
+    On Spark the saved model is rebuilt for Spark SQL when DuckDB trained it (matching.portable_model).
+    """
+    from splink import Linker
+
+    settings = _reuse_model(saved, out_dir, backend.dialect)
     threshold = _threshold(config, saved)
-    linker = Linker(db.register("link_input"), settings, SPLINK_LOG_LEVEL)
+    linker = Linker(backend.register(scratch, "link_input"), settings, SPLINK_LOG_LEVEL)
     timer.lap("load_model")
     blocking = incremental.score_dirty(
-        scratch, linker, db, settings, min(config.review_lower, threshold), config.max_comparisons_per_rule
+        scratch,
+        linker,
+        backend,
+        settings,
+        min(config.review_lower, threshold),
+        config.max_comparisons_per_rule,
     )
     comparisons = sum(b.comparisons for b in blocking)
     scored = scratch.execute(
@@ -911,9 +873,18 @@ def _split_components_sha(con: duckdb.DuckDBPyConnection, night: date) -> str:
 
 
 def _cluster(
-    con: duckdb.DuckDBPyConnection, home: Path, night: date, config: LinkageConfig, scope_before: date | None
+    con: duckdb.DuckDBPyConnection,
+    home: Path,
+    night: date,
+    config: LinkageConfig,
+    scope_before: date | None,
+    backend: Backend,
 ) -> tuple[int, int]:
     """Cluster records into persons; split and flag clusters that break identity constraints.
+
+    The connected components (Splink's clustering) run on `backend`: on Spark the nodes and edges go
+    out and the clusters come back as Parquet. The edges are made and the identity constraints
+    checked here, on DuckDB: they read the records (`_link_input`), one row per record.
 
     Writes `_clusters(record_key, cluster_key)`, `_flagged_records` and tonight's
     `linkage.split_component`. With `scope_before` (an incremental night whose clustering
@@ -921,9 +892,6 @@ def _cluster(
     `incremental.cluster_scope` are clustered: everyone else keeps the previous night's person,
     flag and split component (`_assign_ids`). Returns the clusters flagged and the records clustered.
     """
-    from splink import DuckDBAPI
-    from splink.clustering import cluster_pairwise_predictions_at_threshold
-
     con.execute(
         """
         create or replace temp table _edges as
@@ -967,16 +935,9 @@ def _cluster(
         scratch,
         "edges",
     )
-    db = DuckDBAPI(connection=scratch)
-    clusters = cluster_pairwise_predictions_at_threshold(
-        "nodes", "edges", db, node_id_column_name="record_key", threshold_match_probability=None
-    )
+    clusters = backend.cluster(scratch, "nodes", "edges", "clusters")
     _copy(
-        scratch,
-        f"select record_key, cluster_id as cluster_key from {clusters.physical_name}",
-        con,
-        "_clusters",
-        temp=True,
+        scratch, f"select record_key, cluster_id as cluster_key from {clusters}", con, "_clusters", temp=True
     )
 
     # identity constraints: too big, two valid national ids more than a typo apart, two different registration numbers
@@ -1027,16 +988,10 @@ def _cluster(
             scratch,
             "strong_edges",
         )
-        reclustered = cluster_pairwise_predictions_at_threshold(
-            "strong_nodes",
-            "strong_edges",
-            db,
-            node_id_column_name="record_key",
-            threshold_match_probability=None,
-        )
+        reclustered = backend.cluster(scratch, "strong_nodes", "strong_edges", "strong_clusters")
         _copy(
             scratch,
-            f"select record_key, 'split:' || cluster_id as cluster_key from {reclustered.physical_name}",
+            f"select record_key, 'split:' || cluster_id as cluster_key from {reclustered}",
             con,
             "_split",
             temp=True,
@@ -1285,6 +1240,7 @@ def _record_run(
         "seconds": summary.seconds,
         "trained": summary.trained,
         "mode_reason": summary.mode_reason,
+        "backend": summary.backend,
         "records_scored": summary.records_scored,
         "carried_pairs": summary.carried_pairs,
         "records_clustered": summary.records_clustered,

