@@ -78,11 +78,12 @@ def on_spark(country: Path, spark: Any, tmp_path_factory: pytest.TempPathFactory
 
 
 def relink(home: Path, copy: Path, config: LinkageConfig, spark: Any = None) -> LinkageSummary:
-    """The first night linked again in a copy of a linked home: its saved model is reused (no retrain)."""
+    """The second night linked again in full in a copy of a linked home (staging holds that night's records),
+    with the saved model (no retrain)."""
     shutil.copytree(home, copy)
     with duckdb.connect(str(copy / "state" / "work.duckdb")) as con:
         register_functions(con)
-        return link_night(con, copy, date.fromisoformat(FIRST), config, spark=spark)
+        return link_night(con, copy, date.fromisoformat(SECOND), config, spark=spark)
 
 
 def agreement(left: Path, right: Path, night: str = FIRST) -> tuple[float, float]:
@@ -153,20 +154,23 @@ def test_nights_linked_on_spark_find_the_same_planted_findings(on_duckdb, on_spa
 
 
 def test_a_model_trained_on_duckdb_scores_on_spark(on_duckdb, spark, tmp_path):
-    """The DuckDB night's saved model (model_params.json) loads on Spark without retraining."""
-    summary = relink(on_duckdb, tmp_path / "home", LinkageConfig(**LINKAGE, backend="spark"), spark)  # type: ignore[arg-type]
-    assert not summary.trained and summary.backend == "spark"
-    pairs, linked = agreement(on_duckdb, tmp_path / "home")
+    """The DuckDB nights' saved model (model_params.json) loads on Spark and scores a full night there without
+    retraining; its persons agree with the DuckDB (incremental) night's."""
+    config = LinkageConfig(**LINKAGE, mode="full", backend="spark")  # type: ignore[arg-type]
+    summary = relink(on_duckdb, tmp_path / "home", config, spark)
+    assert not summary.trained and summary.mode == "full" and summary.backend == "spark"
+    pairs, linked = agreement(on_duckdb, tmp_path / "home", SECOND)
     print(f"duckdb model scored on spark vs duckdb: all pairs {pairs:.6f}, linked pairs {linked:.4f}")
     assert pairs >= 0.999
     assert linked >= 0.98
 
 
 def test_a_model_trained_on_spark_scores_on_duckdb(on_spark, tmp_path):
-    """The Spark night's model.json is Spark SQL; DuckDB rebuilds the settings from model_params.json."""
-    summary = relink(on_spark, tmp_path / "home", LinkageConfig(**LINKAGE))  # type: ignore[arg-type]
-    assert not summary.trained
-    pairs, linked = agreement(on_spark, tmp_path / "home")
+    """The Spark nights' model.json is Spark SQL; DuckDB rebuilds the settings from model_params.json and scores
+    a full night."""
+    summary = relink(on_spark, tmp_path / "home", LinkageConfig(**LINKAGE, mode="full"))  # type: ignore[arg-type]
+    assert not summary.trained and summary.mode == "full" and summary.backend == "duckdb"
+    pairs, linked = agreement(on_spark, tmp_path / "home", SECOND)
     print(f"spark model scored on duckdb vs spark: all pairs {pairs:.6f}, linked pairs {linked:.4f}")
     assert pairs >= 0.999
     assert linked >= 0.98
