@@ -34,8 +34,9 @@ lint: setup
 typecheck: setup
 	$(VENV)/bin/mypy pipelines assets matching quality publish reports registry synthetic ingest bench
 
+# loadgroup: a module marked xdist_group (the Spark linkage tests: one JVM, nights built once) stays on one worker
 test: lint typecheck
-	$(VENV)/bin/pytest -n 2 -q
+	$(VENV)/bin/pytest -n 2 --dist loadgroup -q
 
 bench: setup
 	$(VENV)/bin/python -m bench.run --people $(PEOPLE) --nights $(NIGHTS) --runs $(RUNS)

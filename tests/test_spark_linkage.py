@@ -30,10 +30,16 @@ from pipelines.definitions import NIGHTLY_JOB, build_defs
 from pipelines.settings import Settings
 from synthetic import generate
 
+# under `pytest -n 2 --dist loadgroup` (make test) every test here runs on one worker: one JVM, and the
+# module's nights run once instead of once per worker
+pytestmark = pytest.mark.xdist_group("spark")
+
 FIRST, SECOND = "2026-02-01", "2026-03-01"
 PEOPLE = 600
 # an ordinary second night: no weekly full re-link day, so `auto` runs it incrementally
 LINKAGE = {"u_max_pairs": 200_000, "full_relink_weekday": None}
+# clusters of more than three records (a dozen in this country) are split by the guard on strong edges
+SMALL_CLUSTERS = {**LINKAGE, "mode": "full", "max_cluster_size": 3}
 # tiny data: two partitions per shuffle, no UI
 SPARK = {"master": "local[2]", "driver_memory": "2g", "shuffle_partitions": 2}
 
@@ -111,10 +117,14 @@ def findings(home: Path) -> dict[tuple[str, str], tuple[int, int]]:
 
 
 def runs(home: Path) -> dict[str, tuple[str, dict[str, Any]]]:
-    """Each night's recorded linkage mode and details (audit.linkage_runs)."""
+    """Each night's recorded linkage mode and details (audit.linkage_runs), the flagged clusters among them."""
     with duckdb.connect(str(home / "state" / "work.duckdb"), read_only=True) as con:
-        rows = con.execute("select cast(night as varchar), mode, details from audit.linkage_runs").fetchall()
-    return {night: (mode, json.loads(details)) for night, mode, details in rows}
+        rows = con.execute(
+            "select cast(night as varchar), mode, details, flagged_clusters from audit.linkage_runs"
+        ).fetchall()
+    return {
+        night: (mode, {**json.loads(details), "flagged": flagged}) for night, mode, details, flagged in rows
+    }
 
 
 def test_a_night_linked_on_spark_links_the_same_people(on_duckdb, on_spark):
@@ -161,6 +171,29 @@ def test_a_model_trained_on_duckdb_scores_on_spark(on_duckdb, spark, tmp_path):
     assert not summary.trained and summary.mode == "full" and summary.backend == "spark"
     pairs, linked = agreement(on_duckdb, tmp_path / "home", SECOND)
     print(f"duckdb model scored on spark vs duckdb: all pairs {pairs:.6f}, linked pairs {linked:.4f}")
+    assert pairs >= 0.999
+    assert linked >= 0.98
+
+
+def test_the_cluster_guard_splits_the_same_clusters_on_spark(on_duckdb, spark, tmp_path):
+    """Clusters over max_cluster_size are re-clustered on strong edges (Splink's clustering on Spark) and
+    flagged for review, as on DuckDB. One model for both: each backend's own model puts a pair or two on
+    either side of strong_threshold (Jaro-Winkler differs slightly), which decides a split."""
+    summaries = {
+        backend: relink(
+            on_duckdb,
+            tmp_path / backend,
+            LinkageConfig(**SMALL_CLUSTERS, backend=backend),  # type: ignore[arg-type]
+            spark if backend == "spark" else None,
+        )
+        for backend in ("duckdb", "spark")
+    }
+    flagged = {backend: summary.flagged_clusters for backend, summary in summaries.items()}
+    pairs, linked = agreement(tmp_path / "duckdb", tmp_path / "spark", SECOND)
+    print(
+        f"max_cluster_size 3: flagged {flagged}; spark vs duckdb: all pairs {pairs:.6f}, linked pairs {linked:.4f}"
+    )
+    assert flagged["duckdb"] > 0 and flagged["spark"] == flagged["duckdb"]
     assert pairs >= 0.999
     assert linked >= 0.98
 
