@@ -656,7 +656,7 @@ def _write_rules(tmp_path: Path, change: dict[str, Any] | None = None, **top: An
         ("breaks out of the select", {"eligibility": "true) union all select (1"}, {}, "one SQL expression"),
         ("reads another table", {"eligibility": "age_years > (select 1)"}, {}, "may not contain a subquery"),
         ("threshold not a number", {"means_test": {"income_annual_max": "lots"}}, {}, "must be a number"),
-        ("unknown key", {"eligibilty": "true"}, {}, "unknown key 'eligibilty'"),
+        ("unknown key", {"eligibilty": "true"}, {}, "'eligibilty': unknown key; allowed: benefit_type"),
         ("unknown programme", {}, {"exclusive": [["pension", "pensions"]]}, "unknown programme 'pensions'"),
         ("a group of one", {}, {"exclusive": [["pension"]]}, "two or more programme ids"),
     ],
