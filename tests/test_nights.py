@@ -63,10 +63,12 @@ def test_a_sensor_tick_with_nothing_to_launch_adds_no_night(home, drop):
 def test_the_schedule_adds_the_night_before_requesting_it(home, drop):
     drop("pension", "a.csv", pension_csv(ROW), night="2026-02-01")
     schedule = build_defs(Settings(home=home)).resolve_schedule_def("nightly_schedule")
-    with dg.instance_for_test() as instance:
-        context = dg.build_schedule_context(
-            instance=instance, scheduled_execution_time=datetime(2026, 3, 1, 2, tzinfo=UTC)
-        )
+    on = datetime(2026, 3, 1, 2, tzinfo=UTC)
+    # the context opens its own instance from the test's: `with` closes it again, as the daemon does
+    with (
+        dg.instance_for_test() as instance,
+        dg.build_schedule_context(instance=instance, scheduled_execution_time=on) as context,
+    ):
         request = schedule(context)
         assert request.partition_key == "2026-02-01"
         assert instance.get_dynamic_partitions("nights") == ["2026-02-01"]
