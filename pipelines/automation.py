@@ -30,9 +30,13 @@ from pathlib import Path
 
 import dagster as dg
 
+from assets.common import WORK_DB_POOL
 from ingest.schedule import Schedule, readiness
 from pipelines.alerts import NightOutcome, alert_if_needed, night_counts, published_missing_sources
-from pipelines.recovery import LOCK_TAG, RELEASED, release_dead_runs
+from pipelines.nights import NIGHTS, add_nights, night_keys
+from pipelines.recovery import LOCK_TAG, RELEASED, NightRunning, night_lock, release_dead_runs
+from pipelines.resources import IbrHome
+from pipelines.retention import prune
 from pipelines.settings import Settings
 
 READY_MARKER = "_READY"
@@ -114,6 +118,16 @@ def _release_dead_runs(context: dg.SensorEvaluationContext | dg.ScheduleEvaluati
         context.log.warning(f"run {run_id}: {RELEASED}")
 
 
+def _add_night(context: dg.ScheduleEvaluationContext, night: date) -> None:
+    """The night's partition key in the instance, so the run the schedule requests can target it."""
+    try:
+        instance = context.instance
+    except dg.DagsterInvariantViolationError:  # evaluated without an instance: a preview or a unit test
+        return
+    for key in add_nights(instance, [night]):
+        context.log.info(f"night {key} added to the nights partitions")
+
+
 def today() -> date:
     """The date deadlines are measured against (UTC); tests replace it."""
     return datetime.now(UTC).date()
@@ -157,7 +171,12 @@ def build_drop_sensor(
             requests.append(
                 dg.RunRequest(run_key=night_run_key(drops), partition_key=night.isoformat(), tags=tags)
             )
-        return dg.SensorResult(run_requests=requests)
+        # the nights' partition keys are added before their runs are launched (pipelines/nights.py)
+        keys = night_keys(r.partition_key for r in requests if r.partition_key)
+        return dg.SensorResult(
+            run_requests=requests,
+            dynamic_partitions_requests=[NIGHTS.build_add_request(keys)] if keys else None,
+        )
 
     return drop_sensor
 
@@ -190,6 +209,8 @@ def build_nightly_schedule(
         ready = readiness(schedules or {}, arrived, night, today())
         if ready.waiting:
             return dg.SkipReason(f"waiting for expected sources until their deadline: {ready.describe()}")
+        # a schedule cannot return partition requests (dagster-io/dagster#14921): the key goes in directly
+        _add_night(context, night)
         return dg.RunRequest(
             run_key=f"schedule:{context.scheduled_execution_time.date()}",
             partition_key=night.isoformat(),
@@ -332,3 +353,105 @@ def build_night_outcome_sensor(
             context.log.warning(f"alert not delivered: {error}")
 
     return night_outcome_alert
+
+
+# What the daemon's nights do after they publish. `ibr run` prunes in its own process once its night has
+# ended (pipelines/cli.py, under the night lock); a night the daemon launched (sensor, schedule, UI) ends in
+# a run-success event, and the retention policy runs as a run of its own: `night_retention` asks for a
+# `retention` run, which carries the nightly job's tag, so the instance's run queue (one `ibr/nightly` run
+# at a time, dagster.yaml) never lets it overlap a night: pruning and compacting the working DuckDB file
+# while a night writes it would lose that night's work. A step inside the night would not need the queue,
+# but it would make housekeeping an asset of every night in the lineage graph, and a failed prune would mark
+# the night failed; as its own run it shows in the UI's run list, and its failure alone is red.
+RETENTION_JOB = "retention"
+_RUNNING = [dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
+
+
+def build_retention_job(tags: dict[str, str]) -> dg.JobDefinition:
+    """The `retention` job: the policy of `<home>/retention.yaml` applied once (pipelines/retention.py)."""
+
+    @dg.op(
+        name="apply_retention",
+        pool=WORK_DB_POOL,
+        description="Prunes the history the retention policy (<home>/retention.yaml) no longer keeps.",
+    )
+    # `context` is an OpExecutionContext, unannotated: Dagster rejects the string annotation __future__ makes
+    def apply_retention(context, ibr_home: IbrHome) -> None:  # type: ignore[no-untyped-def]
+        home = Path(ibr_home.path)
+        release_dead_runs(context.instance)
+        running = [
+            r.run_id
+            for r in context.instance.get_runs(dg.RunsFilter(statuses=_RUNNING))
+            if r.run_id != context.run_id
+        ]
+        if running:  # the queue should have prevented it: never prune under a night
+            context.log.warning(
+                f"retention not applied: run(s) {', '.join(r[:8] for r in running)} not ended; "
+                "it applies after the next night"
+            )
+            return
+        try:
+            with night_lock(home, wait=False):
+                summary = prune(home, instance=context.instance)
+        except NightRunning as exc:  # `ibr run`, `ibr backup` or `ibr prune` holds the home
+            context.log.warning(f"retention not applied: {exc}; it applies after the next night")
+            return
+        except (ValueError, OSError) as exc:  # a bad retention.yaml, a full disk: this run fails, no night
+            raise dg.Failure(description=f"retention not applied: {exc}") from exc
+        context.log.info("retention:\n" + "\n".join(summary.lines()))
+
+    @dg.job(
+        name=RETENTION_JOB,
+        tags=tags,
+        executor_def=dg.in_process_executor,
+        description="The retention policy after a night the daemon ran and published (night_retention).",
+    )
+    def retention() -> None:
+        apply_retention()
+
+    return retention
+
+
+def published_by(home: Path, run_id: str) -> bool:
+    """True when warehouse/published.json was written by the run `run_id`."""
+    import json
+
+    manifest = home / "warehouse" / "published.json"
+    try:
+        return json.loads(manifest.read_text(encoding="utf-8")).get("run_id") == run_id
+    except (OSError, ValueError):
+        return False
+
+
+def retention_request(settings: Settings, run: dg.DagsterRun) -> dg.RunRequest | dg.SkipReason:
+    """The `retention` run to ask for after the nightly run `run` succeeded, or why none."""
+    if LOCK_TAG in run.tags:
+        return dg.SkipReason("ibr run applies the retention policy to its own nights")
+    if not published_by(settings.home, run.run_id):
+        return dg.SkipReason(
+            f"run {run.run_id[:8]} did not publish (a blocking check failed): nothing pruned"
+        )
+    return dg.RunRequest(
+        run_key=f"retention:{run.run_id}",
+        tags={"ibr/trigger": "night_retention", "ibr/after_run": run.run_id},
+    )
+
+
+def build_retention_sensor(
+    settings: Settings, job: dg.UnresolvedAssetJobDefinition, retention: dg.JobDefinition
+) -> dg.SensorDefinition:
+    @dg.run_status_sensor(
+        name="night_retention",
+        run_status=dg.DagsterRunStatus.SUCCESS,
+        monitored_jobs=[job],
+        request_job=retention,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=(
+            "After a night the daemon ran publishes, queues a `retention` run: the retention policy "
+            "(<home>/retention.yaml), never while a night runs. `ibr run` prunes its own nights."
+        ),
+    )
+    def night_retention(context: dg.RunStatusSensorContext) -> dg.RunRequest | dg.SkipReason:
+        return retention_request(settings, context.dagster_run)
+
+    return night_retention

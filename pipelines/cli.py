@@ -198,6 +198,7 @@ def run_night(
     import dagster as dg
 
     from pipelines.definitions import NIGHTLY_JOB, build_defs
+    from pipelines.nights import add_nights
     from pipelines.recovery import RELEASED, night_lock, release_dead_runs, run_lock
 
     _prepare_dagster_home(settings)
@@ -212,6 +213,7 @@ def run_night(
     with night_lock(settings.home), dg.DagsterInstance.get() as instance:
         for run_id in release_dead_runs(instance):
             print(f"  run {run_id[:8]}: {RELEASED}", file=sys.stderr)
+        add_nights(instance, [night])  # the night's partition key (pipelines/nights.py)
         run_id = str(uuid.uuid4())
         log_file = settings.home / "state" / "logs" / f"{night.isoformat()}_{run_id[:8]}.log"
         with (
@@ -556,6 +558,7 @@ AUTOMATION = {
     "drop_sensor": "stopped",
     "night_failure_summary": "running",
     "night_outcome_alert": "running",
+    "night_retention": "running",
 }  # each one's default status in code (pipelines/automation.py): the UI's toggle overrides it
 DAEMON_FRESH_SECONDS = 300
 

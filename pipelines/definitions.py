@@ -31,7 +31,10 @@ from pipelines.automation import (
     build_failure_sensor,
     build_night_outcome_sensor,
     build_nightly_schedule,
+    build_retention_job,
+    build_retention_sensor,
 )
+from pipelines.nights import NIGHTS
 from pipelines.resources import IbrHome, SparkSessionResource, WorkDatabase
 from pipelines.settings import Settings, settings_from_env
 from quality.checks import CheckConfig
@@ -66,7 +69,7 @@ def build_defs(settings: Settings | None = None) -> dg.Definitions:
     settings = settings or settings_from_env()
     contracts = load_source_contracts(settings)
     check_config = CheckConfig.load(settings.home)
-    partitions = dg.DailyPartitionsDefinition(start_date=settings.first_night.isoformat(), end_offset=1)
+    partitions = NIGHTS  # one key per drop date launched (pipelines/nights.py), not one per calendar day
 
     raw_assets = [build_raw_asset(c, partitions, check_config) for c in contracts.values()]
     raw_keys = [dg.AssetKey(["raw", name]) for name in contracts]
@@ -101,14 +104,16 @@ def build_defs(settings: Settings | None = None) -> dg.Definitions:
     )
     settings.work_db.parent.mkdir(parents=True, exist_ok=True)
     expected = schedules_of(contracts)
+    retention = build_retention_job(tags={NIGHTLY_TAG: "1"})  # queued behind nights, never beside one
     return dg.Definitions(
         assets=assets,
-        jobs=[nightly],
+        jobs=[nightly, retention],
         schedules=[build_nightly_schedule(settings, nightly, expected)],
         sensors=[
             build_drop_sensor(settings, nightly, expected),
             build_failure_sensor(settings, nightly),
             build_night_outcome_sensor(settings, nightly),
+            build_retention_sensor(settings, nightly, retention),
         ],
         resources={
             "work_db": WorkDatabase(database=str(settings.work_db)),

@@ -2,8 +2,7 @@
 
 `IBR_HOME` (default `./data`) holds `sources/`, `programmes.yaml`, `country.yaml`,
 `reference/`, `drops/`, `warehouse/`, `reports/`, `quarantine/` and the pipeline's
-working state in `state/`. `IBR_FIRST_NIGHT` (default 2020-01-01) is the first drop
-date the daily partitions offer.
+working state in `state/`. Dagster's partitions are the drop dates launched (pipelines/nights.py).
 """
 
 from __future__ import annotations
@@ -17,7 +16,6 @@ from pathlib import Path
 @dataclass(frozen=True)
 class Settings:
     home: Path
-    first_night: date = date(2020, 1, 1)
     spark_master: str | None = (
         None  # IBR_SPARK_MASTER: a cluster for `backend: spark` linkage, over linkage.yaml's
     )
@@ -46,14 +44,8 @@ class Settings:
 
 def settings_from_env(home: str | Path | None = None) -> Settings:
     raw_home = home if home is not None else os.environ.get("IBR_HOME", "data")
-    first = os.environ.get("IBR_FIRST_NIGHT", "2020-01-01")
-    try:
-        first_night = date.fromisoformat(first)
-    except ValueError:
-        raise ValueError(f"IBR_FIRST_NIGHT: got {first!r}; expected a date like 2020-01-01") from None
     return Settings(
         home=Path(raw_home).expanduser().resolve(),
-        first_night=first_night,
         spark_master=os.environ.get("IBR_SPARK_MASTER") or None,
     )
 

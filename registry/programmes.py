@@ -28,11 +28,22 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import duckdb
 import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    StrictInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from ingest.configerrors import KeyedValueError, errors, key_path
 from ingest.sqlutil import quote_ident
 
 # The golden-record columns an eligibility expression may use, with their warehouse types.
@@ -53,10 +64,6 @@ RULE_COLUMNS: dict[str, str] = {
 NULL_MEANS_NONE = frozenset({"disability_severity", "income_annual"})
 
 PROGRAMME_ID = re.compile(r"^[a-z][a-z0-9_]*$")
-REQUIRED_KEYS = ("programme_id", "name", "ministry", "benefit_type", "benefit_value_monthly", "eligibility")
-OPTIONAL_KEYS = ("description", "benefit_value_min", "benefit_value_max", "means_test")
-MEANS_TEST_KEYS = ("income_annual_max",)
-TOP_LEVEL_KEYS = ("programmes", "exclusive", "small_cell_min")
 # ministry reports hide counts of 1 to small_cell_min - 1 people (and what would give them back)
 SMALL_CELL_MIN_DEFAULT = 5
 # text that cannot be part of one expression: statement separators and comments
@@ -71,6 +78,66 @@ VALIDATION_CONFIG: dict[str, str | bool | int | float | list[str]] = {
 
 class ProgrammesError(ValueError):
     """``programmes.yaml`` is invalid; the message names the file, the programme and the problem."""
+
+
+Money = Annotated[float, Strict(), Field(ge=0)]
+
+
+class MeansTestModel(BaseModel):
+    """`means_test`: who declares more annual income than this does not qualify."""
+
+    model_config = ConfigDict(extra="forbid")
+    income_annual_max: Money = Field(description="The highest annual income that qualifies.")
+
+
+class ProgrammeModel(BaseModel):
+    """One programme of `programmes.yaml`."""
+
+    model_config = ConfigDict(extra="forbid")
+    programme_id: str = Field(pattern=PROGRAMME_ID.pattern, description="Lower case, digits and _.")
+    name: str
+    ministry: str
+    benefit_type: str
+    benefit_value_monthly: Money
+    eligibility: str = Field(
+        description=f"SQL boolean expression over the golden record's columns: {', '.join(RULE_COLUMNS)}."
+    )
+    description: str | None = None
+    benefit_value_min: Money | None = None
+    benefit_value_max: Money | None = None
+    means_test: MeansTestModel | None = None
+
+    @model_validator(mode="after")
+    def _benefit_range(self) -> ProgrammeModel:
+        low, high = self.benefit_value_min, self.benefit_value_max
+        if low is not None and high is not None and low > high:
+            raise KeyedValueError("benefit_value_min", "is above 'benefit_value_max'")
+        return self
+
+
+class ProgrammesModel(BaseModel):
+    """`programmes.yaml`: programmes, exclusive combinations, the small-cell minimum of the reports.
+
+    `load_programmes` validates the file with it, then checks what ties the parts together (ids listed
+    once, exclusive groups of known programmes) and every eligibility expression against DuckDB.
+    """
+
+    model_config = ConfigDict(extra="forbid", title="IBR programmes")
+    programmes: list[ProgrammeModel] = Field(min_length=1, description="The programmes, at least one.")
+    exclusive: list[list[str]] | None = Field(None, description="Programmes one person may not combine.")
+    small_cell_min: StrictInt = Field(
+        SMALL_CELL_MIN_DEFAULT, ge=2, description="Reports hide counts of 1 to this minus 1 people."
+    )
+
+    @field_validator("exclusive")
+    @classmethod
+    def _groups(cls, groups: list[list[str]] | None) -> list[list[str]] | None:
+        for index, group in enumerate(groups or []):
+            if len(group) < 2:
+                raise KeyedValueError(index, f"must list two or more programme ids, got {group!r}")
+            if len(set(group)) != len(group):
+                raise KeyedValueError(index, "lists a programme twice")
+        return groups
 
 
 @dataclass(frozen=True)
@@ -112,7 +179,8 @@ class ProgrammeRules:
 
 
 def load_programmes(path: Path) -> ProgrammeRules:
-    """Read ``programmes.yaml`` and check every key, expression and group; raise ``ProgrammesError``."""
+    """Read ``programmes.yaml``, validate it (``ProgrammesModel``) and check every expression and group;
+    raise ``ProgrammesError`` naming the file, the programme and the key."""
     if not path.is_file():
         raise ProgrammesError(f"{path}: not found; the registry reports need the programme rules file")
     try:
@@ -120,28 +188,55 @@ def load_programmes(path: Path) -> ProgrammeRules:
             raw = yaml.safe_load(handle)
     except yaml.YAMLError as exc:
         raise ProgrammesError(f"{path}: not valid YAML: {exc}") from None
-    if not isinstance(raw, dict) or not isinstance(raw.get("programmes"), list) or not raw["programmes"]:
+    if not isinstance(raw, dict):
         raise ProgrammesError(f"{path}: expected a mapping with a non-empty 'programmes' list")
-    _reject_unknown(path, "top level", raw, TOP_LEVEL_KEYS)
+    try:
+        model = ProgrammesModel.model_validate(raw)
+    except ValidationError as exc:
+        raise ProgrammesError(
+            "\n".join(f"{path}: {_where(raw, loc)}{message}" for loc, message in errors(exc, ProgrammesModel))
+        ) from None
 
     programmes: list[Programme] = []
-    for index, item in enumerate(raw["programmes"]):
-        programme = _programme(path, index, item)
-        if programme.programme_id in {p.programme_id for p in programmes}:
-            raise ProgrammesError(f"{path}: programme '{programme.programme_id}' is listed twice")
-        programmes.append(programme)
-    known = [p.programme_id for p in programmes]
-    small_cell_min = raw.get("small_cell_min", SMALL_CELL_MIN_DEFAULT)
-    if isinstance(small_cell_min, bool) or not isinstance(small_cell_min, int) or small_cell_min < 2:
-        raise ProgrammesError(
-            f"{path}: small_cell_min must be a whole number of people, 2 or more (default "
-            f"{SMALL_CELL_MIN_DEFAULT}); got {small_cell_min!r}"
+    for item in model.programmes:
+        if item.programme_id in {p.programme_id for p in programmes}:
+            raise ProgrammesError(f"{path}: programme '{item.programme_id}' is listed twice")
+        programmes.append(
+            Programme(
+                programme_id=item.programme_id,
+                name=item.name,
+                ministry=item.ministry,
+                benefit_type=item.benefit_type,
+                benefit_value_monthly=item.benefit_value_monthly,
+                eligibility=item.eligibility.strip(),
+                benefit_value_min=item.benefit_value_min,
+                benefit_value_max=item.benefit_value_max,
+                income_annual_max=item.means_test.income_annual_max if item.means_test else None,
+                description=item.description,
+            )
         )
-    rules = ProgrammeRules(
-        path, tuple(programmes), _exclusive_groups(path, raw.get("exclusive"), known), small_cell_min
-    )
+    known = [p.programme_id for p in programmes]
+    for index, group in enumerate(model.exclusive or []):
+        unknown = [g for g in group if g not in known]
+        if unknown:
+            raise ProgrammesError(
+                f"{path}: exclusive[{index}]: unknown programme '{unknown[0]}'; known: {', '.join(known)}"
+            )
+    exclusive = tuple(tuple(group) for group in model.exclusive or [])
+    rules = ProgrammeRules(path, tuple(programmes), exclusive, model.small_cell_min)
     check_rules(rules)
     return rules
+
+
+def _where(raw: dict[str, Any], loc: tuple[str | int, ...]) -> str:
+    """`programme 'pension': 'eligibility': ` for an error inside a programme that has an id, else the key path."""
+    items = raw.get("programmes")
+    if len(loc) >= 2 and loc[0] == "programmes" and isinstance(loc[1], int) and isinstance(items, list):
+        item = items[loc[1]] if loc[1] < len(items) else None
+        if isinstance(item, dict) and isinstance(item.get("programme_id"), str):
+            rest = key_path(loc[2:])
+            return f"programme '{item['programme_id']}': " + (f"'{rest}': " if rest else "")
+    return f"'{key_path(loc)}': " if loc else ""
 
 
 def check_rules(rules: ProgrammeRules) -> dict[str, tuple[str, ...]]:
@@ -241,87 +336,3 @@ def _column_refs(node: object) -> list[list[str]]:
 def _create_validation_table(con: duckdb.DuckDBPyConnection) -> None:
     columns = ", ".join(f"{quote_ident(name)} {sql_type}" for name, sql_type in RULE_COLUMNS.items())
     con.execute(f"create table {quote_ident(_VALIDATION_TABLE)} ({columns})").fetchall()
-
-
-def _reject_unknown(path: Path, where: str, item: dict[str, Any], allowed: tuple[str, ...]) -> None:
-    unknown = sorted(str(k) for k in item if k not in allowed)
-    if unknown:
-        raise ProgrammesError(f"{path}: {where}: unknown key '{unknown[0]}'; allowed: {', '.join(allowed)}")
-
-
-def _number(path: Path, where: str, key: str, value: object, minimum: float = 0.0) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ProgrammesError(f"{path}: {where}: '{key}' must be a number, got {value!r}")
-    if value < minimum:
-        raise ProgrammesError(f"{path}: {where}: '{key}' must be at least {minimum:g}, got {value!r}")
-    return float(value)
-
-
-def _optional_number(path: Path, where: str, item: dict[str, Any], key: str) -> float | None:
-    return _number(path, where, key, item[key]) if item.get(key) is not None else None
-
-
-def _programme(path: Path, index: int, item: object) -> Programme:
-    where = f"programmes[{index}]"
-    if not isinstance(item, dict):
-        raise ProgrammesError(f"{path}: {where}: must be a mapping")
-    if "programme_id" in item:
-        where = f"programme '{item['programme_id']}'"
-    _reject_unknown(path, where, item, REQUIRED_KEYS + OPTIONAL_KEYS)
-    for key in REQUIRED_KEYS:
-        if item.get(key) is None:
-            raise ProgrammesError(f"{path}: {where}: '{key}' is missing")
-    programme_id = str(item["programme_id"])
-    if not PROGRAMME_ID.match(programme_id):
-        raise ProgrammesError(
-            f"{path}: {where}: programme_id must match {PROGRAMME_ID.pattern} (lower case, digits, _)"
-        )
-    if not isinstance(item["eligibility"], str):
-        raise ProgrammesError(f"{path}: {where}: 'eligibility' must be a SQL expression in a string")
-
-    means = item.get("means_test") or {}
-    if not isinstance(means, dict):
-        raise ProgrammesError(f"{path}: {where}: 'means_test' must be a mapping")
-    _reject_unknown(path, f"{where}: means_test", means, MEANS_TEST_KEYS)
-    income_max = _optional_number(path, f"{where}: means_test", means, "income_annual_max")
-    if means and income_max is None:
-        raise ProgrammesError(f"{path}: {where}: 'means_test' needs 'income_annual_max'")
-
-    value_min = _optional_number(path, where, item, "benefit_value_min")
-    value_max = _optional_number(path, where, item, "benefit_value_max")
-    if value_min is not None and value_max is not None and value_min > value_max:
-        raise ProgrammesError(f"{path}: {where}: 'benefit_value_min' is above 'benefit_value_max'")
-    return Programme(
-        programme_id=programme_id,
-        name=str(item["name"]),
-        ministry=str(item["ministry"]),
-        benefit_type=str(item["benefit_type"]),
-        benefit_value_monthly=_number(path, where, "benefit_value_monthly", item["benefit_value_monthly"]),
-        eligibility=str(item["eligibility"]).strip(),
-        benefit_value_min=value_min,
-        benefit_value_max=value_max,
-        income_annual_max=income_max,
-        description=str(item["description"]) if item.get("description") is not None else None,
-    )
-
-
-def _exclusive_groups(path: Path, raw: object, known: list[str]) -> tuple[tuple[str, ...], ...]:
-    if raw is None:
-        return ()
-    if not isinstance(raw, list):
-        raise ProgrammesError(f"{path}: 'exclusive' must be a list of programme lists")
-    groups = []
-    for index, group in enumerate(raw):
-        where = f"exclusive[{index}]"
-        if not isinstance(group, list) or len(group) < 2:
-            raise ProgrammesError(f"{path}: {where}: must list two or more programme ids, got {group!r}")
-        members = [str(g) for g in group]
-        unknown = [g for g in members if g not in known]
-        if unknown:
-            raise ProgrammesError(
-                f"{path}: {where}: unknown programme '{unknown[0]}'; known: {', '.join(known)}"
-            )
-        if len(set(members)) != len(members):
-            raise ProgrammesError(f"{path}: {where}: lists a programme twice")
-        groups.append(tuple(members))
-    return tuple(groups)

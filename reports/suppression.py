@@ -346,8 +346,9 @@ def intervals(
 
     Shown cells are known; a hidden cell is at least 1 (zeros are shown) and has no upper
     bound until a relation gives one; each relation ``total = sum(parts)`` bounds the total
-    by the parts and each part by the total less the others, repeated until nothing moves
-    (at most ``passes`` times; the bounds are valid, if looser, when it stops early).
+    by the parts and each part by the total less the others; a relation is taken again whenever
+    a bound of one of its cells moved, until nothing moves (at most ``passes`` looks per relation
+    on average; the bounds are valid, if looser, when it stops early).
     """
     low: dict[Any, float] = {}
     high: dict[Any, float] = {}
@@ -365,40 +366,55 @@ def intervals(
     for cell in hidden:
         low.setdefault(cell, 1.0)
         high.setdefault(cell, math.inf)
-    for _ in range(passes):
-        moved = False
-        for relation in relations:
-            if not any(c in hidden for c in relation.cells()):
+    # a work list: a relation is looked at again only when one of its cells' bounds moved
+    involved = [r for r in relations if any(c in hidden for c in r.cells())]
+    touching: dict[Any, list[int]] = {}
+    for number, relation in enumerate(involved):
+        for cell in relation.cells():
+            touching.setdefault(cell, []).append(number)
+    pending = list(range(len(involved)))
+    queued = set(pending)
+    budget = passes * max(len(involved), 1)
+    while pending and budget > 0:
+        budget -= 1
+        number = pending.pop()
+        queued.discard(number)
+        relation = involved[number]
+        moved: list[Any] = []
+        parts = relation.parts
+        parts_low = sum(low[c] for c in parts)
+        infinite = sum(1 for c in parts if high[c] == math.inf)
+        finite_high = sum(high[c] for c in parts if high[c] != math.inf)
+        parts_high = math.inf if infinite else finite_high
+        total = relation.total
+        if total in hidden:
+            if parts_low > low[total]:
+                low[total] = parts_low
+                moved.append(total)
+            if parts_high < high[total]:
+                high[total] = parts_high
+                moved.append(total)
+        for part in parts:
+            if part not in hidden:
                 continue
-            parts = relation.parts
-            parts_low = sum(low[c] for c in parts)
-            infinite = sum(1 for c in parts if high[c] == math.inf)
-            finite_high = sum(high[c] for c in parts if high[c] != math.inf)
-            parts_high = math.inf if infinite else finite_high
-            total = relation.total
-            if total in hidden:
-                if parts_low > low[total]:
-                    low[total], moved = parts_low, True
-                if parts_high < high[total]:
-                    high[total], moved = parts_high, True
-            for part in parts:
-                if part not in hidden:
-                    continue
-                others_low = parts_low - low[part]
-                others_infinite = infinite - (1 if high[part] == math.inf else 0)
-                others_high = (
-                    math.inf
-                    if others_infinite
-                    else finite_high - (0 if high[part] == math.inf else high[part])
-                )
-                new_low = low[total] - others_high
-                new_high = high[total] - others_low
-                if new_low > low[part]:
-                    low[part], moved = new_low, True
-                if new_high < high[part]:
-                    high[part], moved = new_high, True
-        if not moved:
-            break
+            others_low = parts_low - low[part]
+            others_infinite = infinite - (1 if high[part] == math.inf else 0)
+            others_high = (
+                math.inf if others_infinite else finite_high - (0 if high[part] == math.inf else high[part])
+            )
+            new_low = low[total] - others_high
+            new_high = high[total] - others_low
+            if new_low > low[part]:
+                low[part] = new_low
+                moved.append(part)
+            if new_high < high[part]:
+                high[part] = new_high
+                moved.append(part)
+        for cell in moved:
+            for other in touching[cell]:
+                if other not in queued:
+                    queued.add(other)
+                    pending.append(other)
     return {cell: (low[cell], high[cell]) for cell in hidden - unknown}
 
 

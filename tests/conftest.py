@@ -128,3 +128,14 @@ def con() -> duckdb.DuckDBPyConnection:
     connection = duckdb.connect()
     yield connection
     connection.close()
+
+
+def night_instance(*nights: str):  # -> dg.DagsterInstance (dagster imported only by the tests that run jobs)
+    """An ephemeral Dagster instance that knows the nights' partition keys, as `ibr run` adds them."""
+    import dagster as dg
+
+    from pipelines.nights import add_nights
+
+    instance = dg.DagsterInstance.ephemeral()
+    add_nights(instance, nights)
+    return instance

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import dagster as dg
 import duckdb
 import pytest
 import yaml
@@ -42,6 +43,9 @@ def test_a_backfill_reruns_the_nights_in_order_and_gives_the_first_warehouse(tmp
     assert [line.split(":")[0] for line in out.splitlines() if line.startswith("night ")] == [
         f"night {n}" for n in NIGHTS
     ]
+
+    with dg.DagsterInstance.get() as instance:  # one partition per night run, not one per day since 2020
+        assert instance.get_dynamic_partitions("nights") == list(NIGHTS)
 
     assert main(["--home", str(home), "run", "--since", NIGHTS[0], "--no-progress"]) == 0
     assert _assignments(warehouse) == first_links  # every record with the same person id as the first time

@@ -19,7 +19,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import NIGHT, pension_csv
+from conftest import NIGHT, night_instance, pension_csv
 
 import assets.ingestion
 import assets.linkage
@@ -59,9 +59,7 @@ def _registry_parquet(path: Path, died: str | None = None) -> None:
 
 def _run(home: Path, night: str) -> dg.ExecuteInProcessResult:
     job = build_defs(Settings(home=home)).resolve_job_def(NIGHTLY_JOB)
-    return job.execute_in_process(
-        partition_key=night, instance=dg.DagsterInstance.ephemeral(), raise_on_error=False
-    )
+    return job.execute_in_process(partition_key=night, instance=night_instance(night), raise_on_error=False)
 
 
 def _warehouse_digest(home: Path) -> dict[str, str]:

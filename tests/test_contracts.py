@@ -38,7 +38,7 @@ CASES = [
     ("empty delimiter", changed(file={"format": "csv", "delimiter": ""}), "'file.delimiter': got ''"),
     ("delimiter with a newline", changed(file={"format": "csv", "delimiter": ",\n"}), "'file.delimiter'"),
     ("delimiter holding the quote", changed(file={"format": "csv", "delimiter": '",'}), "'file.delimiter'"),
-    ("required not a list", changed(required="last_name"), "'required': must be a non-empty list"),
+    ("required not a list", changed(required="last_name"), "'required': must be a list"),
     ("unknown top-level key", changed(colums={}), "'colums': unknown key"),
     (
         "unknown canonical field",
@@ -55,7 +55,7 @@ CASES = [
     (
         "bad date format",
         changed(date_formats=["dd/mm/yyyy"]),
-        "'date_formats': 'dd/mm/yyyy' is not a strptime",
+        "'date_formats[0]': 'dd/mm/yyyy' is not a strptime",
     ),
     (
         "name and file disagree",
@@ -108,10 +108,10 @@ EXTRA_CASES = [
     (
         "no column",
         extras(email={"compare": "exact"}),
-        "'extra_fields.email.column': must name a source column",
+        "'extra_fields.email.column': missing (required): a column of the source's drop files",
     ),
     ("unknown key", extras(email={"column": "E", "weight": 3}), "'extra_fields.email.weight': unknown key"),
-    ("not a mapping", changed(extra_fields=["email"]), "'extra_fields': must map field names"),
+    ("not a mapping", changed(extra_fields=["email"]), "'extra_fields': must be a mapping"),
 ]
 
 

@@ -14,6 +14,7 @@ import dagster as dg
 import duckdb
 import pytest
 import yaml
+from conftest import night_instance
 
 from matching.linkage import LinkageConfig, link_night
 from matching.model import BlockingBudgetExceeded
@@ -27,9 +28,7 @@ NIGHTS = ("2026-02-01", "2026-03-01")
 
 def run_night(home: Path, night: str) -> dg.ExecuteInProcessResult:
     job = build_defs(Settings(home=home)).resolve_job_def(NIGHTLY_JOB)
-    return job.execute_in_process(
-        partition_key=night, instance=dg.DagsterInstance.ephemeral(), raise_on_error=False
-    )
+    return job.execute_in_process(partition_key=night, instance=night_instance(night), raise_on_error=False)
 
 
 def links(home: Path, night: str) -> dict[str, str]:

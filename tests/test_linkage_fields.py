@@ -12,10 +12,10 @@ import re
 from datetime import date, timedelta
 from pathlib import Path
 
-import dagster as dg
 import duckdb
 import pytest
 import yaml
+from conftest import night_instance
 
 from matching import model as model_lib
 from matching.calibrate import calibrate
@@ -121,9 +121,7 @@ def dedupe_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     home = tmp_path_factory.mktemp("dedupe")
     write_dedupe_home(home)
     job = build_defs(Settings(home=home)).resolve_job_def(NIGHTLY_JOB)
-    result = job.execute_in_process(
-        partition_key=NIGHT, instance=dg.DagsterInstance.ephemeral(), raise_on_error=False
-    )
+    result = job.execute_in_process(partition_key=NIGHT, instance=night_instance(NIGHT), raise_on_error=False)
     failed = [e.step_key for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
     assert not failed, failed
     return home

@@ -12,12 +12,12 @@ import re
 from datetime import date
 from pathlib import Path
 
-import dagster as dg
 import duckdb
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import pytest
 import yaml
+from conftest import night_instance
 
 from bench.attack import ROW_KEYS, Cell, attack, published_counts, reader_relations
 from matching.standardise import register_functions
@@ -112,7 +112,7 @@ def reports(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Path]]
     job = build_defs(Settings(home=home)).resolve_job_def(NIGHTLY_JOB)
     for night in COUNTRY_NIGHTS:
         result = job.execute_in_process(
-            partition_key=night, instance=dg.DagsterInstance.ephemeral(), raise_on_error=False
+            partition_key=night, instance=night_instance(night), raise_on_error=False
         )
         assert result.success
     night = date.fromisoformat(COUNTRY_NIGHTS[-1])

@@ -6,7 +6,7 @@ import hashlib
 
 import dagster as dg
 import duckdb
-from conftest import NIGHT, pension_csv
+from conftest import NIGHT, night_instance, pension_csv
 
 from pipelines.definitions import NIGHTLY_JOB, build_defs
 from pipelines.settings import Settings
@@ -15,9 +15,7 @@ from pipelines.settings import Settings
 def run(home, night: str = NIGHT) -> dg.ExecuteInProcessResult:
     defs = build_defs(Settings(home=home))
     job = defs.resolve_job_def(NIGHTLY_JOB)
-    return job.execute_in_process(
-        partition_key=night, instance=dg.DagsterInstance.ephemeral(), raise_on_error=False
-    )
+    return job.execute_in_process(partition_key=night, instance=night_instance(night), raise_on_error=False)
 
 
 def test_nightly_job_lands_checks_and_publishes(home, drop):

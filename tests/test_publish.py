@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from datetime import date
 from pathlib import Path
 
 import duckdb
@@ -84,7 +85,7 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> Path:
     generate(home, people=1500, nights=1, seed=11)
     (home / "linkage.yaml").write_text(yaml.safe_dump({"u_max_pairs": 200_000}), encoding="utf-8")
     settings = settings_from_env(home)
-    assert run_night(settings, settings.first_night.replace(year=2026, month=2, day=1))
+    assert run_night(settings, date(2026, 2, 1))
     return home
 
 

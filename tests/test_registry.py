@@ -13,10 +13,10 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import dagster as dg
 import duckdb
 import pytest
 import yaml
+from conftest import night_instance
 
 from matching.standardise import register_functions
 from pipelines.definitions import NIGHTLY_JOB, build_defs
@@ -656,7 +656,7 @@ def _write_rules(tmp_path: Path, change: dict[str, Any] | None = None, **top: An
         ("breaks out of the select", {"eligibility": "true) union all select (1"}, {}, "one SQL expression"),
         ("reads another table", {"eligibility": "age_years > (select 1)"}, {}, "may not contain a subquery"),
         ("threshold not a number", {"means_test": {"income_annual_max": "lots"}}, {}, "must be a number"),
-        ("unknown key", {"eligibilty": "true"}, {}, "unknown key 'eligibilty'"),
+        ("unknown key", {"eligibilty": "true"}, {}, "'eligibilty': unknown key; allowed: benefit_type"),
         ("unknown programme", {}, {"exclusive": [["pension", "pensions"]]}, "unknown programme 'pensions'"),
         ("a group of one", {}, {"exclusive": [["pension"]]}, "two or more programme ids"),
     ],
@@ -715,7 +715,7 @@ def country(tmp_path_factory: pytest.TempPathFactory) -> Path:
     job = build_defs(Settings(home=home)).resolve_job_def(NIGHTLY_JOB)
     for night in COUNTRY_NIGHTS:
         result = job.execute_in_process(
-            partition_key=night, instance=dg.DagsterInstance.ephemeral(), raise_on_error=False
+            partition_key=night, instance=night_instance(night), raise_on_error=False
         )
         assert result.success
     return home

@@ -17,10 +17,10 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import dagster as dg
 import duckdb
 import pytest
 import yaml
+from conftest import night_instance
 
 from matching import incremental
 from matching.linkage import LinkageConfig, LinkageSummary, link_night
@@ -64,7 +64,7 @@ def nights_on(country: Path, home: Path, linkage: dict[str, Any]) -> Path:
     shutil.copytree(country, home)
     (home / "linkage.yaml").write_text(yaml.safe_dump(linkage), encoding="utf-8")
     job = build_defs(Settings(home=home)).resolve_job_def(NIGHTLY_JOB)
-    instance = dg.DagsterInstance.ephemeral()
+    instance = night_instance(FIRST, SECOND)
     for night in (FIRST, SECOND):
         result = job.execute_in_process(partition_key=night, instance=instance, raise_on_error=False)
         assert result.success, night
