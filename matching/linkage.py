@@ -127,8 +127,8 @@ class LinkageConfig:
     max_cluster_size: int = 25
     max_comparisons_per_rule: int = 200_000_000
     min_records_to_train: int = 100
-    u_max_pairs: float = 5e6
-    em_max_pairs: float = 3e6
+    u_max_pairs: int = 5_000_000
+    em_max_pairs: int = 3_000_000
     memory_limit: str = "6GB"
     seed: int = 42
     retrain: bool = False
@@ -226,6 +226,9 @@ def _linkage_model() -> type[BaseModel]:
         "match_threshold": (float | None, {"gt": 0, "le": 1, "description": "null: chosen from the model."}),
         "threshold_beta": (float, {"gt": 0, "le": 4}),
         "max_changed_share": (float, {"ge": 0, "le": 1}),
+        # pair counts: 5e6 in the file is read as 5,000,000 (an int, as Splink's sampling expects)
+        "u_max_pairs": (int, {"gt": 0}),
+        "em_max_pairs": (int, {"gt": 0}),
         "backend": (Literal[BACKENDS], {"description": "duckdb (one machine) or spark"}),  # type: ignore[valid-type]
         "spark": (SparkModel | None, {"description": "the Spark session of a backend: spark night"}),
     }

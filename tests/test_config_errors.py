@@ -120,4 +120,4 @@ def test_linkage_yaml_errors_name_the_file_and_the_key(tmp_path):
         LinkageConfig.load(tmp_path)
     text = str(error.value)
     assert "linkage.yaml: 'memory_limit': got 'lots'; expected e.g. 6GB" in text
-    assert "linkage.yaml: 'colour': unknown key; allowed: em_max_pairs" in text
+    assert "linkage.yaml: 'colour': unknown key; allowed: backend, em_max_pairs" in text
