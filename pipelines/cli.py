@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import os
 import sys
 import tempfile
@@ -48,7 +49,18 @@ concurrency:
         limit: 1
   pools:
     default_limit: 1
+# the run history keeps each SQLite file open while a process runs instead of opening, committing and
+# closing it for every event (pipelines/eventlog.py); it stays in $DAGSTER_HOME/history/runs/
+event_log_storage:
+  module: pipelines.eventlog
+  class: KeptOpenSqliteEventLogStorage
 """
+# dagster.yaml files that earlier versions of ibr wrote (sha256); one still unedited is written again
+_EARLIER_DAGSTER_YAML = {
+    "33f0deaeb2e1f8df1c68b0ccd929b95e326891d62cd10ab8b2f9c2ee89382872",
+    "545a265ba14fc395eec560e18d528f3e15e98f50ef950e5170757132da421f58",
+    "d05b3bb18e92498dbb7d9628c94e1cdd37764f4f5ab84e565783be86cd881fd1",
+}
 
 
 def warn_readable_by_others(home: Path) -> int:
@@ -78,7 +90,7 @@ def _prepare_dagster_home(settings: Settings) -> None:
     home = Path(os.environ["DAGSTER_HOME"])
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
-    if not config.exists():
+    if not config.exists() or hashlib.sha256(config.read_bytes()).hexdigest() in _EARLIER_DAGSTER_YAML:
         config.write_text(DAGSTER_YAML, encoding="utf-8")
 
 
