@@ -210,7 +210,7 @@ def run_night(
     import dagster as dg
 
     from pipelines.definitions import NIGHTLY_JOB, build_defs
-    from pipelines.nights import add_nights
+    from pipelines.nights import add_nights, adopt_published_nights
     from pipelines.recovery import RELEASED, night_lock, release_dead_runs, run_lock
 
     _prepare_dagster_home(settings)
@@ -225,6 +225,7 @@ def run_night(
     with night_lock(settings.home), dg.DagsterInstance.get() as instance:
         for run_id in release_dead_runs(instance):
             print(f"  run {run_id[:8]}: {RELEASED}", file=sys.stderr)
+        adopt_published_nights(instance)  # the nights earlier versions ran under daily partitions
         add_nights(instance, [night])  # the night's partition key (pipelines/nights.py)
         run_id = str(uuid.uuid4())
         log_file = settings.home / "state" / "logs" / f"{night.isoformat()}_{run_id[:8]}.log"

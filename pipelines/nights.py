@@ -6,6 +6,10 @@ night's key (its drop date, `YYYY-MM-DD`) is added to the Dagster instance by wh
 the drop sensor (in its `SensorResult`), the nightly schedule, `ibr run` and `ibr demo`. So the UI lists
 the nights there are, and a backfill in the UI (or `ibr run --since D`) runs over those keys.
 
+A home whose nights ran under the daily partitions of earlier versions gets their keys back: the first
+`ibr run` adds the key of every night the warehouse was published for (`adopt_published_nights`), so the
+UI lists those nights with their history.
+
 A key added stays until someone deletes it (`instance.delete_dynamic_partition("nights", key)`); a key
 without a drop folder any more (pruned, or added by hand) just runs a night with nothing new to land.
 """
@@ -33,3 +37,13 @@ def add_nights(instance: dg.DagsterInstance, nights: Iterable[date | str]) -> li
     if new:
         instance.add_dynamic_partitions(NIGHTS_NAME, new)
     return new
+
+
+# the nightly job's last asset: a night that published it ran, whatever partitions it ran under
+PUBLISHED = dg.AssetKey(["warehouse", "ibr"])
+
+
+def adopt_published_nights(instance: dg.DagsterInstance) -> list[str]:
+    """Add the key of every night the warehouse was published for (nights of earlier versions ran under daily
+    partitions, and a dynamic key is what makes the UI show them); the keys that were new."""
+    return add_nights(instance, instance.get_materialized_partitions(PUBLISHED))

@@ -16,7 +16,7 @@ from conftest import NIGHT, pension_csv
 from pipelines.automation import READY_MARKER
 from pipelines.cli import EXIT_OK, main
 from pipelines.definitions import NIGHTLY_JOB, build_defs
-from pipelines.nights import NIGHTS, add_nights
+from pipelines.nights import NIGHTS, PUBLISHED, add_nights, adopt_published_nights
 from pipelines.settings import Settings
 
 ROW = "B1;Ann;Lee;1950;2;;P01;2026-01;100"
@@ -83,3 +83,21 @@ def test_ibr_run_of_a_night_adds_exactly_that_night(home, drop, tmp_path, monkey
         assert instance.get_dynamic_partitions("nights") == [NIGHT]
         (run,) = instance.get_runs()
         assert run.tags["dagster/partition"] == NIGHT
+
+
+def test_nights_published_under_the_old_daily_partitions_are_listed_again(home, drop, tmp_path, monkeypatch):
+    """A home upgraded from daily partitions: its published nights keep their place in the UI."""
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
+    main(["--home", str(home), "status"])  # writes dagster.yaml, as any ibr command does
+    with dg.DagsterInstance.get() as instance:
+        for old in ("2025-12-01", "2026-01-01"):  # a daily key of the earlier versions, materialized
+            instance.report_runless_asset_event(dg.AssetMaterialization(PUBLISHED, partition=old))
+        instance.report_runless_asset_event(
+            dg.AssetMaterialization(dg.AssetKey(["raw", "pension"]), partition="2025-11-01")
+        )
+    drop("pension", "pay.csv", pension_csv(ROW))
+    assert main(["--home", str(home), "run", "--date", NIGHT, "--no-progress"]) == EXIT_OK
+    with dg.DagsterInstance.get() as instance:
+        # a night that landed a source but never published is not a night the warehouse knows
+        assert instance.get_dynamic_partitions("nights") == ["2025-12-01", "2026-01-01", NIGHT]
+        assert adopt_published_nights(instance) == []  # once adopted, nothing more
