@@ -248,43 +248,90 @@ def _safe(
     return not pinned_cells(values, relations, hidden, unknown, near=shown)
 
 
-def _moved_together(
-    matrix: Any,
-    rhs: list[float],
-    bounds: Sequence[tuple[float, float | None]],
-    index: dict[Any, int],
-    true: dict[Any, float],
-) -> set[Any] | None:
+class _Programme:
+    """One group's relations as a linear programme over its hidden cells, which HiGHS solves again warm (from
+    the last basis) as only the objective or the bounds change: most of a group's solves cost a few pivots."""
+
+    def __init__(self, matrix: Any, rhs: Sequence[float], lower: Sequence[float]) -> None:
+        import highspy  # imported here: only a night that reports needs it
+        import numpy as np
+
+        columns = matrix.tocsc()
+        self.size = columns.shape[1]
+        self.columns = np.arange(self.size, dtype=np.int32)
+        self.lower = np.asarray(lower, dtype=float)
+        lp = highspy.HighsLp()
+        lp.num_col_, lp.num_row_ = self.size, columns.shape[0]
+        lp.col_cost_ = np.zeros(self.size)
+        lp.col_lower_ = self.lower
+        lp.col_upper_ = np.full(self.size, highspy.kHighsInf)
+        lp.row_lower_ = lp.row_upper_ = np.asarray(rhs, dtype=float)
+        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+        lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = (
+            columns.indptr,
+            columns.indices,
+            columns.data,
+        )
+        # the bare solver (as scipy's linprog uses it): `highspy.Highs` adds callbacks and prints a banner
+        self.highs = highspy._Highs()  # type: ignore[attr-defined]  # exported, but not in its stubs
+        self.highs.setOptionValue("output_flag", False)
+        self.highs.passModel(lp)
+        self.status = highspy.HighsModelStatus
+        self.infinity = highspy.kHighsInf
+
+    def upper(self, upper: Mapping[int, float]) -> None:
+        """Cap the columns of ``upper`` (the rest unbounded above)."""
+        import numpy as np
+
+        bound = np.full(self.size, self.infinity)
+        for column, value in upper.items():
+            bound[column] = value
+        self.highs.changeColsBounds(self.size, self.columns, self.lower, bound)
+
+    def solve(self, objective: Any) -> tuple[str, Any]:
+        """Minimise ``objective``: ("optimal", x), ("infeasible", None), ("unbounded", None) or ("other", None)."""
+        self.highs.changeColsCost(self.size, self.columns, objective)
+        self.highs.run()
+        status = self.highs.getModelStatus()
+        if status == self.status.kOptimal:
+            return "optimal", self.highs.getSolution().col_value
+        if status == self.status.kInfeasible:
+            return "infeasible", None
+        if status in (self.status.kUnbounded, self.status.kUnboundedOrInfeasible):
+            return "unbounded", None
+        return "other", None
+
+
+def _moved_together(programme: _Programme, index: dict[Any, int], true: dict[Any, float]) -> set[Any] | None:
     """The hidden cells of one group that a feasible point moves a whole unit from their true value, found
     a few cells at a time: the sum of the cells not yet moved is maximised (then minimised), each cell
     capped far above its value so that the programme stays bounded; a cell the solution moves is free (the
     point is feasible, capped or not), and the rest are solved again until a round moves none. The cells
     left are settled one by one. None when the relations do not hold on the numbers (infeasible)."""
-    from scipy.optimize import linprog
+    import numpy as np
 
-    capped = [
-        (low, None if cell not in true else true[cell] + CAP)
-        for cell, (low, _high) in zip(index, bounds, strict=True)
-    ]
+    programme.upper({index[cell]: value + CAP for cell, value in true.items()})
     free: set[Any] = set()
-    for sign in (-1.0, 1.0):
-        while True:
-            rest = [c for c in true if c not in free]
-            if not rest:
-                return free
-            objective = [0.0] * len(index)
-            for cell in rest:
-                objective[index[cell]] = sign
-            result = linprog(objective, A_eq=matrix, b_eq=rhs, bounds=capped, method="highs")
-            if result.status == 2:
-                return None
-            if result.status != 0:
-                break
-            moved = {c for c in rest if abs(result.x[index[c]] - true[c]) >= 1 - 1e-6}
-            if not moved:
-                break
-            free |= moved
-    return free
+    try:
+        for sign in (-1.0, 1.0):
+            while True:
+                rest = [c for c in true if c not in free]
+                if not rest:
+                    return free
+                objective = np.zeros(programme.size)
+                objective[[index[c] for c in rest]] = sign
+                status, x = programme.solve(objective)
+                if status == "infeasible":
+                    return None
+                if status != "optimal":
+                    break
+                moved = {c for c in rest if abs(x[index[c]] - true[c]) >= 1 - 1e-6}
+                if not moved:
+                    break
+                free |= moved
+        return free
+    finally:
+        programme.upper({})
 
 
 def _twins(cell: Any, relations: Sequence[Relation], by_cell: Mapping[Any, list[int]]) -> set[Any]:
@@ -434,8 +481,8 @@ def pinned_cells(
     feasible, so one solve usually settles it: a maximum above the true value (or a minimum
     below it) leaves at least two. Relations that share no unknown cell are solved apart.
     """
-    from scipy.optimize import linprog  # imported here: only a night that reports needs it
-    from scipy.sparse import csr_matrix
+    import numpy as np
+    from scipy.sparse import csr_matrix  # imported here: only a night that reports needs it
 
     unknown = set(unpublished)
     secret = set(hidden) | unknown
@@ -477,8 +524,8 @@ def pinned_cells(
             rhs.append(-constant)
         matrix = csr_matrix((signs, (rows, columns)), shape=(len(group), len(variables)))
         true = {c: float(values.get(c) or 0) for c in variables if c not in unknown}
-        bounds = [(0.0 if c in unknown else 1.0, None) for c in variables]
-        free = _moved_together(matrix, rhs, bounds, index, true)
+        programme = _Programme(matrix, rhs, [0.0 if c in unknown else 1.0 for c in variables])
+        free = _moved_together(programme, index, true)
         if free is None:
             # the relations do not hold on these numbers (a relation written wrong): nothing in this
             # group can be vouched for, so all of it counts as pinned and gets complements
@@ -486,11 +533,11 @@ def pinned_cells(
             continue
         for cell in (c for c in variables if c in true and c not in free):
             for sign in (-1.0, 1.0):  # the maximum first: most hidden cells could be larger
-                objective = [0.0] * len(variables)
+                objective = np.zeros(len(variables))
                 objective[index[cell]] = sign
-                result = linprog(objective, A_eq=matrix, b_eq=rhs, bounds=bounds, method="highs")
-                if result.status == 3 or (  # unbounded: not pinned
-                    result.status == 0 and abs(sign * result.fun - true[cell]) >= 1 - 1e-6
+                status, x = programme.solve(objective)
+                if status == "unbounded" or (  # unbounded: not pinned
+                    status == "optimal" and abs(x[index[cell]] - true[cell]) >= 1 - 1e-6
                 ):
                     free.add(cell)
                     break
