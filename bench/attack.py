@@ -23,7 +23,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from registry import load_programmes
-from reports.ministry_tables import NATIONAL_ONLY, TABLE_SPECS
+from reports.ministry_tables import COVERAGE_COUNTS, NATIONAL_ONLY, TABLE_SPECS
 
 ROW_KEYS = {
     "headline": ("programme_id",),
@@ -80,16 +80,6 @@ def reader_relations(
         return ("coverage_by_area", tuple(row[k] for k in ROW_KEYS["coverage_by_area"]), column)
 
     coverage = rows["coverage_by_area"]
-    counts = [
-        "eligible_persons",
-        "eligible_enrolled_persons",
-        "eligible_not_enrolled_persons",
-        "enrolled_persons",
-        "enrolled_not_eligible_persons",
-        "undetermined_persons",
-        "enrolled_undetermined_persons",
-        "undetermined_not_enrolled_persons",
-    ]
     for row in coverage:
         level, province, programme = row["area_level"], row["admin1"], row["programme_id"]
         if level == "national":
@@ -102,7 +92,7 @@ def reader_relations(
             ]
         else:
             parts = []
-        for column in counts:
+        for column in COVERAGE_COUNTS:
             if parts and column not in NATIONAL_ONLY:
                 equal(cov(row, column), [cov(r, column) for r in parts])
         equal(

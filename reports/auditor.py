@@ -38,18 +38,16 @@ from typing import Any
 from urllib.parse import quote
 
 import duckdb
-import jinja2
 from markupsafe import Markup
 
 from ingest.sqlutil import table_exists
 from matching.linkage import latest_model, model_dir
 from quality.checks import LAYERS
-from reports.charts import Bar, TrendPoint, bar_chart_svg, format_number, sparkline_svg
+from reports.charts import Bar, TrendPoint, bar_chart_svg, format_number, sparkline_svg, template_environment
 from reports.provenance import provenance
 
 REPORT_NAME = "auditor_report.html"
 PACKAGE = "ibr-warehouse"
-TEMPLATES = Path(__file__).resolve().parent / "templates"
 TEMPLATE_NAME = "auditor_report.html.j2"
 # nights a check's trend goes back (the latest run of each night)
 TREND_NIGHTS = 30
@@ -303,7 +301,7 @@ def render_auditor_report(
         status_css=_status_css(checks),
     )
     html = (
-        _environment()
+        template_environment()
         .get_template(TEMPLATE_NAME)
         .render(
             header=header,
@@ -935,13 +933,3 @@ def _write_atomically(path: Path, text: str) -> None:
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
-
-
-def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )

@@ -19,8 +19,24 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from html import escape
+from pathlib import Path
 
+import jinja2
 from markupsafe import Markup
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+
+def template_environment() -> jinja2.Environment:
+    """The reports' Jinja2 templates (reports/templates): autoescaped, strict about undefined names."""
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
 
 # blue for data (the first series), red for a failure or a negative value, green for a pass
 PALETTE = ("#2f6f9f", "#d0793a", "#4b9a6a", "#a4508b", "#7d7d2f", "#5b5fb3")

@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import jinja2
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 from markupsafe import Markup
@@ -39,7 +38,7 @@ from markupsafe import Markup
 from ingest.country import load_country
 from ingest.sqlutil import table_exists
 from registry.programmes import ProgrammeRules, load_programmes
-from reports.charts import Bar, bar_chart_svg
+from reports.charts import Bar, bar_chart_svg, template_environment
 from reports.ministry_tables import (
     PROGRAMME,
     PROGRAMME_NAME,
@@ -54,7 +53,6 @@ from reports.ministry_tables import (
     report_tables,
 )
 
-TEMPLATES = Path(__file__).resolve().parent / "templates"
 TEMPLATE_NAME = "ministry_report.html.j2"
 
 
@@ -87,7 +85,7 @@ def render_ministry_reports(
     out_dir = home / "reports" / night.isoformat()
     out_dir.mkdir(parents=True, exist_ok=True)
     footer = _footer(con, night, run_id, rules)
-    template = _environment().get_template(TEMPLATE_NAME)
+    template = template_environment().get_template(TEMPLATE_NAME)
     # suppression runs once over every programme: a number two ministries both see is hidden in both
     every_table = report_tables(con, rules)
     written: list[Path] = []
@@ -457,13 +455,3 @@ def check_summary(con: duckdb.DuckDBPyConnection, night: date, run_id: str) -> l
     order = {layer: i for i, layer in enumerate(LAYER_ORDER)}
     counts = [CheckCount(str(a), str(b), int(c), int(d), int(e)) for a, b, c, d, e in rows]
     return sorted(counts, key=lambda c: (order.get(c.layer, len(order)), c.layer, c.severity))
-
-
-def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
