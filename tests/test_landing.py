@@ -19,7 +19,7 @@ import yaml
 from conftest import NIGHT, PENSION_HEADER, pension_csv
 
 from ingest.contracts import load_contracts
-from ingest.landing import FileResult, Lander, Limits, duckdb_error
+from ingest.landing import FileResult, Lander, Limits, duckdb_error, ensure_schema
 
 GOOD = "B1;José;Durán;01/02/1950;1;;Nórte;2026-01;100"
 
@@ -574,3 +574,15 @@ def test_duckdb_errors_are_passed_on_as_their_type_and_line_only(con):
     with pytest.raises(duckdb.Error) as caught:
         con.execute("select 'Durán on line 7'::integer")
     assert duckdb_error(caught.value) == "ConversionException at line 7"
+
+
+def test_the_audit_schema_is_made_whole_again_where_a_table_column_or_comment_is_missing(tmp_path):
+    with duckdb.connect(str(tmp_path / "work.duckdb")) as con:
+        ensure_schema(con)
+        columns = "select table_name, column_name, data_type, comment from duckdb_columns() where schema_name = 'audit'"
+        whole = sorted(con.execute(columns).fetchall())
+        con.execute("comment on column audit.files.source is 'edited by hand'")
+        con.execute("alter table audit.checks drop column definition")
+        con.execute("drop table audit.field_issues")
+        ensure_schema(con)
+        assert sorted(con.execute(columns).fetchall()) == whole
