@@ -47,6 +47,10 @@ concurrency:
     tag_concurrency_limits:
       - key: "ibr/nightly"
         limit: 1
+      # a night launched from the UI (an asset backfill, "Materialize" of a night) runs the asset job, without
+      # the tag above, but every night carries its partition: one night at a time, in the order queued
+      - key: "dagster/partition"
+        limit: 1
   pools:
     default_limit: 1
 # the run history keeps each SQLite file open while a process runs instead of opening, committing and
@@ -57,6 +61,7 @@ event_log_storage:
 """
 # dagster.yaml files that earlier versions of ibr wrote (sha256); one still unedited is written again
 _EARLIER_DAGSTER_YAML = {
+    "fb038f180defd3f8b2e474055b4df87a600ae042d8ea174342302f77dd9ae1f7",
     "33f0deaeb2e1f8df1c68b0ccd929b95e326891d62cd10ab8b2f9c2ee89382872",
     "545a265ba14fc395eec560e18d528f3e15e98f50ef950e5170757132da421f58",
     "d05b3bb18e92498dbb7d9628c94e1cdd37764f4f5ab84e565783be86cd881fd1",

@@ -7,6 +7,8 @@ must come out as the first time: the same persons under the same ids, the same f
 
 from __future__ import annotations
 
+import json
+import logging
 from pathlib import Path
 
 import dagster as dg
@@ -69,3 +71,74 @@ def test_a_malformed_date_is_an_error_not_a_traceback(tmp_path, monkeypatch, cap
         main(["--home", str(home), "run", "--since", bad])
     assert exit_.value.code == 2
     assert f"'{bad}' is not a date as YYYY-MM-DD" in capsys.readouterr().err
+
+
+def test_a_backfill_launched_in_the_ui_runs_the_nights_one_at_a_time_in_order(tmp_path, monkeypatch):
+    """The UI's backfill of the nights (an asset backfill, run by the daemon) goes through the run queue of the
+    dagster.yaml ibr writes: one night at a time, in the order queued, never two nights' steps interleaved.
+
+    The daemon's two loops are stepped by hand (Dagster's test helpers): the backfill loop queues the runs,
+    the run queue launches what its limits allow, each run synchronously here."""
+    from dagster._core.execution.backfill import BulkActionStatus, PartitionBackfill
+    from dagster._core.test_utils import create_test_daemon_workspace_context, instance_for_test
+    from dagster._core.workspace.load_target import ModuleTarget
+    from dagster._daemon.backfill import execute_backfill_iteration
+    from dagster._daemon.run_coordinator.queued_run_coordinator_daemon import QueuedRunCoordinatorDaemon
+
+    from pipelines.cli import DAGSTER_YAML
+    from pipelines.nights import add_nights
+
+    home = tmp_path / "home"
+    generate(home, people=300, nights=len(NIGHTS), seed=8)
+    (home / "linkage.yaml").write_text(yaml.safe_dump({"u_max_pairs": 100_000}), encoding="utf-8")
+    monkeypatch.setenv("IBR_HOME", str(home))
+    overrides = {
+        "concurrency": yaml.safe_load(DAGSTER_YAML)["concurrency"],
+        "run_launcher": {
+            "module": "dagster._core.launcher.sync_in_memory_run_launcher",
+            "class": "SyncInMemoryRunLauncher",
+        },
+    }
+    target = ModuleTarget(
+        module_name="pipelines.definitions",
+        attribute=None,
+        working_directory=str(Path(__file__).resolve().parent.parent),
+        location_name="ibr",
+    )
+    with instance_for_test(overrides=overrides) as instance:
+        add_nights(instance, NIGHTS)
+        with create_test_daemon_workspace_context(target, instance) as context:
+            graph = context.create_request_context().asset_graph
+            backfill = PartitionBackfill.from_asset_partitions(
+                backfill_id="ui",
+                asset_graph=graph,
+                partition_names=list(NIGHTS),
+                asset_selection=[k for k in graph.get_all_asset_keys() if graph.get(k).is_materializable],
+                backfill_timestamp=0.0,
+                tags={},
+                dynamic_partitions_store=instance,
+                all_partitions=False,
+                title=None,
+                description=None,
+                run_config=None,
+            )
+            instance.add_backfill(backfill)
+            queue = QueuedRunCoordinatorDaemon(interval_seconds=1)
+            launched: list[list[str]] = []
+            for _ in range(2 * len(NIGHTS)):
+                list(execute_backfill_iteration(context, logging.getLogger("backfill")))
+                before = {r.run_id for r in instance.get_runs() if r.status != dg.DagsterRunStatus.QUEUED}
+                list(queue.run_iteration(context))
+                runs = instance.get_runs()
+                launched.append(
+                    [
+                        r.tags["dagster/partition"]
+                        for r in reversed(runs)
+                        if r.status != dg.DagsterRunStatus.QUEUED and r.run_id not in before
+                    ]
+                )
+            assert [nights for nights in launched if nights] == [[NIGHTS[0]], [NIGHTS[1]]]
+            assert all(r.status == dg.DagsterRunStatus.SUCCESS for r in instance.get_runs())
+            assert instance.get_backfill("ui").status == BulkActionStatus.COMPLETED_SUCCESS
+    published = json.loads((home / "warehouse" / "published.json").read_text(encoding="utf-8"))
+    assert published["night"] == NIGHTS[-1]
