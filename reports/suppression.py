@@ -295,9 +295,11 @@ class _Programme:
         status = self.highs.getModelStatus()
         if status == self.status.kOptimal:
             return "optimal", self.highs.getSolution().col_value
-        if status == self.status.kInfeasible:
+        # as scipy's linprog reads them: a model error counts as infeasible (the group is then all pinned), and
+        # "unbounded or infeasible" as neither (the cell is not freed by it: hidden rather than shown)
+        if status in (self.status.kInfeasible, self.status.kModelError):
             return "infeasible", None
-        if status in (self.status.kUnbounded, self.status.kUnboundedOrInfeasible):
+        if status == self.status.kUnbounded:
             return "unbounded", None
         return "other", None
 
