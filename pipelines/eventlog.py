@@ -95,6 +95,13 @@ class KeptOpenSqliteEventLogStorage(SqliteEventLogStorage):
         if wrote and shard != INDEX_SHARD_NAME:
             os.utime(self.path_for_shard(shard))
 
+    def wipe(self) -> None:
+        """Dagster's wipe deletes the run databases' files: their open connections are closed first."""
+        with self._db_lock:
+            for name in [name for name in self._engines if name != INDEX_SHARD_NAME]:
+                self._engines.pop(name).dispose()
+        super().wipe()
+
     def dispose(self) -> None:
         super().dispose()
         with self._db_lock:

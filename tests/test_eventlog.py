@@ -81,6 +81,13 @@ def test_a_process_reading_many_runs_keeps_only_the_latest_open(dagster_home):
         assert run_ids[0] not in storage._engines and run_ids[-1] in storage._engines
         assert all(writer.get_run_by_id(r).status == dg.DagsterRunStatus.SUCCESS for r in run_ids)
         assert all(len(writer.all_logs(r)) > 5 for r in run_ids)
+        # `dagster instance wipe` deletes the run databases; an event written after it to a run whose database
+        # was open must land in a new file, not in the deleted one
+        last = writer.get_run_by_id(run_ids[-1])
+        writer.wipe()
+        writer.report_engine_event("after the wipe", last)
+        with instance(dagster_home) as reader:
+            assert [e.message for e in reader.all_logs(run_ids[-1])] == ["after the wipe"]
 
 
 def test_a_dagster_yaml_an_earlier_ibr_wrote_is_renewed_and_an_edited_one_kept(tmp_path, monkeypatch):
