@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from pathlib import Path
 
 import dagster as dg
@@ -92,6 +93,9 @@ def test_a_backfill_launched_in_the_ui_runs_the_nights_one_at_a_time_in_order(tm
     generate(home, people=300, nights=len(NIGHTS), seed=8)
     (home / "linkage.yaml").write_text(yaml.safe_dump({"u_max_pairs": 100_000}), encoding="utf-8")
     monkeypatch.setenv("IBR_HOME", str(home))
+    # The daemon's workspace and the run launcher both import the code location afresh only if it is not
+    # imported yet; an earlier test's import (built on another IBR_HOME) would give them other assets.
+    monkeypatch.delitem(sys.modules, "pipelines.definitions", raising=False)
     overrides = {
         "concurrency": yaml.safe_load(DAGSTER_YAML)["concurrency"],
         "run_launcher": {
