@@ -250,7 +250,9 @@ def demo(root: Path, people: int, nights: int, spark: dict[str, object]) -> str:
     lines = [
         f"# The demo's nights ({people:,} people) on DuckDB and on Spark ({time.strftime('%Y-%m-%d %H:%M')} UTC)",
         "",
-        f"Spark: linkage.yaml `backend: spark`, `spark: {spark}`; DuckDB: the demo's defaults (no linkage.yaml).",
+        f"Spark: linkage.yaml `backend: spark`, `spark: {spark}`; DuckDB: the demo's defaults (no linkage.yaml). "
+        "s: `ibr run --date` in a child; GiB: that child's peak RSS from wait4, which does not count Spark's JVM "
+        "(pyspark starts it and never waits for it).",
         "",
         "| night | DuckDB s / GiB | Spark s / GiB | mode D/S | record pairs agreeing | linked pairs Jaccard "
         "| findings planted / found D | planted / found S | same findings |",
