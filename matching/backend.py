@@ -8,7 +8,9 @@ the same on both backends:
   Spark the table is written as Parquet under `<home>/state/spark/` and read back as a Spark view;
 - `to_scratch(scratch, frame, name)`: a Splink result as a scratch table (on Spark, through Parquet);
 - `cluster(scratch, nodes, edges, name)`: Splink's connected components of scratch tables, back in
-  scratch as `name(record_key, cluster_id)`.
+  scratch as `name(record_key, cluster_id)`;
+- `run(scratch, inputs, steps, fetch)` (Spark only): our own SQL (the stable-id rules) over scratch
+  tables, its results back in scratch.
 
 The exchange folder holds personal data: it is private to its owner and `close()` removes it.
 """
@@ -44,7 +46,8 @@ class Backend:
         """Scratch table `table` as a Splink frame of this backend (a Spark view of the same name on Spark)."""
         if self.exchange is None:
             return self.db.register(table)
-        path = self.exchange / f"{table}.parquet"
+        # Spark skips files whose name starts with "_" or "." as hidden: our temp tables' names (_clusters) do
+        path = self.exchange / f"in-{table}.parquet"
         scratch.execute(f"copy {table} to {literal(str(path))} (format parquet)")
         # a view replaced each night: one long-lived session (the Dagster resource's) links night after night
         self.spark.read.parquet(str(path)).createOrReplaceTempView(table)
@@ -54,12 +57,37 @@ class Backend:
         """A table of scratch holding a Splink result: the table itself on DuckDB, read from Parquet on Spark."""
         if self.exchange is None:
             return str(frame.physical_name)
-        folder = self.exchange / name
-        frame.as_spark_dataframe().write.mode("overwrite").parquet(str(folder))
+        return self._fetch(scratch, frame.as_spark_dataframe(), name)
+
+    def _fetch(self, scratch: duckdb.DuckDBPyConnection, dataframe: Any, name: str) -> str:
+        """A Spark DataFrame as scratch table `name`, through Parquet in the exchange folder."""
+        assert self.exchange is not None
+        folder = self.exchange / f"out-{name}"
+        dataframe.write.mode("overwrite").parquet(str(folder))
         scratch.execute(
             f"create or replace table {name} as select * from read_parquet({literal(str(folder / '*.parquet'))})"
         )
         return name
+
+    def run(
+        self,
+        scratch: duckdb.DuckDBPyConnection,
+        inputs: list[str],
+        steps: list[tuple[str, str]],
+        fetch: list[str],
+    ) -> None:
+        """Our own SQL on Spark: the scratch tables `inputs` go out, each `(name, select)` of `steps` becomes a
+        checkpointed view `name` in order, and the views named in `fetch` come back as scratch tables."""
+        assert self.spark is not None, (
+            "run() is for the Spark backend; on DuckDB the SQL runs in scratch itself"
+        )
+        for table in inputs:
+            self.register(scratch, table)
+        for name, select in steps:
+            # checkpointed: a step read by several later ones is computed once, not once per reader
+            self.spark.sql(select).checkpoint().createOrReplaceTempView(name)
+        for name in fetch:
+            self._fetch(scratch, self.spark.table(name), name)
 
     def cluster(self, scratch: duckdb.DuckDBPyConnection, nodes: str, edges: str, name: str) -> str:
         """Connected components of scratch tables `nodes(record_key)` and `edges(record_key_l, record_key_r, ...)`,

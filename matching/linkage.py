@@ -527,10 +527,10 @@ def link_night(
         )
         flagged, clustered = _cluster(con, home, night, config, scope_before, backend)
         timer.lap("cluster")
+        ids = _assign_ids(con, night, run_id, scope_before, backend)
     finally:
         backend.close()  # on Spark: tonight's records, clusters and Splink's checkpoints (restricted data)
 
-    ids = _assign_ids(con, night, run_id, scope_before)
     review = _write_review_queue(con, night, config)
     timer.lap("stable_ids")
 
@@ -1113,18 +1113,24 @@ def _cluster(
 
 
 def _assign_ids(
-    con: duckdb.DuckDBPyConnection, night: date, run_id: str, scope_before: date | None = None
+    con: duckdb.DuckDBPyConnection,
+    night: date,
+    run_id: str,
+    scope_before: date | None = None,
+    backend: Backend | None = None,
 ) -> IdAssignment:
     """Carry person ids over from the latest night before this one; rerunning a night recomputes from the same state.
 
     With `scope_before` only the records of `_scope` were clustered: the stable-id rules run on
-    them, and every other record keeps its row of that night (person, link strength, flag).
+    them, and every other record keeps its row of that night (person, link strength, flag). The
+    rules run on `backend` (on Spark, beside the clustering); what is kept of them runs here.
     """
+    in_scope = "and record_key in (select record_key from _scope)" if scope_before is not None else ""
     con.execute(
-        """
+        f"""
         create or replace temp table _previous as
         select record_key, person_id from linkage.record_person
-        where night = (select max(night) from linkage.record_person where night < $night)
+        where night = (select max(night) from linkage.record_person where night < $night) {in_scope}
         """,
         {"night": night},
     )
@@ -1139,10 +1145,7 @@ def _assign_ids(
         """,
         {"night": night},
     ).fetchall()[0][0]
-    previous = "_previous"
-    if scope_before is not None:
-        previous = "(select * from _previous where record_key in (select record_key from _scope))"
-    summary = assign_stable_ids(con, "_clusters", previous, int(highest), "_assigned", "_history")
+    summary = assign_stable_ids(con, "_clusters", "_previous", int(highest), "_assigned", "_history", backend)
     con.execute("delete from linkage.record_person where night = $night", {"night": night})
     if scope_before is not None:
         con.execute(

@@ -10,16 +10,21 @@ Rules (DESIGN.md, issue 3):
 - clusters with no old id get new ids, numbered on from the largest id ever issued,
   in the order of their smallest record key, so a rerun issues the same ids.
 
-Input is a table or query of (record_key, cluster_key) for tonight and one of
-(record_key, person_id) for the previous night. All set-based SQL: a million
-clusters need no Python loop.
+Input is a table of (record_key, cluster_key) for tonight and one of
+(record_key, person_id) for the previous night. All set-based SQL that DuckDB and
+Spark SQL both read: a million clusters need no Python loop, and on a `backend:
+spark` night the rules run on Spark beside the clustering (matching.backend).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import duckdb
+
+if TYPE_CHECKING:
+    from matching.backend import Backend
 
 ID_PREFIX = "P"
 ID_DIGITS = 10
@@ -38,6 +43,72 @@ def format_person_id(number: int) -> str:
     return f"{ID_PREFIX}{number:0{ID_DIGITS}d}"
 
 
+def _steps(
+    clusters: str, previous: str, highest_issued: int, output: str, history: str
+) -> list[tuple[str, str]]:
+    """The rules as (table, select) steps in order, in SQL both backends read (no qualify, using or `not in`)."""
+    return [
+        (
+            "_votes",
+            f"""
+            select c.cluster_key, p.person_id as old_id, count(*) as n, min(c.record_key) as first_record
+            from {clusters} c join {previous} p on c.record_key = p.record_key
+            group by c.cluster_key, p.person_id
+            """,
+        ),
+        # split rule: each old id goes to the cluster holding most of its records
+        (
+            "_winners",
+            """
+            select old_id, cluster_key from (
+                select old_id, cluster_key,
+                       row_number() over (partition by old_id order by n desc, first_record) as place
+                from _votes
+            ) ranked
+            where place = 1
+            """,
+        ),
+        # merge rule: a cluster that won several old ids keeps the oldest
+        ("_kept", "select cluster_key, min(old_id) as person_id from _winners group by cluster_key"),
+        (
+            "_new",
+            f"""
+            select cluster_key,
+                   '{ID_PREFIX}' || lpad(cast({int(highest_issued)} + row_number() over (order by first_record) as string),
+                                         {ID_DIGITS}, '0') as person_id
+            from (select cluster_key, min(record_key) as first_record from {clusters} group by cluster_key) f
+            where not exists (select 1 from _kept k where k.cluster_key = f.cluster_key)
+            """,
+        ),
+        (
+            "_cluster_ids",
+            "select cluster_key, person_id from _kept union all select cluster_key, person_id from _new",
+        ),
+        (
+            output,
+            f"""
+            select c.record_key, i.person_id
+            from {clusters} c join _cluster_ids i on c.cluster_key = i.cluster_key
+            """,
+        ),
+        (
+            history,
+            """
+            -- merges: old ids that won a cluster but were not kept
+            select w.old_id as old_person_id, k.person_id as new_person_id, 'merge' as kind
+            from _winners w join _kept k on w.cluster_key = k.cluster_key
+            where w.old_id <> k.person_id
+            union all
+            -- splits: clusters that lost an old id to another cluster
+            select v.old_id, i.person_id, 'split'
+            from _votes v join _cluster_ids i on v.cluster_key = i.cluster_key
+            join _winners w on w.old_id = v.old_id and w.cluster_key <> v.cluster_key
+            where i.person_id <> v.old_id
+            """,
+        ),
+    ]
+
+
 def assign_stable_ids(
     con: duckdb.DuckDBPyConnection,
     clusters: str,
@@ -45,71 +116,29 @@ def assign_stable_ids(
     highest_issued: int,
     output: str,
     history: str,
+    backend: Backend | None = None,
 ) -> IdAssignment:
-    """Write `output(record_key, person_id)` and `history(old_person_id, new_person_id, kind)`.
+    """Write `output(record_key, person_id)` and `history(old_person_id, new_person_id, kind)` as tables of `con`.
 
-    `clusters` and `previous` are table names (or parenthesised queries); `highest_issued`
-    is the largest id number ever issued, so retired ids are never reused.
+    `clusters` and `previous` are tables of `con`; `highest_issued` is the largest id number ever issued,
+    so retired ids are never reused. On a Spark `backend` the rules run there: the two tables go out and
+    the two results come back as Parquet.
     """
-    con.execute(
-        f"""
-        create or replace temp table _votes as
-        select c.cluster_key, p.person_id as old_id, count(*) as n, min(c.record_key) as first_record
-        from {clusters} c join {previous} p using (record_key)
-        group by all;
-
-        -- split rule: each old id goes to the cluster holding most of its records
-        create or replace temp table _winners as
-        select old_id, cluster_key
-        from _votes
-        qualify row_number() over (partition by old_id order by n desc, first_record) = 1;
-
-        -- merge rule: a cluster that won several old ids keeps the oldest
-        create or replace temp table _kept as
-        select cluster_key, min(old_id) as person_id
-        from _winners
-        group by cluster_key;
-
-        create or replace temp table _new as
-        select cluster_key,
-               '{ID_PREFIX}' || lpad(cast({int(highest_issued)} + row_number() over (order by first_record) as varchar),
-                                     {ID_DIGITS}, '0') as person_id
-        from (select cluster_key, min(record_key) as first_record from {clusters} group by cluster_key)
-        where cluster_key not in (select cluster_key from _kept);
-
-        create or replace temp table _cluster_ids as
-        select * from _kept union all select * from _new;
-
-        create or replace table {output} as
-        select c.record_key, i.person_id
-        from {clusters} c join _cluster_ids i using (cluster_key)
-        order by c.record_key;
-
-        create or replace table {history} as
-        -- merges: old ids that won a cluster but were not kept
-        select w.old_id as old_person_id, k.person_id as new_person_id, 'merge' as kind
-        from _winners w join _kept k using (cluster_key)
-        where w.old_id <> k.person_id
-        union all
-        -- splits: clusters that lost an old id to another cluster
-        select v.old_id, i.person_id, 'split'
-        from _votes v join _cluster_ids i using (cluster_key)
-        join _winners w on w.old_id = v.old_id and w.cluster_key <> v.cluster_key
-        where i.person_id <> v.old_id
-        order by all;
-        """
-    )
-    counts = con.execute(
-        f"""
-        select
-            (select count(*) from _cluster_ids),
-            (select count(*) from _kept),
-            (select count(*) from _new),
-            (select count(*) from {history} where kind = 'merge'),
-            (select count(*) from {history} where kind = 'split')
-        """
+    steps = _steps(clusters, previous, int(highest_issued), output, history)
+    if backend is not None and backend.spark is not None:
+        backend.run(con, [clusters, previous], steps, [output, history])
+    else:
+        for name, select in steps:
+            kind = "table" if name in (output, history) else "temp table"
+            con.execute(f"create or replace {kind} {name} as {select}")
+        con.execute(
+            "drop table _votes; drop table _winners; drop table _kept; drop table _new; drop table _cluster_ids"
+        )
+    persons, new = con.execute(
+        f"select count(distinct person_id), count(distinct person_id) filter "
+        f"(where cast(substr(person_id, {len(ID_PREFIX) + 1}) as bigint) > {int(highest_issued)}) from {output}"
     ).fetchall()[0]
-    con.execute(
-        "drop table _votes; drop table _winners; drop table _kept; drop table _new; drop table _cluster_ids"
-    )
-    return IdAssignment(*(int(v) for v in counts))
+    merged, split = con.execute(
+        f"select count(*) filter (where kind = 'merge'), count(*) filter (where kind = 'split') from {history}"
+    ).fetchall()[0]
+    return IdAssignment(int(persons), int(persons) - int(new), int(new), int(merged), int(split))

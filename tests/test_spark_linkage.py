@@ -21,8 +21,10 @@ import duckdb
 import pytest
 import yaml
 from conftest import night_instance
+from test_stable_ids import CASES, assign
 
 from matching import incremental
+from matching.backend import open_backend
 from matching.linkage import LinkageConfig, LinkageSummary, link_night
 from matching.spark import SparkConfig, session
 from matching.standardise import register_functions
@@ -197,3 +199,26 @@ def test_a_model_trained_on_spark_scores_on_duckdb(on_spark, tmp_path):
     print(f"spark model scored on duckdb vs spark: all pairs {pairs:.6f}, linked pairs {linked:.4f}")
     assert pairs >= 0.999
     assert linked >= 0.98
+
+
+def test_the_stable_id_rules_run_on_spark_and_give_duckdb_s_ids(spark, tmp_path):
+    """The stable-id step runs on Spark beside the clustering: every rule (new ids in record order, kept,
+    merged, split) gives the ids, history and counts it gives on DuckDB."""
+    # records 0-29: two persons of last night per cluster (merges); 30-59: three clusters per person (splits);
+    # 60-69 new
+    tonight = {f"r{i:02d}": f"k{i // 6 if i < 30 else i // 2}" for i in range(70)}
+    last = {f"r{i:02d}": f"P{i // 3 if i < 30 else i // 6:010d}" for i in range(60)}
+    big = (tonight, last)
+    cases = [(tonight, last) for _, tonight, last, _, _ in CASES] + [big]
+    for tonight, last in cases:
+        highest = 9 if last else 0
+        with duckdb.connect() as con:
+            on_duckdb = assign(con, tonight, last, highest)
+        with duckdb.connect() as con:
+            backend = open_backend("spark", con, tmp_path, spark=spark)
+            try:
+                on_spark = assign(con, tonight, last, highest, backend)
+            finally:
+                backend.close()
+        assert on_spark == on_duckdb
+    assert on_spark[2].split > 0 and on_spark[2].merged > 0  # the big case exercises both

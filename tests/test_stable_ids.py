@@ -7,16 +7,17 @@ import pytest
 from matching.stable_ids import assign_stable_ids
 
 
-def assign(con, tonight: dict[str, str], last_night: dict[str, str], highest: int = 0):
-    con.execute("create or replace table c (record_key varchar, cluster_key varchar)")
-    con.execute("create or replace table p (record_key varchar, person_id varchar)")
+def assign(con, tonight: dict[str, str], last_night: dict[str, str], highest: int = 0, backend=None):
+    # named as the pipeline names them (a leading "_" is a hidden file to Spark: a name must survive that)
+    con.execute("create or replace temp table _clusters (record_key varchar, cluster_key varchar)")
+    con.execute("create or replace temp table _previous (record_key varchar, person_id varchar)")
     if tonight:
-        con.executemany("insert into c values (?, ?)", list(tonight.items()))
+        con.executemany("insert into _clusters values (?, ?)", list(tonight.items()))
     if last_night:
-        con.executemany("insert into p values (?, ?)", list(last_night.items()))
-    summary = assign_stable_ids(con, "c", "p", highest, "out", "hist")
-    ids = dict(con.execute("select record_key, person_id from out").fetchall())
-    history = con.execute("select old_person_id, new_person_id, kind from hist order by all").fetchall()
+        con.executemany("insert into _previous values (?, ?)", list(last_night.items()))
+    summary = assign_stable_ids(con, "_clusters", "_previous", highest, "_assigned", "_history", backend)
+    ids = dict(con.execute("select record_key, person_id from _assigned").fetchall())
+    history = con.execute("select old_person_id, new_person_id, kind from _history order by all").fetchall()
     return ids, history, summary
 
 
