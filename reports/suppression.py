@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection, Hashable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 SMALL_CELL_MIN = 5
@@ -38,9 +38,13 @@ class Relation:
 
     total: Hashable
     parts: tuple[Hashable, ...]
+    _cells: tuple[Hashable, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_cells", (self.total, *self.parts))  # read millions of times a night
 
     def cells(self) -> tuple[Hashable, ...]:
-        return (self.total, *self.parts)
+        return self._cells
 
 
 @dataclass(frozen=True)
@@ -99,9 +103,12 @@ def suppress(
             by_cell.setdefault(cell, []).append(index)
     unknown = frozenset(unpublished)
     prices = weight or {}
+    cache: dict[
+        Any, dict[Any, tuple[float, float]]
+    ] = {}  # each group's bounds by its hidden cells (intervals)
     while True:
         _single_hidden(values, relations, by_cell, hidden, unknown, prices)
-        bounds = intervals(values, relations, hidden, unknown)
+        bounds = intervals(values, relations, hidden, unknown, cache=cache, by_cell=by_cell)
         pinned = {c for c in hidden if bounds[c][0] >= bounds[c][1]}
         if not pinned:
             pinned = pinned_cells(values, relations, hidden, unknown)
@@ -122,12 +129,14 @@ def suppress(
         if twins & primary:
             continue
         trial = hidden - twins
-        if _safe(values, relations, by_cell, trial, unknown, twins):
+        if _safe(values, relations, by_cell, trial, unknown, twins, cache):
             hidden = trial
             continue
         # not safe alone: shown again with cheaper cells hidden in its place, when such cells exist
         price = float(values[cell]) * prices.get(cell, 1.0)
-        cover = _cheaper_cover(values, relations, by_cell, trial, unknown, prices, twins, price, primary)
+        cover = _cheaper_cover(
+            values, relations, by_cell, trial, unknown, prices, twins, price, primary, cache
+        )
         if cover is not None:
             hidden = cover
     return Suppression(primary, frozenset(hidden) - primary)
@@ -143,6 +152,7 @@ def _cheaper_cover(
     shown: set[Any],
     budget: float,
     primary: frozenset[Any],
+    cache: dict[Any, dict[Any, tuple[float, float]]] | None = None,
     rounds: int = 12,
 ) -> set[Any] | None:
     """The hidden cells with ``shown`` (a dear complement and its twins) shown again and cheaper cells
@@ -160,7 +170,7 @@ def _cheaper_cover(
     for _ in range(rounds):
         before = set(hidden)
         _single_hidden(values, relations, by_cell, hidden, unknown, prices, exclude=released)
-        bounds = intervals(values, relations, hidden, unknown)
+        bounds = intervals(values, relations, hidden, unknown, cache=cache, by_cell=by_cell)
         pinned = {c for c in hidden if bounds[c][0] >= bounds[c][1]}
         if not pinned:
             near = released | added | (hidden - before)
@@ -184,7 +194,7 @@ def _cheaper_cover(
             break
         if sum(float(values[c]) * prices.get(c, 1.0) for c in hidden - trial) >= budget:
             return None
-    if not _safe(values, relations, by_cell, hidden, unknown, released):
+    if not _safe(values, relations, by_cell, hidden, unknown, released, cache):
         return None
     return hidden
 
@@ -236,13 +246,14 @@ def _safe(
     hidden: set[Any],
     unknown: frozenset[Any],
     shown: set[Any],
+    cache: dict[Any, dict[Any, tuple[float, float]]] | None = None,
 ) -> bool:
     """True when showing the ``shown`` cells again leaves no hidden cell that a reader can work out."""
     for index in {i for cell in shown for i in by_cell.get(cell, [])}:
         cells = relations[index].cells()
         if not any(c in unknown for c in cells) and sum(1 for c in cells if c in hidden) == 1:
             return False
-    bounds = intervals(values, relations, hidden, unknown)
+    bounds = intervals(values, relations, hidden, unknown, cache=cache, by_cell=by_cell)
     if any(low >= high for low, high in bounds.values()):
         return False
     return not pinned_cells(values, relations, hidden, unknown, near=shown)
@@ -390,6 +401,8 @@ def intervals(
     hidden: Collection[Any],
     unpublished: Collection[Any] = (),
     passes: int = 200,
+    cache: dict[Any, dict[Any, tuple[float, float]]] | None = None,
+    by_cell: Mapping[Any, list[int]] | None = None,
 ) -> dict[Any, tuple[float, float]]:
     """What a reader can tell of each hidden cell: (lowest, highest) value, from the relations alone.
 
@@ -398,37 +411,90 @@ def intervals(
     by the parts and each part by the total less the others; a relation is taken again whenever
     a bound of one of its cells moved, until nothing moves (at most ``passes`` looks per relation
     on average; the bounds are valid, if looser, when it stops early).
+
+    Relations that share no hidden or unpublished cell bound each other's cells in nothing, so each
+    such group is worked out alone; ``cache`` (one dict per ``values`` and ``relations``, as
+    ``suppress`` keeps it) holds each group's bounds by the cells hidden in it, and a later call
+    whose hidden cells differ elsewhere reads them back instead of working them out again. ``by_cell``
+    (each cell's relation numbers) spares looking through the relations that hold no secret cell.
     """
+    unknown = set(unpublished)
+    secret = set(hidden) | unknown
+    # the relations holding a secret cell, grouped by the secret cells they share (union-find)
+    parent: dict[Any, Any] = {}
+
+    def root(cell: Any) -> Any:
+        while parent.setdefault(cell, cell) != cell:
+            parent[cell] = parent[parent[cell]]
+            cell = parent[cell]
+        return cell
+
+    numbers = (
+        sorted({n for cell in secret for n in by_cell.get(cell, ())})
+        if by_cell is not None
+        else range(len(relations))
+    )
+    involved: list[tuple[int, list[Any]]] = []
+    for number in numbers:
+        cells = [c for c in relations[number].cells() if c in secret]
+        if cells:
+            involved.append((number, cells))
+            first = root(cells[0])
+            for cell in cells[1:]:
+                other = root(cell)
+                if other != first:
+                    parent[other] = first
+    groups: dict[Any, list[int]] = {}
+    for number, cells in involved:
+        groups.setdefault(root(cells[0]), []).append(number)
+
+    bounds: dict[Any, tuple[float, float]] = {}
+    for group in groups.values():
+        members = frozenset(c for number in group for c in relations[number].cells() if c in secret)
+        key = (tuple(group), members, frozenset(members & unknown))
+        found = cache.get(key) if cache is not None else None
+        if found is None:
+            found = _group_intervals(
+                values, [relations[number] for number in group], members, unknown, passes
+            )
+            if cache is not None:
+                cache[key] = found
+        bounds.update(found)
+    return {cell: bounds.get(cell, (1.0, math.inf)) for cell in secret - unknown}
+
+
+def _group_intervals(
+    values: Mapping[Any, Any],
+    relations: Sequence[Relation],
+    secret: frozenset[Any],
+    unknown: set[Any],
+    passes: int,
+) -> dict[Any, tuple[float, float]]:
+    """``intervals`` over one group of relations; ``secret``: their hidden and unpublished cells."""
     low: dict[Any, float] = {}
     high: dict[Any, float] = {}
-    unknown = set(unpublished)
-    hidden = set(hidden) | unknown
     for relation in relations:
         for cell in relation.cells():
             if cell in unknown:
                 low[cell], high[cell] = 0.0, math.inf
-            elif cell in hidden:
+            elif cell in secret:
                 low[cell], high[cell] = 1.0, math.inf
             else:
                 value = float(values.get(cell) or 0)
                 low[cell] = high[cell] = value
-    for cell in hidden:
-        low.setdefault(cell, 1.0)
-        high.setdefault(cell, math.inf)
     # a work list: a relation is looked at again only when one of its cells' bounds moved
-    involved = [r for r in relations if any(c in hidden for c in r.cells())]
     touching: dict[Any, list[int]] = {}
-    for number, relation in enumerate(involved):
+    for number, relation in enumerate(relations):
         for cell in relation.cells():
             touching.setdefault(cell, []).append(number)
-    pending = list(range(len(involved)))
+    pending = list(range(len(relations)))
     queued = set(pending)
-    budget = passes * max(len(involved), 1)
+    budget = passes * max(len(relations), 1)
     while pending and budget > 0:
         budget -= 1
         number = pending.pop()
         queued.discard(number)
-        relation = involved[number]
+        relation = relations[number]
         moved: list[Any] = []
         parts = relation.parts
         parts_low = sum(low[c] for c in parts)
@@ -436,7 +502,7 @@ def intervals(
         finite_high = sum(high[c] for c in parts if high[c] != math.inf)
         parts_high = math.inf if infinite else finite_high
         total = relation.total
-        if total in hidden:
+        if total in secret:
             if parts_low > low[total]:
                 low[total] = parts_low
                 moved.append(total)
@@ -444,7 +510,7 @@ def intervals(
                 high[total] = parts_high
                 moved.append(total)
         for part in parts:
-            if part not in hidden:
+            if part not in secret:
                 continue
             others_low = parts_low - low[part]
             others_infinite = infinite - (1 if high[part] == math.inf else 0)
@@ -464,7 +530,7 @@ def intervals(
                 if other not in queued:
                     queued.add(other)
                     pending.append(other)
-    return {cell: (low[cell], high[cell]) for cell in hidden - unknown}
+    return {cell: (low[cell], high[cell]) for cell in secret - unknown}
 
 
 def pinned_cells(

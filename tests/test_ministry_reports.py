@@ -35,7 +35,7 @@ from reports.ministry_tables import (
     report_tables,
     suppress_row,
 )
-from reports.suppression import Relation, pinned_cells, suppress
+from reports.suppression import Relation, intervals, pinned_cells, suppress
 from synthetic import generate
 
 COLUMNS = [
@@ -306,6 +306,41 @@ def test_complementary_suppression(description, values, relations, hidden):
     assert set(got.hidden) == hidden, description
     for relation in relations:
         assert sum(c in got.hidden for c in relation.cells()) != 1, (description, relation)
+
+
+def test_bounds_read_back_from_the_cache_are_the_bounds_worked_out_afresh():
+    """`suppress` keeps each independent group's bounds between its many looks at what a reader can tell;
+    a group whose hidden cells changed is worked out again, the others are read back, and every answer is
+    the one a look without the cache gives."""
+    import random
+
+    rng = random.Random(15)
+    values: dict[str, int] = {}
+    relations: list[Relation] = []
+    for table in ("a", "b", "c"):  # three tables that share no cell: three groups when cells are hidden
+        provinces = []
+        for p in range(4):
+            districts = [f"{table}p{p}d{d}" for d in range(3)]
+            for district in districts:
+                values[district] = rng.randint(1, 40)
+            values[f"{table}p{p}"] = sum(values[d] for d in districts)
+            relations.append(Relation(f"{table}p{p}", tuple(districts)))
+            provinces.append(f"{table}p{p}")
+        values[table] = sum(values[p] for p in provinces)
+        relations.append(Relation(table, tuple(provinces)))
+    by_cell: dict[str, list[int]] = {}
+    for number, relation in enumerate(relations):
+        for cell in relation.cells():
+            by_cell.setdefault(cell, []).append(number)
+    cells = sorted(values)
+    cache: dict = {}
+    hidden = set(rng.sample(cells, 6))
+    for _ in range(40):  # hidden sets that change a cell or two at a time, as suppress's rounds do
+        hidden ^= set(rng.sample(cells, rng.randint(1, 2)))
+        fresh = intervals(values, relations, hidden)
+        assert intervals(values, relations, hidden, cache=cache, by_cell=by_cell) == fresh
+        assert all(low <= values[c] <= high for c, (low, high) in fresh.items())
+    assert 0 < len(cache) < 40 * 3  # groups were read back, not all worked out again
 
 
 def test_a_cell_pinned_among_hidden_and_zero_neighbours_gets_a_complement_further_out():
