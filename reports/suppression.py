@@ -111,7 +111,7 @@ def suppress(
         bounds = intervals(values, relations, hidden, unknown, cache=cache, by_cell=by_cell)
         pinned = {c for c in hidden if bounds[c][0] >= bounds[c][1]}
         if not pinned:
-            pinned = pinned_cells(values, relations, hidden, unknown)
+            pinned = pinned_cells(values, relations, hidden, unknown, by_cell=by_cell)
         added = False
         for cell in sorted(pinned, key=repr):
             complement = _nearest_complement(cell, values, relations, by_cell, hidden, unknown, prices)
@@ -174,7 +174,7 @@ def _cheaper_cover(
         pinned = {c for c in hidden if bounds[c][0] >= bounds[c][1]}
         if not pinned:
             near = released | added | (hidden - before)
-            pinned = pinned_cells(values, relations, hidden, unknown, near=near)
+            pinned = pinned_cells(values, relations, hidden, unknown, near=near, by_cell=by_cell)
         for cell in sorted(pinned - primary, key=repr):
             for twin in _twins(cell, relations, by_cell):
                 if twin in hidden and twin not in primary:
@@ -256,7 +256,7 @@ def _safe(
     bounds = intervals(values, relations, hidden, unknown, cache=cache, by_cell=by_cell)
     if any(low >= high for low, high in bounds.values()):
         return False
-    return not pinned_cells(values, relations, hidden, unknown, near=shown)
+    return not pinned_cells(values, relations, hidden, unknown, near=shown, by_cell=by_cell)
 
 
 class _Programme:
@@ -415,12 +415,32 @@ def intervals(
     Relations that share no hidden or unpublished cell bound each other's cells in nothing, so each
     such group is worked out alone; ``cache`` (one dict per ``values`` and ``relations``, as
     ``suppress`` keeps it) holds each group's bounds by the cells hidden in it, and a later call
-    whose hidden cells differ elsewhere reads them back instead of working them out again. ``by_cell``
-    (each cell's relation numbers) spares looking through the relations that hold no secret cell.
+    whose hidden cells differ elsewhere reads them back instead of working them out again (``by_cell``:
+    see ``_groups``).
     """
     unknown = set(unpublished)
     secret = set(hidden) | unknown
-    # the relations holding a secret cell, grouped by the secret cells they share (union-find)
+    bounds: dict[Any, tuple[float, float]] = {}
+    for group in _groups(relations, secret, by_cell):
+        members = frozenset(c for number in group for c in relations[number].cells() if c in secret)
+        key = (tuple(group), members, frozenset(members & unknown))
+        found = cache.get(key) if cache is not None else None
+        if found is None:
+            found = _group_intervals(
+                values, [relations[number] for number in group], members, unknown, passes
+            )
+            if cache is not None:
+                cache[key] = found
+        bounds.update(found)
+    return {cell: bounds.get(cell, (1.0, math.inf)) for cell in secret - unknown}
+
+
+def _groups(
+    relations: Sequence[Relation], secret: Collection[Any], by_cell: Mapping[Any, list[int]] | None = None
+) -> list[list[int]]:
+    """The relations holding a ``secret`` cell, as groups of relation numbers that share secret cells
+    (union-find): what one group's cells can be does not depend on another's. ``by_cell`` (each cell's
+    relation numbers) spares looking through the relations that hold no secret cell."""
     parent: dict[Any, Any] = {}
 
     def root(cell: Any) -> Any:
@@ -447,20 +467,7 @@ def intervals(
     groups: dict[Any, list[int]] = {}
     for number, cells in involved:
         groups.setdefault(root(cells[0]), []).append(number)
-
-    bounds: dict[Any, tuple[float, float]] = {}
-    for group in groups.values():
-        members = frozenset(c for number in group for c in relations[number].cells() if c in secret)
-        key = (tuple(group), members, frozenset(members & unknown))
-        found = cache.get(key) if cache is not None else None
-        if found is None:
-            found = _group_intervals(
-                values, [relations[number] for number in group], members, unknown, passes
-            )
-            if cache is not None:
-                cache[key] = found
-        bounds.update(found)
-    return {cell: bounds.get(cell, (1.0, math.inf)) for cell in secret - unknown}
+    return list(groups.values())
 
 
 def _group_intervals(
@@ -539,10 +546,12 @@ def pinned_cells(
     hidden: Collection[Any],
     unpublished: Collection[Any] = (),
     near: Collection[Any] = (),
+    by_cell: Mapping[Any, list[int]] | None = None,
 ) -> set[Any]:
     """The hidden cells a reader can work out exactly, using every relation at once (linear programming).
 
-    ``near``: only the groups of relations that hold one of these cells (the rest did not change).
+    ``near``: only the groups of relations that hold one of these cells (the rest did not change);
+    ``by_cell``: see ``_groups``.
 
     Each hidden cell is at least 1, each unpublished one at least 0. A cell is pinned when
     its lowest and highest feasible values leave one whole number. Its true value is
@@ -554,27 +563,9 @@ def pinned_cells(
 
     unknown = set(unpublished)
     secret = set(hidden) | unknown
-    # group the relations holding unknown cells into independent components (union-find)
-    parent: dict[Any, Any] = {}
-
-    def root(cell: Any) -> Any:
-        while parent.setdefault(cell, cell) != cell:
-            parent[cell] = parent[parent[cell]]
-            cell = parent[cell]
-        return cell
-
-    involved = [r for r in relations if any(c in secret for c in r.cells())]
-    for relation in involved:
-        cells = [c for c in relation.cells() if c in secret]
-        for cell in cells[1:]:
-            parent[root(cell)] = root(cells[0])
-    components: dict[Any, list[Relation]] = {}
-    for relation in involved:
-        first = next(c for c in relation.cells() if c in secret)
-        components.setdefault(root(first), []).append(relation)
-
     pinned: set[Any] = set()
-    for group in components.values():
+    for numbers in _groups(relations, secret, by_cell):
+        group = [relations[number] for number in numbers]
         if near and not any(c in near for r in group for c in r.cells()):
             continue
         variables = sorted({c for r in group for c in r.cells() if c in secret}, key=repr)
