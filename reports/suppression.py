@@ -263,26 +263,30 @@ class _Programme:
     """One group's relations as a linear programme over its hidden cells, which HiGHS solves again warm (from
     the last basis) as only the objective or the bounds change: most of a group's solves cost a few pivots."""
 
-    def __init__(self, matrix: Any, rhs: Sequence[float], lower: Sequence[float]) -> None:
+    def __init__(
+        self, coefficients: Mapping[tuple[int, int], float], rhs: Sequence[float], lower: Sequence[float]
+    ) -> None:
+        """``coefficients``: (relation row, cell column) -> coefficient; row r says sum of its terms = rhs[r]."""
         import highspy  # imported here: only a night that reports needs it
         import numpy as np
 
-        columns = matrix.tocsc()
-        self.size = columns.shape[1]
+        self.size = len(lower)
         self.columns = np.arange(self.size, dtype=np.int32)
         self.lower = np.asarray(lower, dtype=float)
+        # the matrix column by column, rows ascending within a column (HiGHS's column-wise format)
+        ordered = sorted((column, row, value) for (row, column), value in coefficients.items())
+        start = np.zeros(self.size + 1, dtype=np.int32)
+        np.add.at(start, [column + 1 for column, _, _ in ordered], 1)
         lp = highspy.HighsLp()
-        lp.num_col_, lp.num_row_ = self.size, columns.shape[0]
+        lp.num_col_, lp.num_row_ = self.size, len(rhs)
         lp.col_cost_ = np.zeros(self.size)
         lp.col_lower_ = self.lower
         lp.col_upper_ = np.full(self.size, highspy.kHighsInf)
         lp.row_lower_ = lp.row_upper_ = np.asarray(rhs, dtype=float)
         lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-        lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = (
-            columns.indptr,
-            columns.indices,
-            columns.data,
-        )
+        lp.a_matrix_.start_ = np.cumsum(start, dtype=np.int32)
+        lp.a_matrix_.index_ = np.array([row for _, row, _ in ordered], dtype=np.int32)
+        lp.a_matrix_.value_ = np.array([value for _, _, value in ordered], dtype=float)
         # the bare solver (as scipy's linprog uses it): `highspy.Highs` adds callbacks and prints a banner
         self.highs = highspy._Highs()  # type: ignore[attr-defined]  # exported, but not in its stubs
         self.highs.setOptionValue("output_flag", False)
@@ -559,7 +563,6 @@ def pinned_cells(
     below it) leaves at least two. Relations that share no unknown cell are solved apart.
     """
     import numpy as np
-    from scipy.sparse import csr_matrix  # imported here: only a night that reports needs it
 
     unknown = set(unpublished)
     secret = set(hidden) | unknown
@@ -570,20 +573,19 @@ def pinned_cells(
             continue
         variables = sorted({c for r in group for c in r.cells() if c in secret}, key=repr)
         index = {c: i for i, c in enumerate(variables)}
-        rows, columns, signs, rhs = [], [], [], []
+        coefficients: dict[tuple[int, int], float] = {}  # a cell twice in one relation: its terms add up
+        rhs = []
         for number, relation in enumerate(group):
             constant = 0.0
             for cell, sign in ((relation.total, 1.0), *((p, -1.0) for p in relation.parts)):
                 if cell in index:
-                    rows.append(number)
-                    columns.append(index[cell])
-                    signs.append(sign)
+                    term = (number, index[cell])
+                    coefficients[term] = coefficients.get(term, 0.0) + sign
                 else:
                     constant += sign * float(values.get(cell) or 0)
             rhs.append(-constant)
-        matrix = csr_matrix((signs, (rows, columns)), shape=(len(group), len(variables)))
         true = {c: float(values.get(c) or 0) for c in variables if c not in unknown}
-        programme = _Programme(matrix, rhs, [0.0 if c in unknown else 1.0 for c in variables])
+        programme = _Programme(coefficients, rhs, [0.0 if c in unknown else 1.0 for c in variables])
         free = _moved_together(programme, index, true)
         if free is None:
             # the relations do not hold on these numbers (a relation written wrong): nothing in this
