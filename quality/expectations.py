@@ -602,18 +602,20 @@ def _import_gx() -> Any:
     _quiet_gx_loggers()
     # GX imports pyspark when it is installed (the Spark linkage backend installs it), to offer Spark batches
     # we never use: seconds of import, and pyspark.sql.connect calls sys.exit(0) in a process whose __main__
-    # has no file (pytest-xdist workers). GX takes a failed import as "no Spark", so it is shown none.
-    hide_spark = "pyspark" not in sys.modules
-    if hide_spark:
-        sys.modules["pyspark"] = None  # type: ignore[assignment]
+    # has no file (`python -c`, pytest-xdist workers): the night would end there, "successfully". GX takes a
+    # failed import as "no Spark", so it is shown none; when a Spark night imported pyspark already, only
+    # Spark Connect is hidden from it.
+    hidden = [name for name in ("pyspark", "pyspark.sql.connect") if name not in sys.modules][:1]
+    for name in hidden:
+        sys.modules[name] = None  # type: ignore[assignment]
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             import great_expectations as gx
             from great_expectations.execution_engine import pandas_execution_engine
     finally:
-        if hide_spark:
-            sys.modules.pop("pyspark", None)
+        for name in hidden:
+            sys.modules.pop(name, None)
     # GX fingerprints every pandas batch under this many bytes (an md5 over pandas' hash of every row) for
     # its batch markers. Nothing here reads them, and at a million rows the hashing took 4 s of a night.
     pandas_execution_engine.HASH_THRESHOLD = 0

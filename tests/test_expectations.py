@@ -162,6 +162,28 @@ BAD_ROWS = [
 ]
 
 
+@pytest.mark.parametrize("spark_first", [False, True], ids=["duckdb night", "spark night"])
+def test_checks_run_in_a_process_whose_main_has_no_file(spark_first):
+    """`python -c` (a scheduler's one-liner, a test worker): GX offers Spark batches when pyspark is installed, and
+    importing Spark Connect there ends the process with exit status 0, as if the night had succeeded. GX is never
+    shown Spark Connect, also when a Spark night has imported pyspark before the checks run."""
+    import subprocess
+    import sys
+
+    code = (
+        "import pyspark\n" if spark_first else ""
+    ) + "from quality.expectations import _import_gx\n_import_gx()\nprint('checks ready')\n"
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).parent.parent,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "checks ready" in done.stdout, done.stderr[-2000:]
+
+
 @pytest.mark.parametrize("description, rows, expected, observed", BAD_ROWS, ids=[c[0] for c in BAD_ROWS])
 def test_a_bad_row_fails_its_check_and_only_names_its_key(
     con, home, drop, description, rows, expected, observed
