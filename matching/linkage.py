@@ -30,10 +30,11 @@ Splink works in its own in-memory DuckDB connection so that its scratch tables n
 reach the warehouse; records travel between the two as Arrow. With `backend: spark`
 (linkage.yaml), Splink's work runs on its Spark backend instead (matching.backend): training
 and scoring in full, the incremental scoring of new and changed records (`predict_within`,
-`predict_between`), and the connected components of the clustering. Records, edges and nodes go
-to Spark as Parquet, scored pairs and clusters come back as Parquet. What reads one row per
-record or only the results stays on DuckDB: the change detection, the pre-link, the edges'
-vetoes, the cluster guard (sizes, conflicting national ids), stable ids, the review queue and
+`predict_between`), the connected components of the clustering and the stable-id rules
+(matching.stable_ids). Records, edges, nodes and persons go to Spark as Parquet; scored pairs,
+clusters and ids come back as Parquet. What reads one row per record or only the results stays
+on DuckDB: the change detection, the pre-link, the edges' vetoes, the cluster guard (sizes,
+conflicting national ids), writing the night's record-person rows, the review queue and
 evaluation. The hand-written SQL that differs between the two lives in matching.dialect; a
 trained model is also saved in a form either backend loads (matching.portable_model).
 """
