@@ -103,9 +103,8 @@ def suppress(
             by_cell.setdefault(cell, []).append(index)
     unknown = frozenset(unpublished)
     prices = weight or {}
-    cache: dict[
-        Any, dict[Any, tuple[float, float]]
-    ] = {}  # each group's bounds by its hidden cells (intervals)
+    # each group's bounds by its hidden cells (intervals)
+    cache: dict[Any, dict[Any, tuple[float, float]]] = {}
     while True:
         _single_hidden(values, relations, by_cell, hidden, unknown, prices)
         bounds = intervals(values, relations, hidden, unknown, cache=cache, by_cell=by_cell)
@@ -425,8 +424,7 @@ def intervals(
     unknown = set(unpublished)
     secret = set(hidden) | unknown
     bounds: dict[Any, tuple[float, float]] = {}
-    for group in _groups(relations, secret, by_cell):
-        members = frozenset(c for number in group for c in relations[number].cells() if c in secret)
+    for group, members in _groups(relations, secret, by_cell):
         key = (tuple(group), members, frozenset(members & unknown))
         found = cache.get(key) if cache is not None else None
         if found is None:
@@ -441,9 +439,9 @@ def intervals(
 
 def _groups(
     relations: Sequence[Relation], secret: Collection[Any], by_cell: Mapping[Any, list[int]] | None = None
-) -> list[list[int]]:
+) -> list[tuple[list[int], frozenset[Any]]]:
     """The relations holding a ``secret`` cell, as groups of relation numbers that share secret cells
-    (union-find): what one group's cells can be does not depend on another's. ``by_cell`` (each cell's
+    (union-find), each with its secret cells: what one group's cells can be does not depend on another's. ``by_cell`` (each cell's
     relation numbers) spares looking through the relations that hold no secret cell."""
     parent: dict[Any, Any] = {}
 
@@ -468,10 +466,12 @@ def _groups(
                 other = root(cell)
                 if other != first:
                     parent[other] = first
-    groups: dict[Any, list[int]] = {}
+    groups: dict[Any, tuple[list[int], set[Any]]] = {}
     for number, cells in involved:
-        groups.setdefault(root(cells[0]), []).append(number)
-    return list(groups.values())
+        numbers_in, members = groups.setdefault(root(cells[0]), ([], set()))
+        numbers_in.append(number)
+        members.update(cells)
+    return [(numbers_in, frozenset(members)) for numbers_in, members in groups.values()]
 
 
 def _group_intervals(
@@ -567,11 +567,11 @@ def pinned_cells(
     unknown = set(unpublished)
     secret = set(hidden) | unknown
     pinned: set[Any] = set()
-    for numbers in _groups(relations, secret, by_cell):
+    for numbers, members in _groups(relations, secret, by_cell):
         group = [relations[number] for number in numbers]
         if near and not any(c in near for r in group for c in r.cells()):
             continue
-        variables = sorted({c for r in group for c in r.cells() if c in secret}, key=repr)
+        variables = sorted(members, key=repr)
         index = {c: i for i, c in enumerate(variables)}
         coefficients: dict[tuple[int, int], float] = {}  # a cell twice in one relation: its terms add up
         rhs = []
