@@ -42,6 +42,8 @@ trained model is also saved in a form either backend loads (matching.portable_mo
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import importlib.metadata
 import inspect
 import json
 import logging
@@ -66,7 +68,7 @@ from pydantic import (
 )
 
 from ingest.configerrors import error_lines
-from ingest.sqlutil import literal, quote_ident, table_exists
+from ingest.sqlutil import literal, quote_ident, table_exists, transaction
 from matching import incremental, portable_model
 from matching import model as model_lib
 from matching.backend import Backend, open_backend
@@ -319,6 +321,12 @@ def _prepare_input(con: duckdb.DuckDBPyConnection, extra: dict[str, str] | None 
 
     `extra` maps the contracts' extra fields to their compare kind; their values come from
     `staging.person_extra` (one column each, null where a source does not carry the field).
+
+    The rows are kept between nights in `linkage.link_input`, each with a hash of every staged
+    value it is made from (`input_hash`): a night derives again only the records that are new
+    or whose values changed, and drops the records no longer staged. A change in how the rows
+    are made (this SQL, the link fields, the contracts' extra fields) makes the table again whole.
+    `_link_input` is a view of it.
     """
     staged = {
         row[0]
@@ -351,36 +359,109 @@ def _prepare_input(con: duckdb.DuckDBPyConnection, extra: dict[str, str] | None 
         # the contract's extra fields (a birth place, an occupation) are one kind of evidence together
         groups.append(" or ".join(f"{quote_ident(name)} is not null" for name in sorted(extra)))
     usable = " + ".join(f"({group})::int" for group in groups)
-    con.execute(
-        f"""
-        create or replace temp table _link_input as
-        with records as (
-            select p.source, p.source_record_id, p.source_kind, {fields}{extra_columns}
-            from staging.person_records p {extra_join}
-        ),
-        derived as (
+    extra_names = tuple(quote_ident(n) for n in sorted(extra) if extra_join)
+    # every value a row is derived from: a record whose hash is unchanged keeps its row
+    hashed = ", ".join(f"{c} := {c}" for c in ("source_kind", *LINK_FIELDS, *extra_names))
+    input_hash = f"hash(struct_pack({hashed}))"
+    records = f"""
+        select p.source, p.source_record_id, p.source_kind, {fields}{extra_columns}
+        from staging.person_records p {extra_join}
+    """
+    derive = f"""
+        with derived as (
             select *,
                    nullif(trim(regexp_replace(
                        upper(concat_ws(' ', street_number, address_line, address_line_2)),
                        '[^A-Z0-9]+', ' ', 'g')), '') as address
-            from records
+            from _link_records
         )
         select
             source as source_dataset,
             source_record_id as unique_id,
             source || ':' || source_record_id as record_key,
-            * exclude (source, source_record_id, street_number, address_line, address_line_2),
-            {incremental.fingerprint_sql((*LINK_FIELDS, *(quote_ident(n) for n in sorted(extra) if extra_join)))}
-                as link_fingerprint,
+            * exclude (source, source_record_id, street_number, address_line, address_line_2, input_hash),
+            {incremental.fingerprint_sql((*LINK_FIELDS, *extra_names))} as link_fingerprint,
             nullif(concat_ws(' ', first_name, last_name), '') as name_concat,
             ibr_phonetic(first_name) as first_name_key,
             ibr_phonetic(last_name) as last_name_key,
             string_split(address, ' ') as address_tokens,
             nullif(regexp_extract(address, '[0-9]+'), '') as address_number,
-            {usable} >= 2 as usable
+            {usable} >= 2 as usable,
+            input_hash
         from derived
-        """
+    """
+    # the SQL, the phonetic key's code and the libraries under it: an upgrade derives every row again
+    from matching import standardise
+
+    code = "\n".join(
+        [
+            records,
+            derive,
+            inspect.getsource(standardise._phonetic),
+            f"jellyfish {importlib.metadata.version('jellyfish')}",
+            duckdb.__version__,
+        ]
     )
+    fingerprint = hashlib.sha256(code.encode()).hexdigest()
+    kept = (
+        table_exists(con, "linkage", "link_input")
+        and table_exists(con, "linkage", "link_input_state")
+        and con.execute(
+            "select count(*) from linkage.link_input_state where fingerprint = $1", [fingerprint]
+        ).fetchall()[0][0]
+    )
+    with transaction(con):
+        if kept:
+            con.execute(
+                f"create or replace temp table _link_keys as "
+                f"select source, source_record_id, {input_hash} as input_hash from ({records})"
+            )
+            # records gone from staging, or changed: their rows go; new and changed records are derived again
+            con.execute(
+                """
+                delete from linkage.link_input where rowid in (
+                    select l.rowid from linkage.link_input l
+                    anti join _link_keys k
+                      on k.source = l.source_dataset and k.source_record_id = l.unique_id
+                     and k.input_hash = l.input_hash
+                )
+                """
+            )
+            con.execute(
+                f"""
+                create or replace temp table _link_records as
+                select r.*, k.input_hash
+                from ({records}) r
+                join (
+                    select k.* from _link_keys k
+                    anti join linkage.link_input l
+                      on l.source_dataset = k.source and l.unique_id = k.source_record_id
+                ) k using (source, source_record_id)
+                """
+            )
+            con.execute(f"insert into linkage.link_input by name {derive}")
+            con.execute("drop table _link_keys")
+        else:
+            con.execute(
+                f"create or replace temp table _link_records as select *, {input_hash} as input_hash from ({records})"
+            )
+            con.execute(f"create or replace table linkage.link_input as {derive}")
+            con.execute(LINK_INPUT_COMMENTS)
+            con.execute("create or replace table linkage.link_input_state (fingerprint varchar)")
+            con.execute("insert into linkage.link_input_state values ($1)", [fingerprint])
+        con.execute("drop table _link_records")
+    con.execute(
+        "create or replace temp view _link_input as select * exclude (input_hash) from linkage.link_input"
+    )
+
+
+LINK_INPUT_COMMENTS = """
+comment on table linkage.link_input is 'One row per staged record, as the linkage model reads it (staging.person_records with its derived keys): kept between nights, a record derived again only when a value it is made from changed. Restricted: names, ids, dates of birth.';
+comment on column linkage.link_input.record_key is 'source:source_record_id.';
+comment on column linkage.link_input.link_fingerprint is 'md5 of the record''s linkage fields: a record whose fingerprint differs from the previous night''s is linked again.';
+comment on column linkage.link_input.usable is 'True when the record carries two kinds of identifying evidence and takes part in the model.';
+comment on column linkage.link_input.input_hash is 'Hash of every staged value the row is derived from: an unchanged hash keeps the row.';
+"""
 
 
 def _copy(

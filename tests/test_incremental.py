@@ -22,7 +22,15 @@ from ingest.contracts import load_contracts
 from ingest.landing import Lander
 from ingest.sqlutil import literal
 from matching.incremental import Agreement, RecordChanges, choose_mode, compare_assignments
-from matching.linkage import LINK_FIELDS, LinkageConfig, LinkageSummary, latest_model, link_night
+from matching.linkage import (
+    LINK_FIELDS,
+    LinkageConfig,
+    LinkageSummary,
+    _prepare_input,
+    extra_fields,
+    latest_model,
+    link_night,
+)
 from matching.standardise import build_staging, register_functions
 from synthetic import generate
 
@@ -288,6 +296,22 @@ def test_a_record_gone_from_staging_drops_out_of_the_links(edited):
     edits, night, _ = edited
     assert edits.removed_key in night.links(FIRST)
     assert edits.removed_key not in night.links()
+
+
+def test_the_link_input_kept_between_nights_is_the_one_made_afresh(edited):
+    """linkage.link_input keeps last night's rows and derives again only new and changed records:
+    after the edited night it holds exactly what a derivation of every staged record gives."""
+    edits, night, _ = edited
+    with duckdb.connect(str(night.home / "state" / "work.duckdb")) as con:
+        register_functions(con)
+        kept = con.execute("select * from linkage.link_input order by record_key").fetchall()
+        con.execute("drop table linkage.link_input_state")  # as after a change in how rows are made
+        _prepare_input(con, extra_fields(night.home))
+        afresh = con.execute("select * from linkage.link_input order by record_key").fetchall()
+        keys = {row[0] for row in con.execute("select record_key from _link_input").fetchall()}
+    assert len(kept) == len(afresh) > 1000
+    assert kept == afresh
+    assert edits.new_key in keys and edits.removed_key not in keys
 
 
 def test_edited_night_agrees_with_a_full_relink(edited):
