@@ -21,6 +21,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -254,6 +255,45 @@ def _partial_night_lines(
     if full and floor:
         lines.append(
             f"{stage} above the floor / full night above the floor, {_above_floor(nights, full, floor)}"
+        )
+        lines += ["", *_above_floor_by_part(nights, full, floor)]
+    return lines
+
+
+# the night's steps in the parts its time above the floor is read by (the rest: Dagster, imports, the run itself)
+PARTS = (
+    ("landing and staging", lambda step: step.startswith("raw__") or step == "staging_tables"),
+    ("linkage", lambda step: step == "record_linkage"),
+    ("registry, findings, publish", lambda step: step in ("registry_tables", "findings", "warehouse__ibr")),
+)
+
+
+def _above_floor_by_part(
+    runs: list[dict[str, object]], full: list[dict[str, object]], floor: list[dict[str, object]]
+) -> list[str]:
+    """Where a night's time above the floor goes: per part, the median seconds of its steps in this night,
+    the full night and the floor, and the part's time above the floor as a share of the full night's."""
+
+    def part_seconds(group: list[dict[str, object]], belongs: Callable[[str], bool] | None) -> float:
+        per_run = []
+        for r in group:
+            steps = _seconds_map(r, "seconds_by_step")
+            inside = sum(v for k, v in steps.items() if belongs is None or belongs(k))
+            per_run.append(inside if belongs else _num(r, "run_seconds") - inside)
+        return statistics.median(per_run)
+
+    whole_above = statistics.median(_num(r, "run_seconds") for r in full) - statistics.median(
+        _num(r, "run_seconds") for r in floor
+    )
+    lines = [
+        "| part (steps) | full night s | this night s | floor s | this night above the floor s "
+        "| share of the full night above the floor |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, belongs in (*PARTS, ("the rest (Dagster, imports, the run)", None)):
+        mine, whole, fixed = (part_seconds(g, belongs) for g in (runs, full, floor))
+        lines.append(
+            f"| {name} | {whole:.1f} | {mine:.1f} | {fixed:.1f} | {mine - fixed:.1f} | {(mine - fixed) / whole_above:.3f} |"
         )
     return lines
 
