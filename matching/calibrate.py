@@ -29,6 +29,11 @@ import duckdb
 MAX_ITERATIONS = 100
 TOLERANCE = 1e-4  # relative change of the prior at which the iteration stops
 THRESHOLD_RANGE = (0.5, 0.995)
+# the cut is one pair's probability, and every pair of the same score is meant to link with it. A later
+# night computes those scores again in another order of floating-point operations (Splink's own
+# probability, an incremental night's pairs taken the other way round), a few ulps either side of the cut:
+# the threshold sits this far below it, so that a tie never splits by rounding
+TIE_TOLERANCE = 1e-9
 
 
 @dataclass(frozen=True)
@@ -127,7 +132,7 @@ def choose_threshold(
         limit 1
         """
     ).fetchall()
-    threshold = high if not row else min(max(float(row[0][0]), low), high)
+    threshold = high if not row else min(max(float(row[0][0]) - TIE_TOLERANCE, low), high)
     precision, recall, matches = con.execute(
         "select coalesce(avg(p) filter (where p >= $t), 0), "
         "coalesce(sum(p) filter (where p >= $t) / nullif(sum(p), 0), 0), coalesce(sum(p), 0) from _posterior",

@@ -7,6 +7,7 @@ model must not depend on how our generator writes records.
 
 from __future__ import annotations
 
+import math
 import random
 import re
 from datetime import date, timedelta
@@ -18,7 +19,7 @@ import yaml
 from conftest import night_instance
 
 from matching import model as model_lib
-from matching.calibrate import calibrate
+from matching.calibrate import calibrate, choose_threshold, log2_odds
 from pipelines.definitions import NIGHTLY_JOB, build_defs
 from pipelines.settings import Settings
 
@@ -187,6 +188,28 @@ def test_calibration_finds_the_prior_and_a_threshold_between_the_modes():
     assert result.prior == pytest.approx(1e-5, rel=0.01)
     assert 0.5 <= result.threshold <= 0.995
     assert result.expected_precision > 0.99 and result.expected_recall > 0.99
+
+
+def test_pairs_scored_like_the_cut_link_whatever_the_rounding():
+    """The threshold is one pair's probability; a later night computes pairs of that same score again a few
+    ulps either side of it (another order of operations). Every one of them must still be at or above it."""
+    prior = 1e-3
+    con = duckdb.connect()
+    # 500 clear matches, 200 pairs at 0.9 (the best cut for F0.5 keeps them), 1,000 pairs at 0.2
+    con.execute(
+        "create table _calibrated as "
+        "select log2(0.999 / 0.001) - $o as log2_bf from range(500) "
+        "union all select log2(0.9 / 0.1) - $o from range(200) "
+        "union all select log2(0.2 / 0.8) - $o from range(1000)",
+        {"o": log2_odds(prior)},
+    )
+    threshold, precision, _, _ = choose_threshold(con, prior, beta=0.5)
+    cut = con.execute("select min(p) from _posterior where p > 0.5").fetchall()[0][0]
+    assert cut == pytest.approx(0.9)
+    assert precision == pytest.approx((500 * 0.999 + 200 * 0.9) / 700)
+    for ulps in range(-4, 5):
+        assert cut + ulps * math.ulp(cut) >= threshold
+    assert cut - threshold < 1e-6
 
 
 def test_a_failed_em_session_leaves_the_model_whole(dedupe_home, tmp_path, monkeypatch):
