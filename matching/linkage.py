@@ -446,8 +446,16 @@ def _prepare_input(con: duckdb.DuckDBPyConnection, extra: dict[str, str] | None 
                 f"create or replace temp table _link_records as select *, {input_hash} as input_hash from ({records})"
             )
             con.execute(f"create or replace table linkage.link_input as {derive}")
-            con.execute(LINK_INPUT_COMMENTS)
+            _comment_link_input(con)
             con.execute("create or replace table linkage.link_input_state (fingerprint varchar)")
+            con.execute(
+                "comment on table linkage.link_input_state is 'How linkage.link_input was made: while this is "
+                "unchanged, its rows are kept between nights.'"
+            )
+            con.execute(
+                "comment on column linkage.link_input_state.fingerprint is 'SHA-256 of the SQL that derives the "
+                "rows, the phonetic key''s code and the versions of jellyfish and DuckDB.'"
+            )
             con.execute("insert into linkage.link_input_state values ($1)", [fingerprint])
         con.execute("drop table _link_records")
     con.execute(
@@ -455,13 +463,43 @@ def _prepare_input(con: duckdb.DuckDBPyConnection, extra: dict[str, str] | None 
     )
 
 
-LINK_INPUT_COMMENTS = """
-comment on table linkage.link_input is 'One row per staged record, as the linkage model reads it (staging.person_records with its derived keys): kept between nights, a record derived again only when a value it is made from changed. Restricted: names, ids, dates of birth.';
-comment on column linkage.link_input.record_key is 'source:source_record_id.';
-comment on column linkage.link_input.link_fingerprint is 'md5 of the record''s linkage fields: a record whose fingerprint differs from the previous night''s is linked again.';
-comment on column linkage.link_input.usable is 'True when the record carries two kinds of identifying evidence and takes part in the model.';
-comment on column linkage.link_input.input_hash is 'Hash of every staged value the row is derived from: an unchanged hash keeps the row.';
-"""
+# linkage.link_input's own columns; every link field is staging.person_records' column of that name,
+# every other column an extra field of a contract
+LINK_INPUT_COLUMNS = {
+    "source_dataset": "Source of the record (Splink's source_dataset).",
+    "unique_id": "Record id within its source (Splink's unique_id).",
+    "record_key": "source:source_record_id.",
+    "source_kind": "Kind of source (civil_registry, tax_registry, programme ...).",
+    "address": "Street number and address lines, upper-case, letters and digits only.",
+    "link_fingerprint": "md5 of the record's linkage fields: a record whose fingerprint differs from the previous "
+    "night's is linked again.",
+    "name_concat": "First and last name together.",
+    "first_name_key": "Metaphone key of the first name.",
+    "last_name_key": "Metaphone key of the last name.",
+    "address_tokens": "The words of address.",
+    "address_number": "The first number in address.",
+    "usable": "True when the record carries two kinds of identifying evidence and takes part in the model.",
+    "input_hash": "Hash of every staged value the row is derived from: an unchanged hash keeps the row.",
+}
+
+
+def _comment_link_input(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(
+        "comment on table linkage.link_input is 'One row per staged record, as the linkage model reads it "
+        "(staging.person_records with its derived keys): kept between nights, a record derived again only when a "
+        "value it is made from changed. Restricted: names, ids, dates of birth.'"
+    )
+    columns = con.execute(
+        "select column_name from duckdb_columns() where schema_name = 'linkage' and table_name = 'link_input'"
+    ).fetchall()
+    for (column,) in columns:
+        if column in LINK_INPUT_COLUMNS:
+            text = LINK_INPUT_COLUMNS[column]
+        elif column in LINK_FIELDS:
+            text = f"staging.person_records.{column} (standardised)."
+        else:
+            text = "An extra field of the record's contract (staging.person_extra)."
+        con.execute(f"comment on column linkage.link_input.{quote_ident(column)} is {literal(text)}")
 
 
 def _copy(
