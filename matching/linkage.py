@@ -437,6 +437,7 @@ def _prepare_input(con: duckdb.DuckDBPyConnection, extra: dict[str, str] | None 
                     anti join linkage.link_input l
                       on l.source_dataset = k.source and l.unique_id = k.source_record_id
                 ) k using (source, source_record_id)
+                order by source, source_record_id  -- the join's order varies; the table's rows should not
                 """
             )
             con.execute(f"insert into linkage.link_input by name {derive}")
