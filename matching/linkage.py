@@ -69,7 +69,7 @@ from pydantic import (
 
 from ingest.configerrors import error_lines
 from ingest.sqlutil import literal, quote_ident, table_exists, transaction
-from matching import incremental, portable_model
+from matching import incremental, portable_model, standardise
 from matching import model as model_lib
 from matching.backend import Backend, open_backend
 from matching.calibrate import calibrate, log2_odds, probability_sql
@@ -391,8 +391,6 @@ def _prepare_input(con: duckdb.DuckDBPyConnection, extra: dict[str, str] | None 
         from derived
     """
     # the SQL, the phonetic key's code and the libraries under it: an upgrade derives every row again
-    from matching import standardise
-
     code = "\n".join(
         [
             records,
@@ -410,54 +408,39 @@ def _prepare_input(con: duckdb.DuckDBPyConnection, extra: dict[str, str] | None 
             "select count(*) from linkage.link_input_state where fingerprint = $1", [fingerprint]
         ).fetchall()[0][0]
     )
+    hashed_records = f"select *, {input_hash} as input_hash from ({records})"
     with transaction(con):
         if kept:
+            # new and changed records: none of the kept rows has their key and tonight's hash
             con.execute(
-                f"create or replace temp table _link_keys as "
-                f"select source, source_record_id, {input_hash} as input_hash from ({records})"
+                f"""
+                create or replace temp table _link_records as
+                select r.* from ({hashed_records}) r
+                anti join linkage.link_input l
+                  on l.source_dataset = r.source and l.unique_id = r.source_record_id and l.input_hash = r.input_hash
+                order by source, source_record_id  -- the join's order varies; the table's rows should not
+                """
             )
-            # records gone from staging, or changed: their rows go; new and changed records are derived again
+            # the changed records' rows and those of records gone from staging go; the new ones come in
             con.execute(
                 """
                 delete from linkage.link_input where rowid in (
                     select l.rowid from linkage.link_input l
-                    anti join _link_keys k
-                      on k.source = l.source_dataset and k.source_record_id = l.unique_id
-                     and k.input_hash = l.input_hash
+                    semi join _link_records r on r.source = l.source_dataset and r.source_record_id = l.unique_id
+                    union all
+                    select l.rowid from linkage.link_input l
+                    anti join staging.person_records p
+                      on p.source = l.source_dataset and p.source_record_id = l.unique_id
                 )
                 """
             )
-            con.execute(
-                f"""
-                create or replace temp table _link_records as
-                select r.*, k.input_hash
-                from ({records}) r
-                join (
-                    select k.* from _link_keys k
-                    anti join linkage.link_input l
-                      on l.source_dataset = k.source and l.unique_id = k.source_record_id
-                ) k using (source, source_record_id)
-                order by source, source_record_id  -- the join's order varies; the table's rows should not
-                """
-            )
             con.execute(f"insert into linkage.link_input by name {derive}")
-            con.execute("drop table _link_keys")
         else:
-            con.execute(
-                f"create or replace temp table _link_records as select *, {input_hash} as input_hash from ({records})"
-            )
+            con.execute(f"create or replace temp table _link_records as {hashed_records}")
             con.execute(f"create or replace table linkage.link_input as {derive}")
-            _comment_link_input(con)
             con.execute("create or replace table linkage.link_input_state (fingerprint varchar)")
-            con.execute(
-                "comment on table linkage.link_input_state is 'How linkage.link_input was made: while this is "
-                "unchanged, its rows are kept between nights.'"
-            )
-            con.execute(
-                "comment on column linkage.link_input_state.fingerprint is 'SHA-256 of the SQL that derives the "
-                "rows, the phonetic key''s code and the versions of jellyfish and DuckDB.'"
-            )
             con.execute("insert into linkage.link_input_state values ($1)", [fingerprint])
+            _comment_link_input(con)
         con.execute("drop table _link_records")
     con.execute(
         "create or replace temp view _link_input as select * exclude (input_hash) from linkage.link_input"
@@ -485,6 +468,7 @@ LINK_INPUT_COLUMNS = {
 
 
 def _comment_link_input(con: duckdb.DuckDBPyConnection) -> None:
+    """COMMENTs on linkage.link_input (whatever extra fields it holds) and linkage.link_input_state."""
     con.execute(
         "comment on table linkage.link_input is 'One row per staged record, as the linkage model reads it "
         "(staging.person_records with its derived keys): kept between nights, a record derived again only when a "
@@ -501,6 +485,14 @@ def _comment_link_input(con: duckdb.DuckDBPyConnection) -> None:
         else:
             text = "An extra field of the record's contract (staging.person_extra)."
         con.execute(f"comment on column linkage.link_input.{quote_ident(column)} is {literal(text)}")
+    con.execute(
+        "comment on table linkage.link_input_state is 'How linkage.link_input was made: while this is "
+        "unchanged, its rows are kept between nights.'"
+    )
+    con.execute(
+        "comment on column linkage.link_input_state.fingerprint is 'SHA-256 of the SQL that derives the "
+        "rows, the phonetic key''s code and the versions of jellyfish and DuckDB.'"
+    )
 
 
 def _copy(
