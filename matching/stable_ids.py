@@ -128,12 +128,14 @@ def assign_stable_ids(
     if backend is not None and backend.spark is not None:
         backend.run(con, [clusters, previous], steps, [output, history])
     else:
+        results = (output, history)
         for name, select in steps:
-            kind = "table" if name in (output, history) else "temp table"
-            con.execute(f"create or replace {kind} {name} as {select}")
-        con.execute(
-            "drop table _votes; drop table _winners; drop table _kept; drop table _new; drop table _cluster_ids"
-        )
+            con.execute(
+                f"create or replace {'table' if name in results else 'temp table'} {name} as {select}"
+            )
+        for name, _ in steps:
+            if name not in results:
+                con.execute(f"drop table {name}")
     persons, new = con.execute(
         f"select count(distinct person_id), count(distinct person_id) filter "
         f"(where cast(substr(person_id, {len(ID_PREFIX) + 1}) as bigint) > {int(highest_issued)}) from {output}"
