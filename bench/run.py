@@ -260,11 +260,20 @@ def _partial_night_lines(
     return lines
 
 
-# the night's steps in the parts its time above the floor is read by (the rest: Dagster, imports, the run itself)
-PARTS = (
-    ("landing and staging", lambda step: step.startswith("raw__") or step == "staging_tables"),
-    ("linkage", lambda step: step == "record_linkage"),
-    ("registry, findings, publish", lambda step: step in ("registry_tables", "findings", "warehouse__ibr")),
+def _steps_in(run: dict[str, object], steps: Callable[[str], bool]) -> float:
+    """A run's seconds in the steps `steps` accepts."""
+    return sum(v for k, v in _seconds_map(run, "seconds_by_step").items() if steps(k))
+
+
+# the parts a night's time above the floor is read by, each a run's seconds in it
+PARTS: tuple[tuple[str, Callable[[dict[str, object]], float]], ...] = (
+    ("landing and staging", lambda r: _steps_in(r, lambda s: s.startswith("raw__") or s == "staging_tables")),
+    ("linkage", lambda r: _steps_in(r, lambda s: s == "record_linkage")),
+    (
+        "registry, findings, publish",
+        lambda r: _steps_in(r, lambda s: s in ("registry_tables", "findings", "warehouse__ibr")),
+    ),
+    ("the rest (Dagster, imports, the run)", lambda r: _num(r, "run_seconds") - _num(r, "steps_seconds")),
 )
 
 
@@ -273,15 +282,6 @@ def _above_floor_by_part(
 ) -> list[str]:
     """Where a night's time above the floor goes: per part, the median seconds of its steps in this night,
     the full night and the floor, and the part's time above the floor as a share of the full night's."""
-
-    def part_seconds(group: list[dict[str, object]], belongs: Callable[[str], bool] | None) -> float:
-        per_run = []
-        for r in group:
-            steps = _seconds_map(r, "seconds_by_step")
-            inside = sum(v for k, v in steps.items() if belongs is None or belongs(k))
-            per_run.append(inside if belongs else _num(r, "run_seconds") - inside)
-        return statistics.median(per_run)
-
     whole_above = statistics.median(_num(r, "run_seconds") for r in full) - statistics.median(
         _num(r, "run_seconds") for r in floor
     )
@@ -290,8 +290,8 @@ def _above_floor_by_part(
         "| share of the full night above the floor |",
         "|---|---|---|---|---|---|",
     ]
-    for name, belongs in (*PARTS, ("the rest (Dagster, imports, the run)", None)):
-        mine, whole, fixed = (part_seconds(g, belongs) for g in (runs, full, floor))
+    for name, seconds in PARTS:
+        mine, whole, fixed = (statistics.median(seconds(r) for r in group) for group in (runs, full, floor))
         lines.append(
             f"| {name} | {whole:.1f} | {mine:.1f} | {fixed:.1f} | {mine - fixed:.1f} | {(mine - fixed) / whole_above:.3f} |"
         )
