@@ -441,8 +441,8 @@ def _groups(
     relations: Sequence[Relation], secret: Collection[Any], by_cell: Mapping[Any, list[int]] | None = None
 ) -> list[tuple[list[int], frozenset[Any]]]:
     """The relations holding a ``secret`` cell, as groups of relation numbers that share secret cells
-    (union-find), each with its secret cells: what one group's cells can be does not depend on another's. ``by_cell`` (each cell's
-    relation numbers) spares looking through the relations that hold no secret cell."""
+    (union-find), each with its secret cells: what one group's cells can be does not depend on another's.
+    ``by_cell`` (each cell's relation numbers) spares looking through the relations that hold no secret cell."""
     parent: dict[Any, Any] = {}
 
     def root(cell: Any) -> Any:
