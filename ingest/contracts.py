@@ -54,6 +54,10 @@ CANONICAL_FIELDS: dict[str, FieldType] = {
     "first_name": "name",
     "middle_name": "name",
     "last_name": "name",
+    "second_last_name": "name",
+    "father_name": "name",
+    "grandfather_name": "name",
+    "mother_name": "name",
     "full_name": "name",
     "date_of_birth": "date",
     "sex": "code",
@@ -82,6 +86,9 @@ CANONICAL_FIELDS: dict[str, FieldType] = {
     "disability_severity": "code",
     "assessment_date": "date",
 }
+
+# the fields that name the person (a mother's name names someone else)
+NAME_FIELDS = ("first_name", "last_name", "full_name", "father_name")
 
 # the canonical codes of each coded field: a contract maps source values onto these
 CANONICAL_CODES: dict[str, tuple[str, ...]] = {
@@ -375,9 +382,11 @@ def parse_contract(raw: Any, path: Path) -> Contract:
         raise ContractError(f"{path}: " + f"\n{path}: ".join(lines)) from None
 
     name, kind, columns = model.name, str(model.kind), dict(model.columns)
-    if not ({"last_name", "full_name"} & set(columns)):
+    if not (set(NAME_FIELDS) & set(columns)):
         raise _fail(
-            path, "columns", "must map last_name or full_name: a record without a name cannot be linked"
+            path,
+            "columns",
+            f"must map a name ({', '.join(NAME_FIELDS)}): a record without a name cannot be linked",
         )
     for needed in KIND_REQUIRES[kind]:
         if needed not in columns:

@@ -73,7 +73,7 @@ CASES = [
     (
         "no name at all",
         changed(columns={"period": "M", "benefit_amount": "A"}, required=[]),
-        "must map last_name or full_name",
+        "must map a name (first_name, last_name, full_name, father_name)",
     ),
 ]
 
