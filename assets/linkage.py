@@ -8,7 +8,8 @@ from dagster import AssetExecutionContext
 
 from assets.common import WORK_DB_POOL, check_specs, night_of, report_checks
 from assets.staging import PERSON_RECORDS
-from matching.linkage import LinkageConfig, link_night
+from matching.config import LinkageConfig
+from matching.linkage import link_night
 from pipelines.resources import IbrHome, SparkSessionResource, WorkDatabase
 from quality.checks import CheckConfig
 from quality.cross_night import LINKAGE_DRIFT_CHECKS, linkage_drift

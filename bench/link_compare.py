@@ -31,7 +31,8 @@ import sys, time, logging
 from datetime import date
 from pathlib import Path
 import duckdb
-from matching.linkage import LinkageConfig, link_night
+from matching.config import LinkageConfig
+from matching.linkage import link_night
 from matching.standardise import register_functions
 logging.basicConfig(level=logging.ERROR)
 home = Path(sys.argv[1])

@@ -48,7 +48,8 @@ from datetime import date
 from pathlib import Path
 import duckdb
 started = time.perf_counter()
-from matching.linkage import LinkageConfig, link_night
+from matching.config import LinkageConfig
+from matching.linkage import link_night
 from matching.standardise import register_functions
 logging.basicConfig(level=logging.ERROR)
 home, backend, master = Path(sys.argv[1]), sys.argv[2], sys.argv[3]

@@ -43,8 +43,9 @@ from bench.night import night, night_daily, night_floor, night_incremental
 from ingest.contracts import load_contracts
 from ingest.landing import Lander
 from ingest.sqlutil import literal
+from matching.config import LinkageConfig
 from matching.incremental import compare_assignments, fingerprint_sql
-from matching.linkage import LINK_FIELDS, LinkageConfig, LinkageSummary, link_night
+from matching.linkage import LINK_FIELDS, LinkageSummary, link_night
 from matching.standardise import build_staging, register_functions
 from pipelines.settings import drop_nights, settings_from_env
 

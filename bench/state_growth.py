@@ -77,7 +77,8 @@ def _night_library(home: Path, night: date, prune_after: bool) -> None:
 
     from ingest.contracts import load_contracts
     from ingest.landing import Lander
-    from matching.linkage import LinkageConfig, link_night
+    from matching.config import LinkageConfig
+    from matching.linkage import link_night
     from matching.standardise import build_staging, register_functions
     from pipelines.retention import prune
 

@@ -17,7 +17,7 @@ night stores, per linked record, a fingerprint of its linkage fields
    clean: their fields and the model are unchanged, so a full re-link would score them
    the same (up to the small drift of term frequencies as the record set grows).
 
-Clustering then runs as in a full night (matching.linkage): the edges are carried pairs
+Clustering then runs as in a full night (matching.clustering): the edges are carried pairs
 plus tonight's scores, deterministic id edges and reviewers' decisions, and the same guard
 splits and flags an impossible or oversized cluster. A new record that matches two
 existing persons therefore merges them only where a full re-link would, through the same
@@ -47,16 +47,13 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
+from matching.config import WEEKDAYS, LinkageConfig
 from matching.model import BlockingBudgetExceeded, BlockingCount, rule_name
 
 if TYPE_CHECKING:
     from matching.backend import Backend
-    from matching.linkage import LinkageConfig
 
 log = logging.getLogger(__name__)
-
-MODES = ("auto", "full", "incremental")
-WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 SCHEMA_SQL = """
 create schema if not exists linkage;

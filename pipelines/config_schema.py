@@ -3,7 +3,7 @@
 One pydantic model per file a deployment writes, defined beside its loader: a source contract
 (`sources/<name>.yaml`, ingest.contracts.ContractModel), `programmes.yaml`
 (registry.programmes.ProgrammesModel), `checks.yaml` (quality.checks.ChecksFile), `linkage.yaml`
-(matching.linkage.LinkageModel, built from `LinkageConfig`'s own fields) and `retention.yaml`
+(matching.config.LinkageModel, built from `LinkageConfig`'s own fields) and `retention.yaml`
 (pipelines.retention.RetentionPolicy). The loaders validate every file with these models and say
 their errors as file, key path and what is allowed (ingest.configerrors), so a schema is what the
 loaders accept, less the rules across fields it cannot say (a contract's name equals its file's,
@@ -21,7 +21,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from ingest.contracts import ContractModel
-from matching.linkage import LinkageModel
+from matching.config import LinkageModel
 from pipelines.retention import RetentionPolicy
 from quality.checks import ChecksFile
 from registry.programmes import ProgrammesModel

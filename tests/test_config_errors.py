@@ -15,7 +15,7 @@ import yaml
 from conftest import PENSION_CONTRACT
 
 from ingest.contracts import ContractError, load_contract
-from matching.linkage import LinkageConfig
+from matching.config import LinkageConfig
 from registry.programmes import ProgrammesError, load_programmes
 
 SHIPPED_PROGRAMMES = Path(__file__).resolve().parent.parent / "programmes.yaml"

@@ -16,7 +16,7 @@ import jsonschema
 import pytest
 import yaml
 
-from matching.linkage import LinkageConfig, LinkageModel
+from matching.config import LinkageConfig, LinkageModel
 from pipelines.cli import main
 from pipelines.retention import RetentionPolicy
 from quality.checks import DEFAULT_THRESHOLDS

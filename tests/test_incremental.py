@@ -21,10 +21,10 @@ import yaml
 from ingest.contracts import load_contracts
 from ingest.landing import Lander
 from ingest.sqlutil import literal
+from matching.config import LinkageConfig
 from matching.incremental import Agreement, RecordChanges, choose_mode, compare_assignments
 from matching.linkage import (
     LINK_FIELDS,
-    LinkageConfig,
     LinkageSummary,
     _prepare_input,
     extra_fields,

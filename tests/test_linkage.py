@@ -16,7 +16,8 @@ import pytest
 import yaml
 from conftest import night_instance
 
-from matching.linkage import LinkageConfig, link_night
+from matching.config import LinkageConfig
+from matching.linkage import link_night
 from matching.model import BlockingBudgetExceeded
 from matching.standardise import register_functions
 from pipelines.definitions import NIGHTLY_JOB, build_defs

@@ -219,7 +219,8 @@ def test_a_failed_em_session_leaves_the_model_whole(dedupe_home, tmp_path, monke
     import shutil
     from datetime import date
 
-    from matching.linkage import LinkageConfig, link_night
+    from matching.config import LinkageConfig
+    from matching.linkage import link_night
     from matching.standardise import register_functions
 
     home = tmp_path / "em"

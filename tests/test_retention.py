@@ -18,7 +18,8 @@ import pytest
 
 from ingest.contracts import load_contracts
 from ingest.landing import Lander
-from matching.linkage import LinkageConfig, LinkageSummary, link_night
+from matching.config import LinkageConfig
+from matching.linkage import LinkageSummary, link_night
 from matching.standardise import build_staging, register_functions
 from pipelines.retention import RetentionPolicy, prune, prune_folders, prune_logs
 from synthetic import generate

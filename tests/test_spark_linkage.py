@@ -25,7 +25,8 @@ from test_stable_ids import CASES, assign
 
 from matching import incremental
 from matching.backend import open_backend
-from matching.linkage import LinkageConfig, LinkageSummary, link_night
+from matching.config import LinkageConfig
+from matching.linkage import LinkageSummary, link_night
 from matching.spark import SparkConfig, session
 from matching.standardise import register_functions
 from pipelines.definitions import NIGHTLY_JOB, build_defs
