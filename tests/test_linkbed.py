@@ -17,9 +17,11 @@ import polars as pl
 import pytest
 
 from bench.linkbed import corrupt
+from bench.linkbed.households import Namer, household
 from bench.linkbed.metrics import pairwise_score, read_truth
 from bench.linkbed.people import draw_people, luhn_digit, observe
 from bench.linkbed.schemas import DROP_DATE, SCHEMAS, generate, variant, write_home
+from bench.linkbed.sp import SP_SCHEMAS
 from bench.linkbed.translit import romanise
 from ingest.contracts import load_contracts
 from ingest.country import load_country
@@ -162,7 +164,9 @@ def test_home_truth_matches_files_and_contracts_load(schema, tmp_path):
     assert set(contracts) == set(truth["source"].unique())
     for name, contract in contracts.items():
         drop = tmp_path / "drops" / name / DROP_DATE.isoformat() / f"{name}.csv"
-        frame = pl.read_csv(drop, separator=contract.file.delimiter, infer_schema=False)
+        frame = pl.read_csv(
+            drop, separator=contract.file.delimiter, encoding=contract.file.encoding, infer_schema=False
+        )
         assert set(contract.source_columns) <= set(frame.columns)
         ids = frame[contract.record_id]
         assert ids.n_unique() == frame.height
@@ -191,6 +195,108 @@ def test_validate_sources_accepts_every_file(schema, tmp_path):
         timeout=120,
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+# -- the social-protection schemas (bench/linkbed/sp.py) ------------------------------------------
+
+
+def _households(convention: str, locale: str, count: int = 60) -> list[list]:
+    from faker import Faker
+
+    fake = Faker(locale)
+    fake.seed_instance(3)
+    namer = Namer(convention, random.Random(4), fake)
+    return [household(namer, k, 1 + 10 * k, ("Bulo Hawa", "1 Main St", "612345678")) for k in range(count)]
+
+
+def test_patronymic_siblings_share_father_and_grandfather():
+    """Patronymic names: a child's father is the head, its grandfather the head's father, as for its siblings."""
+    for members in _households("patronymic", "en_US"):
+        assert 2 <= len(members) <= 9
+        head = members[0]
+        children = [m for m in members if m.role == "child"]
+        assert all(m.surname is None for m in members)
+        if head.sex == "M":
+            assert {(c.father, c.grandfather) for c in children} <= {(head.given, head.father)}
+        parent = next((m for m in members if m.role == "parent" and m.sex == "M"), None)
+        if parent:
+            assert (parent.given, parent.father) == (head.father, head.grandfather)
+
+
+@pytest.mark.parametrize(("convention", "locale"), [("two_surnames", "es_MX"), ("western", "en_US")])
+def test_households_share_surname_phone_and_village(convention, locale):
+    """Children carry the father's family name (and, two_surnames, the mother's as the second); the
+    household shares one phone and one village."""
+    for members in _households(convention, locale):
+        assert len({(m.phone, m.village) for m in members}) == 1
+        head, children = members[0], [m for m in members if m.role == "child"]
+        if head.sex == "M":
+            assert {c.surname for c in children} <= {head.surname}
+        spouse = next((m for m in members if m.role == "spouse"), None)
+        if convention == "two_surnames" and head.sex == "M" and spouse:
+            assert {c.second_surname for c in children} <= {spouse.surname}
+
+
+def test_roster_lists_every_member_of_a_household():
+    """A roster (whole_household) holds all the members of each household it takes, whatever their age."""
+    from dataclasses import replace
+
+    base = SP_SCHEMAS["sp_patronymic"]
+    roster = next(s for s in base.sources if s.whole_household)
+    census = replace(roster, name="census", share=1.0, write=lambda m, r, rng: {"hh": m.household})
+    roster = replace(roster, write=lambda m, r, rng: {"hh": m.household})
+    schema = replace(base, sources=(census, roster), records_per_person=((1, 1.0),))
+    assert base.draw is not None
+    rows = base.draw(schema, 1500, 1, random.Random(1))
+
+    def members(source: str) -> dict[int, set[int]]:
+        out: dict[int, set[int]] = {}
+        for pid, row in rows[source]:
+            out.setdefault(row["hh"], set()).add(pid)
+        return out
+
+    everyone, listed = members("census"), members(roster.name)
+    assert 0.3 < len(listed) / len(everyone) < 0.8
+    assert all(listed[hh] == everyone[hh] for hh in listed)
+
+
+def test_year_only_births_are_default_days_and_unknown_is_1900(tmp_path):
+    """The cash-transfer roster writes a birth known to the year as 01/01 or 01/07 of it, and none as 01/01/1900."""
+    write_home("sp_patronymic", tmp_path, records=1500, seed=3)
+    drop = tmp_path / "drops" / "cash_transfer_roster" / DROP_DATE.isoformat() / "cash_transfer_roster.csv"
+    dob = pl.read_csv(drop, infer_schema=False)["DOB"].drop_nulls()
+    default_day = dob.str.starts_with("01/01/") | dob.str.starts_with("01/07/")
+    assert default_day.mean() > 0.2  # a real date falls on those days 2 times in 365
+    assert (dob == "01/01/1900").sum() > 0
+    school = pl.read_csv(drop.parents[2] / "school_feeding" / DROP_DATE.isoformat() / "school_feeding.csv")
+    assert school["BIRTH"].cast(pl.String).str.len_chars().eq(4).any()  # the year alone
+
+
+def test_disability_registry_is_cp1252_with_semicolons(tmp_path):
+    """Caregivers' file: Windows-1252 bytes (not UTF-8), `;` between values; it reads back as the contract says."""
+    write_home("sp_patronymic", tmp_path, records=2000, seed=4)
+    drop = tmp_path / "drops" / "disability_registry" / DROP_DATE.isoformat() / "disability_registry.csv"
+    raw = drop.read_bytes()
+    with pytest.raises(UnicodeDecodeError):
+        raw.decode("utf-8")
+    frame = pl.read_csv(drop, separator=";", encoding="cp1252", infer_schema=False)
+    assert "Full name" in frame.columns
+    names = frame["Full name"].drop_nulls()
+    assert names.str.contains("[ïé]").any()  # Aïcha, Fatimé, Abdelkérim
+    assert names.str.split(" ").list.len().eq(2).mean() > 0.15  # cut short after the father's name
+
+
+def test_western_roster_has_twins_and_juniors():
+    """Relatives a linker must keep apart: twins (one birth date) and a son named after his father (Jr)."""
+    homes = _households("western", "en_US", count=400)
+    juniors = [m for h in homes for m in h if m.suffix == "Jr"]
+    assert juniors and all(
+        any(o.given == j.given and o.role != "child" for o in h) for h in homes for j in h if j.suffix
+    )
+    twins = [
+        h for h in homes if len({c.born for c in h if c.role == "child"}) < sum(c.role == "child" for c in h)
+    ]
+    assert twins
 
 
 F1_FLOOR = 0.85

@@ -2,6 +2,7 @@
 
     python -m bench.linkbed --schemas all --records 5000 --runs 1
     python -m bench.linkbed --schemas dedupe_no_sex_no_id,non_latin --records 2000 --keep /tmp/bed
+    python -m bench.linkbed --schemas sp --records 3000     # the social-protection schemas (bench/linkbed/sp.py)
 
 Each run of each schema writes a fresh home (seed + run), runs `ibr run` on it as a subprocess
 (a new user's night, nothing else), reads `registry.person_source_link` from the published
@@ -30,7 +31,7 @@ import polars as pl
 
 from bench.linkbed.expert import run_expert
 from bench.linkbed.metrics import PairScore, pairwise_score, read_truth
-from bench.linkbed.schemas import DROP_DATE, SCHEMAS, write_home
+from bench.linkbed.schemas import DROP_DATE, SCHEMAS, SP_SCHEMAS, write_home
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
 IBR = Path(sys.executable).with_name("ibr")
@@ -197,7 +198,11 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.linkbed", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--schemas", default="all", help=f"comma-separated, or all: {', '.join(SCHEMAS)}")
+    parser.add_argument(
+        "--schemas",
+        default="all",
+        help=f"comma-separated, or all, or sp (the social-protection ones): {', '.join(SCHEMAS)}",
+    )
     parser.add_argument("--records", type=int, default=5000, help="about this many records per schema")
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--seed", type=int, default=7)
@@ -212,10 +217,11 @@ def main(argv: list[str] | None = None) -> int:
         "--keep", type=Path, help="write the homes here and keep them (default: a temporary folder)"
     )
     args = parser.parse_args(argv)
-    names = list(SCHEMAS) if args.schemas == "all" else args.schemas.split(",")
+    groups = {"all": list(SCHEMAS), "sp": list(SP_SCHEMAS)}
+    names = [n for part in args.schemas.split(",") for n in groups.get(part, [part])]
     unknown = [n for n in names if n not in SCHEMAS]
     if unknown:
-        parser.error(f"unknown schema {unknown[0]!r}; allowed: {', '.join(SCHEMAS)}, all")
+        parser.error(f"unknown schema {unknown[0]!r}; allowed: {', '.join(SCHEMAS)}, all, sp")
     logging.getLogger("splink").setLevel(logging.ERROR)
     results = []
     for run in range(args.runs):

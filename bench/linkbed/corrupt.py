@@ -412,6 +412,11 @@ class Noise:
     postcode_error: float = 0.06
     id_error: float = 0.04
     phone_error: float = 0.08
+    # household schemas (bench.linkbed.households): another spelling of a name (Mohamed/Maxamed), a birth
+    # known to the year only (written as the source's default day), and that year heaped on a 0 or a 5
+    spelling_variant: float = 0.0
+    year_only: float = 0.0
+    age_heaping: float = 0.0
 
     def scaled(self, factor: float) -> Noise:
         """The same model with every error rate (not the null rates) times `factor`, capped at 0.9."""

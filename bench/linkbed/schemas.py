@@ -15,11 +15,8 @@ from __future__ import annotations
 
 import csv
 import random
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from datetime import date
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 import polars as pl
 import yaml
@@ -33,8 +30,22 @@ from bench.linkbed.people import (
     household_move,
     observe,
 )
+from bench.linkbed.source import (
+    DROP_DATE,
+    DrawnRows,
+    Row,
+    Schema,
+    Source,
+    contract,
+    id_text,
+    phone_text,
+    plain,
+    written_date,
+)
+from bench.linkbed.sp import SP_SCHEMAS
 
-DROP_DATE = date(2026, 1, 15)
+__all__ = ["DROP_DATE", "SCHEMAS", "SP_SCHEMAS", "HomeInfo", "generate", "variant", "write_home"]
+
 # a night builds the registry from programme rules; these lists feed no programme, so the rules file
 # holds one programme nobody is paid by (without the file the night stops at registry_tables)
 PROGRAMMES_YAML = """programmes:
@@ -45,32 +56,6 @@ PROGRAMMES_YAML = """programmes:
     benefit_value_monthly: 100
     eligibility: "not is_deceased"
 """
-Row = dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Source:
-    """One source of a schema: which people it holds, how it corrupts and writes them, and its contract."""
-
-    name: str
-    prefix: str  # of its record ids
-    share: float  # chance that a person is in this source at all
-    write: Callable[[Person, Row, random.Random], Row]  # (person, observed record, rng) -> file row
-    contract: dict[str, Any]
-    noise: Noise = field(default_factory=Noise)
-    delimiter: str = ","
-    latin_share: float = 0.0  # records written in Latin letters (non-Latin schema)
-    moved_share: float = 0.0  # records at another address than the person's first one
-
-
-@dataclass(frozen=True)
-class Schema:
-    name: str
-    description: str
-    locales: tuple[str, ...]
-    sources: tuple[Source, ...]
-    records_per_person: tuple[tuple[int, float], ...]  # (records in one source, weight)
-    country: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -85,16 +70,6 @@ class HomeInfo:
 # -- how sources write values ---------------------------------------------------------------------
 
 
-def _date(record: Row, fmt: str) -> str:
-    if record["born_text"] is not None:  # year only, or a malformed date: written as the source had it
-        return str(record["born_text"])
-    return record["born"].strftime(fmt) if record["born"] else ""
-
-
-def _s(value: Any) -> str:
-    return "" if value is None else str(value)
-
-
 def _address(person: Person, record: Row) -> str:
     """House number before the street (en, fr) or after it (de, es), as each country writes it."""
     street, number = record["street"], record["house_number"]
@@ -103,51 +78,6 @@ def _address(person: Person, record: Row) -> str:
     if number is None:
         return street
     return f"{street} {number}" if person.locale in ("de_DE", "es_ES") else f"{number} {street}"
-
-
-def _phone(digits: str | None, rng: random.Random) -> str:
-    if digits is None:
-        return ""
-    style = rng.randrange(4)
-    if style == 0:
-        return "0" + digits
-    if style == 1:
-        return f"+44 {digits[:4]} {digits[4:]}"
-    if style == 2:
-        return f"0{digits[:3]}-{digits[3:6]}-{digits[6:]}"
-    return f"0044{digits}"
-
-
-def _nid(value: str | None, rng: random.Random) -> str:
-    """National ids as clerks key them: plain, or grouped with spaces or dashes."""
-    if value is None:
-        return ""
-    style = rng.randrange(5)
-    if style == 3:
-        return f"{value[:3]} {value[3:6]} {value[6:]}"
-    if style == 4:
-        return f"{value[:5]}-{value[5:]}"
-    return value
-
-
-def _contract(
-    name: str, description: str, record_id: str, columns: dict[str, str], **extra: Any
-) -> dict[str, Any]:
-    return {
-        "name": name,
-        "kind": "social_registry",
-        "description": description,
-        "drop_mode": "snapshot",
-        "file": {
-            "format": "csv",
-            "encoding": "utf-8",
-            "delimiter": extra.pop("delimiter", ","),
-            "header": True,
-        },
-        "record_id": record_id,
-        "columns": columns,
-        **extra,
-    }
 
 
 # -- the schemas ----------------------------------------------------------------------------------
@@ -170,12 +100,12 @@ _SINGLE = ((1, 0.95), (2, 0.05))
 
 def _dedupe_row(p: Person, r: Row, rng: random.Random) -> Row:
     return {
-        "given_name": _s(r["given"]),
-        "family_name": _s(r["surname"]),
-        "dob": _date(r, "%d/%m/%Y"),
+        "given_name": plain(r["given"]),
+        "family_name": plain(r["surname"]),
+        "dob": written_date(r, "%d/%m/%Y"),
         "address": _address(p, r),
-        "town": _s(r["locality"]),
-        "postcode": _s(r["postcode"]),
+        "town": plain(r["locality"]),
+        "postcode": plain(r["postcode"]),
     }
 
 
@@ -190,7 +120,7 @@ DEDUPE_NO_SEX_NO_ID = Schema(
             prefix="HS",
             share=1.0,
             write=_dedupe_row,
-            contract=_contract(
+            contract=contract(
                 "household_survey",
                 "Household survey listing: one row per interview, people interviewed more than once appear again",
                 "row_id",
@@ -215,25 +145,25 @@ DEDUPE_NO_SEX_NO_ID = Schema(
 
 def _pension_row(p: Person, r: Row, rng: random.Random) -> Row:
     return {
-        "first_name": _s(r["given"]),
-        "middle_name": _s(r["middle"]),
-        "surname": _s(r["surname"]),
-        "sex": _s(r["sex"]),
-        "birth_date": _date(r, "%Y-%m-%d"),
-        "national_no": _nid(r["national_id"], rng),
-        "district": _s(r["locality"]),
+        "first_name": plain(r["given"]),
+        "middle_name": plain(r["middle"]),
+        "surname": plain(r["surname"]),
+        "sex": plain(r["sex"]),
+        "birth_date": written_date(r, "%Y-%m-%d"),
+        "national_no": id_text(r["national_id"], rng),
+        "district": plain(r["locality"]),
     }
 
 
 def _health_row(p: Person, r: Row, rng: random.Random) -> Row:
     return {
-        "GIVEN": _s(r["given"]).upper(),
-        "SURNAME": _s(r["surname"]).upper(),
+        "GIVEN": plain(r["given"]).upper(),
+        "SURNAME": plain(r["surname"]).upper(),
         "GENDER": {"M": "1", "F": "2", None: ""}[r["sex"]],
-        "DOB": _date(r, "%d.%m.%Y"),
-        "ID_NUMBER": _nid(r["national_id"], rng),
-        "TOWN": _s(r["locality"]),
-        "POSTCODE": _s(r["postcode"]),
+        "DOB": written_date(r, "%d.%m.%Y"),
+        "ID_NUMBER": id_text(r["national_id"], rng),
+        "TOWN": plain(r["locality"]),
+        "POSTCODE": plain(r["postcode"]),
     }
 
 
@@ -252,7 +182,7 @@ TWO_SOURCES_PARTIAL_IDS = Schema(
             prefix="PR",
             share=0.85,
             write=_pension_row,
-            contract=_contract(
+            contract=contract(
                 "pension_roll",
                 "Pension roll: one row per pensioner",
                 "pension_id",
@@ -277,7 +207,7 @@ TWO_SOURCES_PARTIAL_IDS = Schema(
             prefix="HC",
             share=0.85,
             write=_health_row,
-            contract=_contract(
+            contract=contract(
                 "health_cover",
                 "Health insurance cover list (export of the insurer's system, semicolon-separated)",
                 "MEMBER_NO",
@@ -306,26 +236,26 @@ TWO_SOURCES_PARTIAL_IDS = Schema(
 
 def _housing_row(p: Person, r: Row, rng: random.Random) -> Row:
     return {
-        "forename": _s(r["given"]),
-        "surname": _s(r["surname"]),
-        "date_of_birth": _date(r, "%Y-%m-%d"),
-        "house_no": _s(r["house_number"]),
-        "street": _s(r["street"]),
-        "postcode": _s(r["postcode"]),
-        "town": _s(r["locality"]),
-        "phone": _phone(r["phone"], rng),
+        "forename": plain(r["given"]),
+        "surname": plain(r["surname"]),
+        "date_of_birth": written_date(r, "%Y-%m-%d"),
+        "house_no": plain(r["house_number"]),
+        "street": plain(r["street"]),
+        "postcode": plain(r["postcode"]),
+        "town": plain(r["locality"]),
+        "phone": phone_text(r["phone"], rng),
     }
 
 
 def _utility_row(p: Person, r: Row, rng: random.Random) -> Row:
     return {
-        "customer_name_first": _s(r["given"]),
-        "customer_name_last": _s(r["surname"]),
-        "birth": _date(r, "%m/%d/%Y"),
+        "customer_name_first": plain(r["given"]),
+        "customer_name_last": plain(r["surname"]),
+        "birth": written_date(r, "%m/%d/%Y"),
         "address1": _address(p, r),
-        "zip": _s(r["postcode"]),
-        "city": _s(r["locality"]),
-        "tel": _phone(r["phone"], rng),
+        "zip": plain(r["postcode"]),
+        "city": plain(r["locality"]),
+        "tel": phone_text(r["phone"], rng),
     }
 
 
@@ -341,7 +271,7 @@ ADDRESS_HEAVY = Schema(
             prefix="HB",
             share=0.8,
             write=_housing_row,
-            contract=_contract(
+            contract=contract(
                 "housing_benefit",
                 "Housing benefit claimants",
                 "claim_ref",
@@ -364,7 +294,7 @@ ADDRESS_HEAVY = Schema(
             prefix="US",
             share=0.8,
             write=_utility_row,
-            contract=_contract(
+            contract=contract(
                 "utility_support",
                 "Utility bill support: customer accounts",
                 "account",
@@ -387,21 +317,21 @@ ADDRESS_HEAVY = Schema(
 
 def _native_row(p: Person, r: Row, rng: random.Random) -> Row:
     return {
-        "given_name": _s(r["given"]),
-        "family_name": _s(r["surname"]),
-        "sex": _s(r["sex"]),
-        "date_of_birth": _date(r, "%Y-%m-%d"),
-        "settlement": _s(r["locality"]),
+        "given_name": plain(r["given"]),
+        "family_name": plain(r["surname"]),
+        "sex": plain(r["sex"]),
+        "date_of_birth": written_date(r, "%Y-%m-%d"),
+        "settlement": plain(r["locality"]),
     }
 
 
 def _latin_row(p: Person, r: Row, rng: random.Random) -> Row:
     return {
-        "FirstName": _s(r["given"]),
-        "LastName": _s(r["surname"]),
+        "FirstName": plain(r["given"]),
+        "LastName": plain(r["surname"]),
         "Gender": {"M": "Male", "F": "Female", None: ""}[r["sex"]],
-        "BirthDate": _date(r, "%d/%m/%Y"),
-        "City": _s(r["locality"]),
+        "BirthDate": written_date(r, "%d/%m/%Y"),
+        "City": plain(r["locality"]),
     }
 
 
@@ -416,7 +346,7 @@ NON_LATIN = Schema(
             prefix="CR",
             share=0.85,
             write=_native_row,
-            contract=_contract(
+            contract=contract(
                 "civil_register",
                 "Civil register extract, names in their own script",
                 "reg_id",
@@ -437,7 +367,7 @@ NON_LATIN = Schema(
             prefix="AP",
             share=0.85,
             write=_latin_row,
-            contract=_contract(
+            contract=contract(
                 "aid_programme",
                 "Aid programme beneficiaries; most names typed in Latin letters",
                 "beneficiary",
@@ -459,18 +389,18 @@ NON_LATIN = Schema(
 
 
 def _full_name_row(p: Person, r: Row, rng: random.Random) -> Row:
-    given, surname = _s(r["given"]), _s(r["surname"])
+    given, surname = plain(r["given"]), plain(r["surname"])
     if rng.random() < 0.3 and surname:
         full = f"{surname.upper()}, {given}".strip(", ")
     else:
         full = f"{given} {surname}".strip()
     return {
         "name": full,
-        "born": _date(r, "%Y%m%d"),
+        "born": written_date(r, "%Y%m%d"),
         "sex": {"M": rng.choice(["m", "M"]), "F": rng.choice(["f", "F"]), None: ""}[r["sex"]],
-        "birth_place": _s(r["birth_place"]),
-        "postcode": _s(r["postcode"]),
-        "occupation": _s(r["occupation"]),
+        "birth_place": plain(r["birth_place"]),
+        "postcode": plain(r["postcode"]),
+        "occupation": plain(r["occupation"]),
     }
 
 
@@ -485,7 +415,7 @@ FULL_NAME_EXTRA = Schema(
             prefix="ML",
             share=1.0,
             write=_full_name_row,
-            contract=_contract(
+            contract=contract(
                 "member_list",
                 "Association member list: one name field, many re-registrations",
                 "member_row",
@@ -508,7 +438,7 @@ FULL_NAME_EXTRA = Schema(
 SCHEMAS: dict[str, Schema] = {
     s.name: s
     for s in (DEDUPE_NO_SEX_NO_ID, TWO_SOURCES_PARTIAL_IDS, ADDRESS_HEAVY, NON_LATIN, FULL_NAME_EXTRA)
-}
+} | SP_SCHEMAS
 
 
 # -- writing a home -------------------------------------------------------------------------------
@@ -521,12 +451,11 @@ def _expected_records(schema: Schema) -> float:
     return per_source * sum(s.share for s in schema.sources)
 
 
-def generate(schema: Schema, records: int, seed: int) -> tuple[dict[str, list[Row]], list[Row]]:
-    """The rows of each source and the truth, for about `records` records in all."""
-    rng = random.Random(f"{schema.name}:{seed}")
+def _draw_one_by_one(schema: Schema, records: int, seed: int, rng: random.Random) -> DrawnRows:
+    """People drawn one by one from the schema's locales, each in the sources its shares give it."""
     people = draw_people(max(2, round(records / _expected_records(schema))), schema.locales, seed)
     counts, weights = zip(*schema.records_per_person, strict=True)
-    rows: dict[str, list[tuple[int, Row]]] = {s.name: [] for s in schema.sources}
+    rows: DrawnRows = {s.name: [] for s in schema.sources}
     for person in people:
         chosen = [s for s in schema.sources if rng.random() < s.share] or [rng.choice(schema.sources)]
         for source in chosen:
@@ -535,6 +464,13 @@ def generate(schema: Schema, records: int, seed: int) -> tuple[dict[str, list[Ro
                 latin = rng.random() < source.latin_share
                 record = observe(where, source.noise, rng, latin=latin)
                 rows[source.name].append((person.person_id, source.write(person, record, rng)))
+    return rows
+
+
+def generate(schema: Schema, records: int, seed: int) -> tuple[dict[str, list[Row]], list[Row]]:
+    """The rows of each source and the truth, for about `records` records in all."""
+    rng = random.Random(f"{schema.name}:{seed}")
+    rows = (schema.draw or _draw_one_by_one)(schema, records, seed, rng)
     written: dict[str, list[Row]] = {}
     truth: list[Row] = []
     for source in schema.sources:
@@ -573,7 +509,7 @@ def write_home(
         folder = home / "drops" / source.name / DROP_DATE.isoformat()
         folder.mkdir(parents=True, exist_ok=True)
         rows = written[source.name]
-        with (folder / f"{source.name}.csv").open("w", encoding="utf-8", newline="") as handle:
+        with (folder / f"{source.name}.csv").open("w", encoding=source.encoding, newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=list(rows[0]), delimiter=source.delimiter)
             writer.writeheader()
             writer.writerows(rows)
