@@ -45,7 +45,8 @@ from ingest.landing import Lander
 from ingest.sqlutil import literal
 from matching.config import LinkageConfig
 from matching.incremental import compare_assignments, fingerprint_sql
-from matching.linkage import LINK_FIELDS, LinkageSummary, link_night
+from matching.link_input import LINK_FIELDS
+from matching.linkage import LinkageSummary, link_night
 from matching.standardise import build_staging, register_functions
 from pipelines.settings import drop_nights, settings_from_env
 

@@ -23,14 +23,8 @@ from ingest.landing import Lander
 from ingest.sqlutil import literal
 from matching.config import LinkageConfig
 from matching.incremental import Agreement, RecordChanges, choose_mode, compare_assignments
-from matching.linkage import (
-    LINK_FIELDS,
-    LinkageSummary,
-    _prepare_input,
-    extra_fields,
-    latest_model,
-    link_night,
-)
+from matching.link_input import LINK_FIELDS, extra_fields, prepare_input
+from matching.linkage import LinkageSummary, latest_model, link_night
 from matching.standardise import build_staging, register_functions
 from synthetic import generate
 
@@ -306,7 +300,7 @@ def test_the_link_input_kept_between_nights_is_the_one_made_afresh(edited):
         register_functions(con)
         kept = con.execute("select * from linkage.link_input order by record_key").fetchall()
         con.execute("drop table linkage.link_input_state")  # as after a change in how rows are made
-        _prepare_input(con, extra_fields(night.home))
+        prepare_input(con, extra_fields(night.home))
         afresh = con.execute("select * from linkage.link_input order by record_key").fetchall()
         keys = {row[0] for row in con.execute("select record_key from _link_input").fetchall()}
     assert len(kept) == len(afresh) > 1000
