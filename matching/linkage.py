@@ -46,7 +46,6 @@ import inspect
 import json
 import logging
 import os
-import time
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
@@ -54,7 +53,6 @@ from typing import Any
 
 import duckdb
 
-from ingest.sqlutil import literal
 from matching import incremental, portable_model
 from matching import model as model_lib
 from matching.backend import Backend, open_backend
@@ -64,6 +62,7 @@ from matching.dialect import DUCKDB, Dialect
 from matching.evaluate import LinkageMetrics, evaluate_clusters
 from matching.link_input import LINK_FIELDS, extra_fields, prepare_input
 from matching.review import load_decisions
+from matching.scratch import Timer, copy_result, scratch_connection
 from matching.stable_ids import IdAssignment, assign_stable_ids
 
 log = logging.getLogger(__name__)
@@ -131,50 +130,6 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     incremental.ensure_schema(con)
 
 
-def _copy(
-    source: duckdb.DuckDBPyConnection,
-    query: str,
-    target: duckdb.DuckDBPyConnection,
-    table: str,
-    temp: bool = False,
-) -> None:
-    """Move a query's result into a table of another connection, as Arrow."""
-    arrow = source.sql(query).to_arrow_table()
-    target.register("_arrow_transfer", arrow)
-    try:
-        target.execute(
-            f"create or replace {'temp ' if temp else ''}table {table} as select * from _arrow_transfer"
-        )
-    finally:
-        target.unregister("_arrow_transfer")
-
-
-def _scratch_connection(config: LinkageConfig, home: Path) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB for Splink's intermediate tables, capped so a big block spills instead of swelling.
-
-    Spill files go under `<home>/state/spill/` (restricted data: never the working directory).
-    """
-    spill = home / "state" / "spill"
-    spill.mkdir(parents=True, exist_ok=True)
-    scratch = duckdb.connect()
-    scratch.execute(f"set memory_limit = {literal(config.memory_limit)}")
-    scratch.execute(f"set temp_directory = {literal(str(spill))}")
-    scratch.execute("set preserve_insertion_order = false")
-    return scratch
-
-
-class _Timer:
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = {}
-        self._start = time.perf_counter()
-
-    def lap(self, name: str) -> None:
-        now = time.perf_counter()
-        self.seconds[name] = round(now - self._start, 2)
-        self._start = now
-        log.info("linkage: %s done in %.1fs", name.replace("_", " "), self.seconds[name])
-
-
 @dataclass
 class _Scored:
     """What the scoring step of a night did."""
@@ -204,7 +159,7 @@ def link_night(
     from linkage.yaml's `spark:` when none is given); everything else stays on DuckDB.
     """
     config = config or LinkageConfig.load(home)
-    timer = _Timer()
+    timer = Timer()
     ensure_schema(con)
     extra = extra_fields(home)
     prepare_input(con, extra)
@@ -216,8 +171,10 @@ def link_night(
         config = _with_threshold(config, _threshold(config, saved))
     changes = incremental.detect_changes(con, night)
     decision = incremental.choose_mode(con, night, config, saved, changes)
-    scratch = _scratch_connection(config, home)
-    _copy(con, "select * exclude (link_fingerprint) from _link_input where usable", scratch, "link_input")
+    scratch = scratch_connection(config, home)
+    copy_result(
+        con, "select * exclude (link_fingerprint) from _link_input where usable", scratch, "link_input"
+    )
     # Splink's database tonight: scratch itself, or Spark with records going out and results coming back as Parquet
     backend = open_backend(config.backend, scratch, home, spark, config.spark)
     timer.lap("prepare")
@@ -225,17 +182,17 @@ def link_night(
         out_dir = model_dir(home, night)
         out_dir.mkdir(parents=True, exist_ok=True)
         if decision.mode == "incremental" and saved is not None and changes.previous_night is not None:
-            _copy(con, "select record_key from _dirty", scratch, "dirty_keys")
+            copy_result(con, "select record_key from _dirty", scratch, "dirty_keys")
             scored = _score_incremental(scratch, backend, saved, out_dir, config, timer)
             scored.carried_pairs = incremental.carry_pairs(con, changes.previous_night, config.review_lower)
-            _copy(scratch, "select * from edges", con, "_scored_tonight", temp=True)
+            copy_result(scratch, "select * from edges", con, "_scored_tonight", temp=True)
             con.execute(
                 "create or replace temp table _model_edges as "
                 "select * from _carried_pairs union all select * from _scored_tonight"
             )
         else:
             scored = _score_full(scratch, backend, saved, out_dir, config, modelled, timer, extra)
-            _copy(scratch, "select * from edges", con, "_model_edges", temp=True)
+            copy_result(scratch, "select * from edges", con, "_model_edges", temp=True)
         config = _with_threshold(config, scored.threshold)
         timer.lap("predict")
 
@@ -248,7 +205,7 @@ def link_night(
             where {model_lib.DETERMINISTIC_SQL}
             """
         )
-        _copy(scratch, "select * from deterministic", con, "_deterministic", temp=True)
+        copy_result(scratch, "select * from deterministic", con, "_deterministic", temp=True)
         scratch.close()
         timer.lap("deterministic")
 
@@ -334,7 +291,7 @@ def _score_full(
     out_dir: Path,
     config: LinkageConfig,
     modelled: int,
-    timer: _Timer,
+    timer: Timer,
     extra: dict[str, str] | None = None,
 ) -> _Scored:
     """Every pair the blocking rules generate, scored into scratch table `edges`; trains when no model is saved.
@@ -497,7 +454,7 @@ def _score_incremental(
     saved: Path,
     out_dir: Path,
     config: LinkageConfig,
-    timer: _Timer,
+    timer: Timer,
 ) -> _Scored:
     """Only the new and changed records (scratch `dirty_keys`), against everyone and among themselves.
 
@@ -743,16 +700,16 @@ def _cluster(
     else:
         clustered = int(con.execute("select count(*) from _link_input").fetchall()[0][0])
         nodes, in_scope = "select record_key from _link_input", ""
-    scratch = _scratch_connection(config, home)
-    _copy(con, nodes, scratch, "nodes")
-    _copy(
+    scratch = scratch_connection(config, home)
+    copy_result(con, nodes, scratch, "nodes")
+    copy_result(
         con,
         f"select * from _edges where match_probability >= {float(config.threshold)} {in_scope}",
         scratch,
         "edges",
     )
     clusters = backend.cluster(scratch, "nodes", "edges", "clusters")
-    _copy(
+    copy_result(
         scratch, f"select record_key, cluster_id as cluster_key from {clusters}", con, "_clusters", temp=True
     )
 
@@ -787,13 +744,13 @@ def _cluster(
     )
     flagged = con.execute("select count(*) from _conflicted").fetchall()[0][0]
     if flagged:
-        _copy(
+        copy_result(
             con,
             "select record_key from _clusters where cluster_key in (select cluster_key from _conflicted)",
             scratch,
             "strong_nodes",
         )
-        _copy(
+        copy_result(
             con,
             f"""
             select e.* from _edges e
@@ -805,7 +762,7 @@ def _cluster(
             "strong_edges",
         )
         reclustered = backend.cluster(scratch, "strong_nodes", "strong_edges", "strong_clusters")
-        _copy(
+        copy_result(
             scratch,
             f"select record_key, 'split:' || cluster_id as cluster_key from {reclustered}",
             con,
