@@ -51,7 +51,7 @@ PACKAGE = "ibr-warehouse"
 TEMPLATE_NAME = "auditor_report.html.j2"
 # nights a check's trend goes back (the latest run of each night)
 TREND_NIGHTS = 30
-# the Splink charts linkage saves beside the model it trains (matching.linkage._save_charts)
+# the Splink charts linkage saves beside the model it trains (matching.training.save_charts)
 MODEL_CHARTS = (
     ("match_weights", "Match weights of every comparison level"),
     ("m_u_parameters", "m and u probabilities"),

@@ -230,7 +230,7 @@ def test_a_failed_em_session_leaves_the_model_whole(dedupe_home, tmp_path, monke
         "l.first_name = r.first_name and l.last_name = r.last_name and 1 = 0",
     )
     monkeypatch.setattr(model_lib, "_EM_SESSIONS", (failing, *model_lib._EM_SESSIONS))
-    monkeypatch.setattr("matching.linkage.MIN_EM_PAIRS", -1)  # let the pairless session run (and fail)
+    monkeypatch.setattr("matching.training.MIN_EM_PAIRS", -1)  # let the pairless session run (and fail)
     with duckdb.connect(str(home / "state" / "work.duckdb")) as con:
         register_functions(con)
         link_night(con, home, date.fromisoformat(NIGHT), LinkageConfig(retrain=True, mode="full"))

@@ -1,0 +1,130 @@
+"""Training a new model: u by random sampling, m by EM sessions, a first prior from near-certain rules.
+
+A night trains only when no saved model fits (the first night, or `retrain: true`); the scoring
+step (matching.scoring) then re-estimates the prior and chooses the threshold from the trained
+model's scores (matching.calibrate). The charts saved beside the model are the auditor's.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from matching import model as model_lib
+from matching.config import LinkageConfig
+from matching.dialect import DUCKDB, Dialect
+
+log = logging.getLogger(__name__)
+MIN_EM_PAIRS = 50
+# Splink narrates every training step at INFO; a nightly log wants its warnings only
+SPLINK_LOG_LEVEL = logging.WARNING
+
+
+def train(
+    linker: Any,
+    sdf: Any,
+    scratch: duckdb.DuckDBPyConnection,
+    fields: model_lib.Fields,
+    reads: list[frozenset[str]],
+    config: LinkageConfig,
+    sql: Dialect = DUCKDB,
+) -> tuple[Any, list[dict[str, Any]]]:
+    """u by seeded random sampling, m by EM sessions chosen from the fields, a first prior from exact rules.
+
+    Each EM session starts from a saved copy of the model: when one fails (no pairs, an m
+    probability under Splink's float floor), Splink has already dropped that session's
+    comparisons from the linker, so the linker is rebuilt from the copy and the next session
+    runs on the intact model. Returns the linker and what each session did.
+    """
+    from splink import Linker
+
+    _estimate_first_prior(linker, scratch, fields, sql)
+    linker.training.estimate_u_using_random_sampling(max_pairs=config.u_max_pairs, seed=config.seed)
+    untrained = set(range(len(reads)))
+    sessions: list[dict[str, Any]] = []
+    for blocked, rule in model_lib.em_sessions(fields):
+        covers = model_lib.trained_by(blocked, reads) & untrained
+        if not covers:
+            continue
+        pairs = model_lib.count_all_blocking(sdf, [("em", rule)], 1.0)
+        if pairs < MIN_EM_PAIRS:
+            sessions.append({"rule": rule, "pairs": pairs, "outcome": "skipped: too few pairs"})
+            continue
+        before = linker.misc.save_model_to_json()
+        try:
+            # EM needs a few million pairs at most; an unsampled rule on a big country would build tens of millions
+            linker.training.estimate_parameters_using_expectation_maximisation(
+                rule, max_pairs=config.em_max_pairs
+            )
+        except Exception as exc:  # noqa: BLE001 (Splink raises several kinds; each leaves the linker damaged)
+            log.warning(
+                "EM session on %s failed (%s); the model keeps its other sessions", rule, type(exc).__name__
+            )
+            linker = Linker(sdf, before, SPLINK_LOG_LEVEL)
+            sessions.append({"rule": rule, "pairs": pairs, "outcome": f"failed: {type(exc).__name__}"})
+            continue
+        untrained -= covers
+        sessions.append({"rule": rule, "pairs": pairs, "outcome": "trained"})
+        if not untrained:
+            break
+    if untrained:
+        log.warning(
+            "%d comparison(s) kept Splink's default m: no EM session could leave them free", len(untrained)
+        )
+    return linker, sessions
+
+
+def _estimate_first_prior(
+    linker: Any, scratch: duckdb.DuckDBPyConnection, fields: model_lib.Fields, sql: Dialect = DUCKDB
+) -> None:
+    """A starting prior from the rules that are near-certain matches; matching.calibrate refines it."""
+    share_valid = (
+        scratch.execute("select avg(national_id_valid::int) from link_input").fetchall()[0][0] or 0.0
+    )
+    if "national_id" in fields and share_valid > 0.05:
+        # a true pair is found by the id rule only when both records carry a valid id
+        recall = max(min(float(share_valid) ** 2, 0.95), 0.05)
+        linker.training.estimate_probability_two_random_records_match(
+            [model_lib.deterministic_sql(sql)], recall=recall
+        )
+        return
+    exact = [
+        " and ".join(f"l.{f} = r.{f}" for f in group)
+        for group in (
+            ("first_name", "last_name", "date_of_birth"),
+            ("first_name", "last_name", "address"),
+            ("first_name", "last_name", "postcode"),
+            ("first_name", "last_name"),
+        )
+        if fields.all(*group)
+    ]
+    if not exact:
+        exact = [next(rule for _, rule in model_lib.blocking_candidates(fields, sql))]
+    linker.training.estimate_probability_two_random_records_match(exact[:1], recall=0.6)
+
+
+def save_charts(linker: Any, out_dir: Path, sdf: Any, rules: list[tuple[str, str]], sample: float) -> None:
+    """Charts for the auditor (weights, m/u, comparisons per blocking rule), JavaScript inlined to open offline."""
+    from splink.blocking_analysis import chart_comparisons_from_blocking_rules
+
+    with model_lib.quiet_sampling():
+        blocking_chart = chart_comparisons_from_blocking_rules(
+            sdf,
+            blocking_rules=[sql for _, sql in rules],
+            link_type="link_and_dedupe",
+            unique_id_column_name="unique_id",
+            source_dataset_column_name="source_dataset",
+            record_sample_proportion=sample,
+        )
+    charts = {
+        "match_weights": linker.visualisations.match_weights_chart(),
+        "m_u_parameters": linker.visualisations.m_u_parameters_chart(),
+        "blocking_comparisons": blocking_chart,
+    }
+    for name, chart in charts.items():
+        chart.save(str(out_dir / f"{name}.html"), inline=True)
+        (out_dir / f"{name}.json").write_text(json.dumps(chart.chart_dict, default=str), encoding="utf-8")
