@@ -29,7 +29,8 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from bench.linkbed.expert import run_expert
+from bench.linkbed.expert import MODELS, run_expert
+from bench.linkbed.expert_sp import SP_MODELS
 from bench.linkbed.metrics import PairScore, pairwise_score, read_truth
 from bench.linkbed.schemas import DROP_DATE, SCHEMAS, SP_SCHEMAS, write_home
 
@@ -131,7 +132,7 @@ def run_schema(schema: str, args: argparse.Namespace, seed: int, root: Path) -> 
         "ours": pairwise_score(truth, ours["assignments"]) if ours["assignments"] is not None else None,
     }
     try:
-        expert = run_expert(schema, home, seed)
+        expert = run_expert(schema, home, seed, MODELS | SP_MODELS)
         predicted = expert["assignments"].rename({"unique_id": "record_key", "cluster_id": "predicted"})
         result |= {"expert": pairwise_score(truth, predicted), "expert_seconds": expert["seconds"]}
     except Exception as exc:  # a failed expert script is reported, and the other schemas go on

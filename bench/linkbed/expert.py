@@ -59,9 +59,9 @@ def _name(text: str | None) -> str | None:
     return folded.replace(" ", "") if folded else None
 
 
-def _read(home: Path, source: str, delimiter: str = ",") -> pl.DataFrame:
+def _read(home: Path, source: str, delimiter: str = ",", encoding: str = "utf8") -> pl.DataFrame:
     path = home / "drops" / source / DROP_DATE.isoformat() / f"{source}.csv"
-    return pl.read_csv(path, separator=delimiter, infer_schema=False)
+    return pl.read_csv(path, separator=delimiter, encoding=encoding, infer_schema=False)
 
 
 def _dates(values: pl.Series, fmt: str) -> tuple[pl.Series, pl.Series]:
@@ -460,10 +460,13 @@ MODELS: dict[str, ExpertModel] = {
 }
 
 
-def run_expert(schema: str, home: Path, seed: int = 42) -> dict[str, Any]:
-    """Cluster the home's records with the schema's expert model; one row per record (unique_id, cluster_id)."""
+def run_expert(
+    schema: str, home: Path, seed: int = 42, models: dict[str, ExpertModel] | None = None
+) -> dict[str, Any]:
+    """Cluster the home's records with the schema's expert model (from `models`, default MODELS); one row
+    per record (unique_id, cluster_id)."""
     started = time.perf_counter()
-    model = MODELS[schema]
+    model = (MODELS if models is None else models)[schema]
     records = model.prepare(home)
     con = duckdb.connect()
     con.execute("set threads = 2")
