@@ -45,7 +45,6 @@ import dataclasses
 import inspect
 import json
 import logging
-import os
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
@@ -61,13 +60,13 @@ from matching.config import FALLBACK_THRESHOLD, LinkageConfig
 from matching.dialect import DUCKDB, Dialect
 from matching.evaluate import LinkageMetrics, evaluate_clusters
 from matching.link_input import LINK_FIELDS, extra_fields, prepare_input
+from matching.model_store import MODEL_META, latest_model, model_dir, write_atomically
 from matching.review import load_decisions
 from matching.scratch import Timer, copy_result, scratch_connection
 from matching.stable_ids import IdAssignment, assign_stable_ids
 from matching.training import SPLINK_LOG_LEVEL, save_charts, train
 
 log = logging.getLogger(__name__)
-MODEL_META = "model_meta.json"  # beside model.json: the threshold, the calibration, the fields and sessions
 
 
 @dataclass
@@ -106,19 +105,6 @@ class LinkageSummary:
     blocking: list[dict[str, Any]] = field(default_factory=list)
     metrics: LinkageMetrics | None = None
     id_stability: float | None = None
-
-
-def model_dir(home: Path, night: date) -> Path:
-    return home / "models" / night.isoformat()
-
-
-def latest_model(home: Path, night: date) -> Path | None:
-    """The newest saved model of a night up to this one."""
-    root = home / "models"
-    if not root.is_dir():
-        return None
-    candidates = sorted(p for p in root.glob("*/model.json") if p.parent.name <= night.isoformat())
-    return candidates[-1] if candidates else None
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
@@ -396,10 +382,10 @@ def _score_full(
     }
     save_charts(Linker(sdf, model, SPLINK_LOG_LEVEL), out_dir, sdf, kept, sample)
     # model.json last, and in one rename: a night killed while training leaves no half model to reuse
-    _write_atomically(out_dir / MODEL_META, json.dumps(meta, indent=2, default=str))
+    write_atomically(out_dir / MODEL_META, json.dumps(meta, indent=2, default=str))
     params = portable_model.params_of(model, fields, [name for name, _ in kept])
-    _write_atomically(out_dir / portable_model.PARAMS_FILE, json.dumps(params, indent=2))
-    _write_atomically(out_dir / "model.json", json.dumps(model, indent=2))
+    write_atomically(out_dir / portable_model.PARAMS_FILE, json.dumps(params, indent=2))
+    write_atomically(out_dir / "model.json", json.dumps(model, indent=2))
     return _Scored(comparisons_scored, modelled, True, out_dir / "model.json", blocking, threshold=threshold)
 
 
@@ -428,12 +414,6 @@ def _with_threshold(config: LinkageConfig, threshold: float) -> LinkageConfig:
     return dataclasses.replace(
         config, match_threshold=threshold, review_lower=min(config.review_lower, threshold)
     )
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(text, encoding="utf-8")
-    os.replace(partial, path)
 
 
 def _threshold(config: LinkageConfig, saved: Path | None) -> float:
@@ -492,8 +472,8 @@ def _reuse_model(saved: Path, out_dir: Path, target: Dialect = DUCKDB) -> dict[s
         (out_dir / "reused_from.txt").write_text(saved.parent.name + "\n", encoding="utf-8")
         for name in (MODEL_META, portable_model.PARAMS_FILE):
             if (saved.parent / name).exists():
-                _write_atomically(out_dir / name, (saved.parent / name).read_text(encoding="utf-8"))
-        _write_atomically(out_dir / "model.json", saved.read_text(encoding="utf-8"))
+                write_atomically(out_dir / name, (saved.parent / name).read_text(encoding="utf-8"))
+        write_atomically(out_dir / "model.json", saved.read_text(encoding="utf-8"))
     if settings.get("sql_dialect", "duckdb") != target.name:
         if not params_path.exists():
             raise ValueError(

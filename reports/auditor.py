@@ -41,7 +41,7 @@ import duckdb
 from markupsafe import Markup
 
 from ingest.sqlutil import table_exists
-from matching.linkage import latest_model, model_dir
+from matching.model_store import latest_model, model_dir
 from quality.checks import LAYERS
 from reports.charts import Bar, TrendPoint, bar_chart_svg, format_number, sparkline_svg, template_environment
 from reports.provenance import provenance

@@ -24,7 +24,8 @@ from ingest.sqlutil import literal
 from matching.config import LinkageConfig
 from matching.incremental import Agreement, RecordChanges, choose_mode, compare_assignments
 from matching.link_input import LINK_FIELDS, extra_fields, prepare_input
-from matching.linkage import LinkageSummary, latest_model, link_night
+from matching.linkage import LinkageSummary, link_night
+from matching.model_store import latest_model
 from matching.standardise import build_staging, register_functions
 from synthetic import generate
 
