@@ -8,9 +8,11 @@ household, births are known to the year only and written as a default day (01/01
 mistyped elsewhere, and each programme spells and orders names its own way. A linker must link one
 person across the lists and keep siblings, twins, a father and his Jr apart.
 
-Contracts are written as a new user would from docs/contracts.md: a column holding the father's
-given name is `middle_name` where the form has three name boxes (given, father, grandfather), and
-`last_name` where a school list puts it in its surname column; one name column is `full_name`.
+Contracts are written as a new user would from docs/contracts.md: the father's and grandfather's
+given names are `father_name` and `grandfather_name` where a form has boxes for them, but the school
+list's surname column, which holds the father's given name, is `last_name` (nothing tells a new user
+otherwise); a second family name is `second_last_name` unless a list joins both in one column
+(`last_name`); the mother's given name is `mother_name`; one name column is `full_name`.
 """
 
 from __future__ import annotations
@@ -132,8 +134,8 @@ SP_PATRONYMIC = Schema(
                 "REG_NO",
                 {
                     "first_name": "GIVEN_NAME",
-                    "middle_name": "FATHER_NAME",
-                    "last_name": "GRANDFATHER_NAME",
+                    "father_name": "FATHER_NAME",
+                    "grandfather_name": "GRANDFATHER_NAME",
                     "sex": "SEX",
                     "date_of_birth": "DATE_OF_BIRTH",
                     "national_id": "NATIONAL_ID",
@@ -167,8 +169,8 @@ SP_PATRONYMIC = Schema(
                     "household_id": "HH_ID",
                     "relationship_to_head": "RELATION",
                     "first_name": "FIRST_NAME",
-                    "middle_name": "FATHER_NAME",
-                    "last_name": "GRANDFATHER_NAME",
+                    "father_name": "FATHER_NAME",
+                    "grandfather_name": "GRANDFATHER_NAME",
                     "sex": "SEX",
                     "date_of_birth": "DOB",
                     "phone": "HH_PHONE",
@@ -348,7 +350,7 @@ SP_TWO_SURNAMES = Schema(
                 {
                     "first_name": "NOMBRE",
                     "last_name": "APELLIDO_PATERNO",
-                    "middle_name": "APELLIDO_MATERNO",
+                    "second_last_name": "APELLIDO_MATERNO",
                     "sex": "SEXO",
                     "date_of_birth": "FECHA_NAC",
                     "national_id": "CEDULA",
@@ -378,6 +380,7 @@ SP_TWO_SURNAMES = Schema(
                     "date_of_birth": "FECHA_NACIMIENTO",
                     "sex": "SEXO",
                     "national_id": "DOC_MENOR",
+                    "mother_name": "NOMBRE_MADRE",
                     "locality": "LOCALIDAD",
                 },
                 date_formats=["%Y-%m-%d"],
@@ -402,7 +405,7 @@ SP_TWO_SURNAMES = Schema(
                     "relationship_to_head": "PARENTESCO",
                     "first_name": "NOMBRES",
                     "last_name": "PRIMER_APELLIDO",
-                    "middle_name": "SEGUNDO_APELLIDO",
+                    "second_last_name": "SEGUNDO_APELLIDO",
                     "sex": "SEXO",
                     "date_of_birth": "FECHA_NACIMIENTO",
                     "national_id": "DOCUMENTO",
