@@ -55,6 +55,7 @@ import duckdb
 from matching import incremental
 from matching import model as model_lib
 from matching.backend import Backend, open_backend
+from matching.clustering import OUTSIDE_SCOPE, cluster, previous_cluster_sha, split_components_sha
 from matching.config import LinkageConfig
 from matching.evaluate import LinkageMetrics, evaluate_clusters
 from matching.link_input import LINK_FIELDS, extra_fields, prepare_input
@@ -191,16 +192,16 @@ def link_night(
             config.max_cluster_size,
             # the code that makes and checks the edges: an upgrade that changes it clusters everyone again
             code="\n".join(
-                [model_lib.DETERMINISTIC_SQL, inspect.getsource(_cluster), _OUTSIDE_SCOPE, repr(LINK_FIELDS)]
+                [model_lib.DETERMINISTIC_SQL, inspect.getsource(cluster), OUTSIDE_SCOPE, repr(LINK_FIELDS)]
             ),
         )
         scope_before = (
             changes.previous_night
             if decision.mode == "incremental"
-            and _previous_cluster_sha(con, changes.previous_night) == cluster_sha
+            and previous_cluster_sha(con, changes.previous_night) == cluster_sha
             else None
         )
-        flagged, clustered = _cluster(con, home, night, config, scope_before, backend)
+        flagged, clustered = cluster(con, home, night, config, scope_before, backend)
         timer.lap("cluster")
         ids = _assign_ids(con, night, run_id, scope_before, backend)
     finally:
@@ -247,208 +248,10 @@ def link_night(
             "pair_threshold": config.review_lower,
             "pairs_stored": pairs_stored,
             "cluster_settings": cluster_sha,
-            "split_components": _split_components_sha(con, night),
+            "split_components": split_components_sha(con, night),
         },
     )
     return summary
-
-
-# the rows of night $before of a linkage table that an incremental night keeps: records still linked
-# tonight (in _link_input) whose component it did not cluster again (outside _scope)
-_OUTSIDE_SCOPE = (
-    "night = $before and record_key not in (select record_key from _scope) "
-    "and record_key in (select record_key from _link_input)"
-)
-
-
-def _previous_cluster_sha(con: duckdb.DuckDBPyConnection, before: date | None) -> str | None:
-    """The clustering settings' fingerprint of the night before (None: none recorded, cluster everything)."""
-    if before is None:
-        return None
-    rows = con.execute(
-        "select details->>'cluster_settings', details->>'split_components' from audit.linkage_runs where night = $1",
-        [before],
-    ).fetchall()
-    if not rows or not rows[0][0]:
-        return None
-    # the split components must be the ones that night recorded: those of a night older than the latest two
-    # are dropped (that night's successor clusters everything), a rerun killed half-way may have replaced them
-    return str(rows[0][0]) if _split_components_sha(con, before) == rows[0][1] else None
-
-
-def _split_components_sha(con: duckdb.DuckDBPyConnection, night: date) -> str:
-    """Fingerprint of a night's rows of linkage.split_component (few: only records of split clusters)."""
-    value = con.execute(
-        "select md5(coalesce(string_agg(record_key || '=' || component_key, ',' order by record_key), '')) "
-        "from linkage.split_component where night = $1",
-        [night],
-    ).fetchall()[0][0]
-    return str(value)
-
-
-def _cluster(
-    con: duckdb.DuckDBPyConnection,
-    home: Path,
-    night: date,
-    config: LinkageConfig,
-    scope_before: date | None,
-    backend: Backend,
-) -> tuple[int, int]:
-    """Cluster records into persons; split and flag clusters that break identity constraints.
-
-    The connected components (Splink's clustering) run on `backend`: on Spark the nodes and edges go
-    out and the clusters come back as Parquet. The edges are made and the identity constraints
-    checked here, on DuckDB: they read the records (`_link_input`), one row per record.
-
-    Writes `_clusters(record_key, cluster_key)`, `_flagged_records` and tonight's
-    `linkage.split_component`. With `scope_before` (an incremental night whose clustering
-    settings and decisions are the previous night's), only the records of
-    `incremental.cluster_scope` are clustered: everyone else keeps the previous night's person,
-    flag and split component (`_assign_ids`). Returns the clusters flagged and the records clustered.
-    """
-    con.execute(
-        """
-        create or replace temp table _edges as
-        with candidate as (
-            select record_key_l, record_key_r, match_probability from _model_edges
-            union all select record_key_l, record_key_r, 1.0 from _deterministic
-            union all select record_key_l, record_key_r, 1.0 from _decisions where decision = 'must_link'
-        )
-        select least(record_key_l, record_key_r) as record_key_l, greatest(record_key_l, record_key_r) as record_key_r,
-               max(match_probability) as match_probability
-        from candidate
-        group by all
-        having (least(record_key_l, record_key_r), greatest(record_key_l, record_key_r)) not in (
-            select (least(record_key_l, record_key_r), greatest(record_key_l, record_key_r))
-            from _decisions where decision = 'cannot_link'
-        );
-
-        -- pairs that cannot be one person whatever else they share (a household phone, a surname):
-        -- a different sex and births more than a year apart
-        create or replace temp macro _impossible(l, r) as
-            l.sex <> r.sex and abs(datediff('day', l.date_of_birth, r.date_of_birth)) > 366;
-
-        delete from _edges e
-        using _link_input l, _link_input r
-        where l.record_key = e.record_key_l and r.record_key = e.record_key_r
-          and e.match_probability < 1.0 and _impossible(l, r);
-        """
-    )
-    if scope_before is not None:
-        clustered = incremental.cluster_scope(con, scope_before, config.threshold)
-        nodes = "select record_key from _link_input semi join _scope using (record_key)"
-        in_scope = "and record_key_l in (select record_key from _scope) and record_key_r in (select record_key from _scope)"
-    else:
-        clustered = int(con.execute("select count(*) from _link_input").fetchall()[0][0])
-        nodes, in_scope = "select record_key from _link_input", ""
-    scratch = scratch_connection(config, home)
-    copy_result(con, nodes, scratch, "nodes")
-    copy_result(
-        con,
-        f"select * from _edges where match_probability >= {float(config.threshold)} {in_scope}",
-        scratch,
-        "edges",
-    )
-    clusters = backend.cluster(scratch, "nodes", "edges", "clusters")
-    copy_result(
-        scratch, f"select record_key, cluster_id as cluster_key from {clusters}", con, "_clusters", temp=True
-    )
-
-    # identity constraints: too big, two valid national ids more than a typo apart, two different registration numbers
-    # as the civil registry itself holds them (the registry that issues a number lists one person under
-    # it; copies in programme lists may be mistyped, its own may not), a reviewer's cannot-link inside,
-    # or two records that cannot be one person (chained through others)
-    con.execute(
-        """
-        create or replace temp table _conflicted as
-        select c.cluster_key
-        from _clusters c join _link_input i using (record_key)
-        group by c.cluster_key
-        having count(*) > $max_size
-            or count(distinct case when i.source_kind = 'civil_registry' then i.civil_registration_number end) > 1
-        union
-        select l.cluster_key from _decisions d
-        join _clusters l on l.record_key = d.record_key_l
-        join _clusters r on r.record_key = d.record_key_r
-        where d.decision = 'cannot_link' and l.cluster_key = r.cluster_key
-        union
-        select a.cluster_key
-        from _clusters a join _link_input l using (record_key)
-        join _clusters b on b.cluster_key = a.cluster_key and b.record_key > a.record_key
-        join _link_input r on r.record_key = b.record_key
-        where _impossible(l, r)
-           -- two valid national ids further apart than one typo (a typo'd id is evidence, not a veto)
-           or (l.national_id_valid and r.national_id_valid
-               and damerau_levenshtein(l.national_id, r.national_id) > 1)
-        """,
-        {"max_size": config.max_cluster_size},
-    )
-    flagged = con.execute("select count(*) from _conflicted").fetchall()[0][0]
-    if flagged:
-        copy_result(
-            con,
-            "select record_key from _clusters where cluster_key in (select cluster_key from _conflicted)",
-            scratch,
-            "strong_nodes",
-        )
-        copy_result(
-            con,
-            f"""
-            select e.* from _edges e
-            join _clusters l on l.record_key = e.record_key_l
-            where l.cluster_key in (select cluster_key from _conflicted)
-              and e.match_probability >= {float(config.strong_threshold)}
-            """,
-            scratch,
-            "strong_edges",
-        )
-        reclustered = backend.cluster(scratch, "strong_nodes", "strong_edges", "strong_clusters")
-        copy_result(
-            scratch,
-            f"select record_key, 'split:' || cluster_id as cluster_key from {reclustered}",
-            con,
-            "_split",
-            temp=True,
-        )
-        con.execute(
-            """
-            create or replace temp table _flagged_records as select record_key from _split;
-            create or replace temp table _split_component as
-            select record_key, 'component:' || cluster_key as component_key
-            from _clusters where record_key in (select record_key from _split);
-            update _clusters set cluster_key = s.cluster_key from _split s where _clusters.record_key = s.record_key;
-            """
-        )
-    else:
-        con.execute(
-            "create or replace temp table _flagged_records (record_key varchar);"
-            "create or replace temp table _split_component (record_key varchar, component_key varchar)"
-        )
-    scratch.close()
-    if scope_before is not None:
-        # outside the scope, last night's flags and split components stand
-        con.execute(
-            "create or replace temp table _kept_split as "
-            f"select record_key, component_key from linkage.split_component where {_OUTSIDE_SCOPE}",
-            {"before": scope_before},
-        )
-        con.execute(
-            "insert into _split_component select * from _kept_split;"
-            "insert into _flagged_records select record_key from _kept_split"
-        )
-        flagged += con.execute("select count(distinct component_key) from _kept_split").fetchall()[0][0]
-    con.execute("delete from linkage.split_component where night = $night", {"night": night})
-    con.execute(
-        "insert into linkage.split_component select $night, record_key, component_key from _split_component",
-        {"night": night},
-    )
-    # a rerun of tonight (or of the next night) reads the previous night's components; older ones are never read
-    con.execute(
-        "delete from linkage.split_component where night < "
-        "(select max(night) from linkage.record_person where night < $night)",
-        {"night": night},
-    )
-    return int(flagged), clustered
 
 
 def _assign_ids(
@@ -493,7 +296,7 @@ def _assign_ids(
                 (night, record_key, source, source_record_id, person_id, match_probability, flag, link_fingerprint)
             select $night, record_key, source, source_record_id, person_id, match_probability, flag, link_fingerprint
             from linkage.record_person
-            where {_OUTSIDE_SCOPE}
+            where {OUTSIDE_SCOPE}
             """,
             {"night": night, "before": scope_before},
         )
