@@ -71,7 +71,7 @@ def cluster(
     `linkage.split_component`. With `scope_before` (an incremental night whose clustering
     settings and decisions are the previous night's), only the records of
     `incremental.cluster_scope` are clustered: everyone else keeps the previous night's person,
-    flag and split component (`_assign_ids`). Returns the clusters flagged and the records clustered.
+    flag and split component (`ids.assign_ids`). Returns the clusters flagged and the records clustered.
     """
     con.execute(
         """

@@ -41,7 +41,6 @@ trained model is also saved in a form either backend loads (matching.portable_mo
 
 from __future__ import annotations
 
-import dataclasses
 import inspect
 import json
 import logging
@@ -54,16 +53,17 @@ import duckdb
 
 from matching import incremental
 from matching import model as model_lib
-from matching.backend import Backend, open_backend
+from matching.backend import open_backend
 from matching.clustering import OUTSIDE_SCOPE, cluster, previous_cluster_sha, split_components_sha
 from matching.config import LinkageConfig
 from matching.evaluate import LinkageMetrics, evaluate_clusters
+from matching.ids import assign_ids
 from matching.link_input import LINK_FIELDS, extra_fields, prepare_input
 from matching.model_store import latest_model, model_dir
 from matching.review import load_decisions
 from matching.scoring import model_threshold, score_full, score_incremental, with_threshold
 from matching.scratch import Timer, copy_result, scratch_connection
-from matching.stable_ids import IdAssignment, assign_stable_ids
+from matching.stable_ids import IdAssignment
 
 log = logging.getLogger(__name__)
 
@@ -203,7 +203,7 @@ def link_night(
         )
         flagged, clustered = cluster(con, home, night, config, scope_before, backend)
         timer.lap("cluster")
-        ids = _assign_ids(con, night, run_id, scope_before, backend)
+        ids = assign_ids(con, night, run_id, scope_before, backend)
     finally:
         backend.close()  # on Spark: tonight's records, clusters and Splink's checkpoints (restricted data)
 
@@ -251,115 +251,6 @@ def link_night(
             "split_components": split_components_sha(con, night),
         },
     )
-    return summary
-
-
-def _assign_ids(
-    con: duckdb.DuckDBPyConnection,
-    night: date,
-    run_id: str,
-    scope_before: date | None = None,
-    backend: Backend | None = None,
-) -> IdAssignment:
-    """Carry person ids over from the latest night before this one; rerunning a night recomputes from the same state.
-
-    With `scope_before` only the records of `_scope` were clustered: the stable-id rules run on
-    them, and every other record keeps its row of that night (person, link strength, flag). The
-    rules run on `backend` (on Spark, beside the clustering); what is kept of them runs here.
-    """
-    in_scope = "and record_key in (select record_key from _scope)" if scope_before is not None else ""
-    con.execute(
-        f"""
-        create or replace temp table _previous as
-        select record_key, person_id from linkage.record_person
-        where night = (select max(night) from linkage.record_person where night < $night) {in_scope}
-        """,
-        {"night": night},
-    )
-    highest = con.execute(
-        """
-        select coalesce(max(cast(substr(person_id, 2) as bigint)), 0) from (
-            select person_id from linkage.record_person where night < $night
-            union all select new_person_id from registry.person_id_history where night < $night
-            -- nights the retention policy pruned (pipelines/retention.py): their ids are never given again
-            union all select person_id from linkage.retired_person_id where night < $night
-        )
-        """,
-        {"night": night},
-    ).fetchall()[0][0]
-    summary = assign_stable_ids(con, "_clusters", "_previous", int(highest), "_assigned", "_history", backend)
-    con.execute("delete from linkage.record_person where night = $night", {"night": night})
-    if scope_before is not None:
-        con.execute(
-            f"""
-            insert into linkage.record_person
-                (night, record_key, source, source_record_id, person_id, match_probability, flag, link_fingerprint)
-            select $night, record_key, source, source_record_id, person_id, match_probability, flag, link_fingerprint
-            from linkage.record_person
-            where {OUTSIDE_SCOPE}
-            """,
-            {"night": night, "before": scope_before},
-        )
-        unaffected = con.execute(
-            "select count(distinct person_id) from linkage.record_person "
-            "where night = $night and record_key not in (select record_key from _scope)",
-            {"night": night},
-        ).fetchall()[0][0]
-        summary = dataclasses.replace(
-            summary, persons=summary.persons + unaffected, kept=summary.kept + unaffected
-        )
-    con.execute(
-        """
-        insert into linkage.record_person
-            (night, record_key, source, source_record_id, person_id, match_probability, flag, link_fingerprint)
-        with directed as (
-            select record_key_l as record_key, record_key_r as other_key, match_probability from _edges
-            union all
-            select record_key_r, record_key_l, match_probability from _edges
-        ),
-        strongest as (
-            select d.record_key, max(d.match_probability) as match_probability
-            from directed d
-            join _assigned a using (record_key)
-            join _assigned o on o.record_key = d.other_key
-            where a.person_id = o.person_id
-            group by d.record_key
-        )
-        select $night, a.record_key, i.source_dataset, i.unique_id, a.person_id, s.match_probability,
-               case when not i.usable then 'insufficient_identifiers'
-                    when f.record_key is not null then 'needs_review' end,
-               i.link_fingerprint
-        from _assigned a
-        join _link_input i using (record_key)
-        left join strongest s using (record_key)
-        left join _flagged_records f using (record_key)
-        """,
-        {"night": night},
-    )
-    con.execute("delete from registry.person_id_history where night = $night", {"night": night})
-    con.execute(
-        "insert into registry.person_id_history select $night, old_person_id, new_person_id, kind, $run from _history",
-        {"night": night, "run": run_id},
-    )
-    con.execute(
-        """
-        create or replace table registry.person_source_link as
-        select r.person_id, r.source, r.source_record_id, r.match_probability,
-               case when r.flag = 'insufficient_identifiers' then 'singleton: insufficient identifiers'
-                    when count(*) over (partition by r.person_id) = 1 then 'singleton'
-                    when r.match_probability >= 1.0 then 'deterministic or reviewed'
-                    else 'probabilistic' end as link_method,
-               r.flag is not null and r.flag = 'needs_review' as needs_review,
-               r.night as linked_night
-        from linkage.record_person r
-        where r.night = $night
-        order by r.person_id, r.source, r.source_record_id
-        """,
-        {"night": night},
-    )
-    from ingest.sqlutil import read_sql
-
-    con.execute(read_sql("registry/comments.sql"))
     return summary
 
 
