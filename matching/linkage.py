@@ -60,7 +60,7 @@ from matching.evaluate import LinkageMetrics, evaluate_clusters
 from matching.ids import assign_ids
 from matching.link_input import LINK_FIELDS, extra_fields, prepare_input
 from matching.model_store import latest_model, model_dir
-from matching.review import load_decisions
+from matching.review import load_decisions, write_review_queue
 from matching.scoring import model_threshold, score_full, score_incremental, with_threshold
 from matching.scratch import Timer, copy_result, scratch_connection
 from matching.stable_ids import IdAssignment
@@ -207,7 +207,7 @@ def link_night(
     finally:
         backend.close()  # on Spark: tonight's records, clusters and Splink's checkpoints (restricted data)
 
-    review = _write_review_queue(con, night, config)
+    review = write_review_queue(con, night, config)
     timer.lap("stable_ids")
 
     summary = LinkageSummary(
@@ -252,41 +252,6 @@ def link_night(
         },
     )
     return summary
-
-
-def _write_review_queue(con: duckdb.DuckDBPyConnection, night: date, config: LinkageConfig) -> int:
-    """Uncertain pairs, and every edge inside a flagged cluster, with both records side by side."""
-    con.execute("delete from linkage.review_queue where night = $night", {"night": night})
-    con.execute(
-        """
-        insert into linkage.review_queue
-        with pairs as (
-            select record_key_l, record_key_r, match_probability, 'uncertain' as reason
-            from _edges where match_probability >= $lower and match_probability < $threshold
-            union all
-            select e.record_key_l, e.record_key_r, e.match_probability, 'inside a flagged cluster'
-            from _edges e
-            where e.record_key_l in (select record_key from _flagged_records)
-              and e.record_key_r in (select record_key from _flagged_records)
-        )
-        select $night, p.record_key_l, p.record_key_r, max(p.match_probability), string_agg(distinct p.reason, '; '),
-               any_value(l.first_name), any_value(r.first_name), any_value(l.last_name), any_value(r.last_name),
-               any_value(l.date_of_birth), any_value(r.date_of_birth), any_value(l.sex), any_value(r.sex),
-               any_value(l.national_id), any_value(r.national_id), any_value(l.admin2), any_value(r.admin2)
-        from pairs p
-        join _link_input l on l.record_key = p.record_key_l
-        join _link_input r on r.record_key = p.record_key_r
-        where (p.record_key_l, p.record_key_r) not in (select (record_key_l, record_key_r) from _decisions)
-        group by p.record_key_l, p.record_key_r
-        order by 4 desc, 2, 3
-        """,
-        {"night": night, "lower": config.review_lower, "threshold": config.threshold},
-    )
-    return int(
-        con.execute(
-            "select count(*) from linkage.review_queue where night = $night", {"night": night}
-        ).fetchall()[0][0]
-    )
 
 
 def _evaluate(con: duckdb.DuckDBPyConnection, home: Path, night: date, run_id: str) -> LinkageMetrics | None:

@@ -10,14 +10,20 @@ reviewer writes decisions as CSV files in `<home>/reviews/`, one row per pair:
 `decision` is `must_link` or `cannot_link`. Every file is read on every run, so a
 decision holds until its row is removed. A malformed file stops the linkage with an
 error naming the file, the row and the field.
+
+`write_review_queue` fills tonight's queue from the night's edges and flagged clusters, leaving out
+the pairs a reviewer has already decided.
 """
 
 from __future__ import annotations
 
 import csv
+from datetime import date
 from pathlib import Path
 
 import duckdb
+
+from matching.config import LinkageConfig
 
 REQUIRED = ("source_l", "source_record_id_l", "source_r", "source_record_id_r", "decision")
 DECISIONS = ("must_link", "cannot_link")
@@ -64,3 +70,38 @@ def load_decisions(con: duckdb.DuckDBPyConnection, home: Path) -> int:
     if rows:
         con.executemany("insert into _decisions values (?, ?, ?)", [list(r) for r in rows])
     return len(rows)
+
+
+def write_review_queue(con: duckdb.DuckDBPyConnection, night: date, config: LinkageConfig) -> int:
+    """Uncertain pairs, and every edge inside a flagged cluster, with both records side by side."""
+    con.execute("delete from linkage.review_queue where night = $night", {"night": night})
+    con.execute(
+        """
+        insert into linkage.review_queue
+        with pairs as (
+            select record_key_l, record_key_r, match_probability, 'uncertain' as reason
+            from _edges where match_probability >= $lower and match_probability < $threshold
+            union all
+            select e.record_key_l, e.record_key_r, e.match_probability, 'inside a flagged cluster'
+            from _edges e
+            where e.record_key_l in (select record_key from _flagged_records)
+              and e.record_key_r in (select record_key from _flagged_records)
+        )
+        select $night, p.record_key_l, p.record_key_r, max(p.match_probability), string_agg(distinct p.reason, '; '),
+               any_value(l.first_name), any_value(r.first_name), any_value(l.last_name), any_value(r.last_name),
+               any_value(l.date_of_birth), any_value(r.date_of_birth), any_value(l.sex), any_value(r.sex),
+               any_value(l.national_id), any_value(r.national_id), any_value(l.admin2), any_value(r.admin2)
+        from pairs p
+        join _link_input l on l.record_key = p.record_key_l
+        join _link_input r on r.record_key = p.record_key_r
+        where (p.record_key_l, p.record_key_r) not in (select (record_key_l, record_key_r) from _decisions)
+        group by p.record_key_l, p.record_key_r
+        order by 4 desc, 2, 3
+        """,
+        {"night": night, "lower": config.review_lower, "threshold": config.threshold},
+    )
+    return int(
+        con.execute(
+            "select count(*) from linkage.review_queue where night = $night", {"night": night}
+        ).fetchall()[0][0]
+    )
