@@ -12,11 +12,17 @@ Example::
 
     metrics = evaluate_clusters(con, "select record_key, predicted, truth from assignments")
     metrics.pairwise_precision
+
+After each night `evaluate_night` scores the night's persons against `<home>/truth/` when one
+exists, and `id_stability` measures how many of the previous night's persons kept their id; both
+go to `audit.linkage_metrics`.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from datetime import date
+from pathlib import Path
 
 import duckdb
 
@@ -85,3 +91,57 @@ def evaluate_clusters(con: duckdb.DuckDBPyConnection, assignments_sql: str) -> L
         bcubed_recall=b_recall,
         bcubed_f1=_f1(b_precision, b_recall),
     )
+
+
+def evaluate_night(
+    con: duckdb.DuckDBPyConnection, home: Path, night: date, run_id: str
+) -> LinkageMetrics | None:
+    """Pairwise and B-cubed accuracy against `<home>/truth/records.parquet`, when a truth exists."""
+    truth = home / "truth" / "records.parquet"
+    if not truth.exists():
+        return None
+    con.execute(
+        "create or replace temp table _truth as select source || ':' || source_record_id as record_key, "
+        "cast(true_person_id as varchar) as truth from read_parquet($p)",
+        {"p": str(truth)},
+    )
+    metrics = evaluate_clusters(
+        con,
+        "select a.record_key, a.person_id, t.truth from linkage.record_person a join _truth t using (record_key) "
+        f"where a.night = '{night.isoformat()}'",
+    )
+    con.execute("delete from audit.linkage_metrics where night = $night", {"night": night})
+    con.executemany(
+        "insert into audit.linkage_metrics values ($1, $2, $3, $4, current_timestamp)",
+        [[night, run_id, name, float(value)] for name, value in metrics.as_dict().items()],
+    )
+    return metrics
+
+
+def id_stability(con: duckdb.DuckDBPyConnection, night: date, run_id: str) -> float | None:
+    """Share of the previous night's persons whose records all still carry their id (None on the first night)."""
+    value = con.execute(
+        """
+        with previous as (
+            select record_key, person_id from linkage.record_person
+            where night = (select max(night) from linkage.record_person where night < $night)
+        ),
+        tonight as (select record_key, person_id from linkage.record_person where night = $night)
+        select avg(kept::int) from (
+            select p.person_id, bool_and(t.person_id is not distinct from p.person_id) as kept
+            from previous p left join tonight t using (record_key)
+            group by p.person_id
+        )
+        """,
+        {"night": night},
+    ).fetchall()[0][0]
+    if value is None:
+        return None
+    con.execute(
+        "delete from audit.linkage_metrics where night = $1 and metric = 'persons_keeping_id'", [night]
+    )
+    con.execute(
+        "insert into audit.linkage_metrics values ($1, $2, 'persons_keeping_id', $3, current_timestamp)",
+        [night, run_id, float(value)],
+    )
+    return float(value)

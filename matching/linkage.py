@@ -56,7 +56,7 @@ from matching import model as model_lib
 from matching.backend import open_backend
 from matching.clustering import OUTSIDE_SCOPE, cluster, previous_cluster_sha, split_components_sha
 from matching.config import LinkageConfig
-from matching.evaluate import LinkageMetrics, evaluate_clusters
+from matching.evaluate import LinkageMetrics, evaluate_night, id_stability
 from matching.ids import assign_ids
 from matching.link_input import LINK_FIELDS, extra_fields, prepare_input
 from matching.model_store import latest_model, model_dir
@@ -235,8 +235,8 @@ def link_night(
         blocking=[asdict(b) for b in scored.blocking],
         records_clustered=clustered,
     )
-    summary.metrics = _evaluate(con, home, night, run_id)
-    summary.id_stability = _id_stability(con, night, run_id)
+    summary.metrics = evaluate_night(con, home, night, run_id)
+    summary.id_stability = id_stability(con, night, run_id)
     timer.lap("evaluate")
     summary.seconds = timer.seconds
     _record_run(
@@ -252,58 +252,6 @@ def link_night(
         },
     )
     return summary
-
-
-def _evaluate(con: duckdb.DuckDBPyConnection, home: Path, night: date, run_id: str) -> LinkageMetrics | None:
-    """Pairwise and B-cubed accuracy against `<home>/truth/records.parquet`, when a truth exists."""
-    truth = home / "truth" / "records.parquet"
-    if not truth.exists():
-        return None
-    con.execute(
-        "create or replace temp table _truth as select source || ':' || source_record_id as record_key, "
-        "cast(true_person_id as varchar) as truth from read_parquet($p)",
-        {"p": str(truth)},
-    )
-    metrics = evaluate_clusters(
-        con,
-        "select a.record_key, a.person_id, t.truth from linkage.record_person a join _truth t using (record_key) "
-        f"where a.night = '{night.isoformat()}'",
-    )
-    con.execute("delete from audit.linkage_metrics where night = $night", {"night": night})
-    con.executemany(
-        "insert into audit.linkage_metrics values ($1, $2, $3, $4, current_timestamp)",
-        [[night, run_id, name, float(value)] for name, value in metrics.as_dict().items()],
-    )
-    return metrics
-
-
-def _id_stability(con: duckdb.DuckDBPyConnection, night: date, run_id: str) -> float | None:
-    """Share of the previous night's persons whose records all still carry their id (None on the first night)."""
-    value = con.execute(
-        """
-        with previous as (
-            select record_key, person_id from linkage.record_person
-            where night = (select max(night) from linkage.record_person where night < $night)
-        ),
-        tonight as (select record_key, person_id from linkage.record_person where night = $night)
-        select avg(kept::int) from (
-            select p.person_id, bool_and(t.person_id is not distinct from p.person_id) as kept
-            from previous p left join tonight t using (record_key)
-            group by p.person_id
-        )
-        """,
-        {"night": night},
-    ).fetchall()[0][0]
-    if value is None:
-        return None
-    con.execute(
-        "delete from audit.linkage_metrics where night = $1 and metric = 'persons_keeping_id'", [night]
-    )
-    con.execute(
-        "insert into audit.linkage_metrics values ($1, $2, 'persons_keeping_id', $3, current_timestamp)",
-        [night, run_id, float(value)],
-    )
-    return float(value)
 
 
 def _record_run(
