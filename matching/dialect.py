@@ -47,6 +47,14 @@ class Dialect:
             f"{self.split_function}({left}, ' '), {self.split_function}({right}, ' '))) >= 1"
         )
 
+    def common_count(self, left: str, right: str) -> str:
+        """How many elements two lists (arrays) have in common."""
+        return f"{self.length_function}({self.intersect_function}({left}, {right}))"
+
+    def count(self, array: str) -> str:
+        """How many elements a list (array) holds."""
+        return f"{self.length_function}({array})"
+
 
 DUCKDB = Dialect(
     name="duckdb",

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import duckdb
 
-from ingest.sqlutil import literal, quote_ident, table_exists, transaction
+from ingest.sqlutil import literal, quote_ident, read_sql, table_exists, transaction
 from matching import incremental, standardise
 
 # the person record's fields linkage reads (those a deployment's staging lacks are null)
@@ -26,6 +26,10 @@ LINK_FIELDS = (
     "first_name",
     "middle_name",
     "last_name",
+    "second_last_name",
+    "father_name",
+    "grandfather_name",
+    "mother_name",
     "date_of_birth",
     "dob_precision",
     "birth_year",
@@ -48,7 +52,7 @@ LINK_FIELDS = (
 # groups of identifying evidence: a record takes part in the model when it carries two of them
 # (a name and a date of birth; a name and an address; an id and a phone ...)
 EVIDENCE_GROUPS = (
-    "first_name is not null or last_name is not null",
+    "first_name is not null or last_name is not null or father_name is not null",
     "date_of_birth is not null",
     "national_id is not null",
     "phone is not null",
@@ -113,23 +117,47 @@ def prepare_input(con: duckdb.DuckDBPyConnection, extra: dict[str, str] | None =
             select *,
                    nullif(trim(regexp_replace(
                        upper(concat_ws(' ', street_number, address_line, address_line_2)),
-                       '[^A-Z0-9]+', ' ', 'g')), '') as address
+                       '[^A-Z0-9]+', ' ', 'g')), '') as address,
+                   list_filter(string_split(first_name, ' '), lambda t: t <> '') as given_tokens,
+                   -- the other parts of the person's own name, the father's first: his name is the one a
+                   -- patronymic chain, a child's list (as the surname) and a cut chain all keep
+                   list_filter(string_split(concat_ws(' ', father_name, middle_name, last_name, grandfather_name,
+                                                      second_last_name), ' '), lambda t: t <> '') as family_tokens
             from _link_records
+        ),
+        named as (
+            select *,
+                   given_tokens[1] as given_name,
+                   list_concat(family_tokens, given_tokens[2:]) as other_tokens,
+                   list_distinct(list_concat(given_tokens, family_tokens)) as name_tokens
+            from derived
         )
         select
             source as source_dataset,
             source_record_id as unique_id,
             source || ':' || source_record_id as record_key,
-            * exclude (source, source_record_id, street_number, address_line, address_line_2, input_hash),
+            * exclude (source, source_record_id, street_number, address_line, address_line_2, input_hash,
+                       given_tokens, family_tokens, other_tokens, name_tokens),
             {incremental.fingerprint_sql((*LINK_FIELDS, *extra_names))} as link_fingerprint,
             nullif(concat_ws(' ', first_name, last_name), '') as name_concat,
             ibr_phonetic(first_name) as first_name_key,
             ibr_phonetic(last_name) as last_name_key,
+            ibr_phonetic(given_name) as given_key,
+            nullif(array_to_string(other_tokens, ' '), '') as other_names,
+            ibr_phonetic(other_tokens[1]) as other_key,
+            nullif(name_tokens, []) as name_tokens,
+            nullif(list_sort(list_distinct(list_filter(
+                list_transform(name_tokens, lambda t: ibr_phonetic(t)), lambda k: k is not null))), []) as name_keys,
+            nullif(array_to_string(list_sort(name_tokens), ' '), '') as name_sorted,
+            nullif(array_to_string(list_sort(list_distinct(list_filter(
+                list_transform(name_tokens, lambda t: ibr_phonetic(t)), lambda k: k is not null))), ' '), '')
+                as name_sounds,
+            nullif(array_to_string(list_sort(string_split(national_id, '')), ''), '') as national_id_digits,
             string_split(address, ' ') as address_tokens,
             nullif(regexp_extract(address, '[0-9]+'), '') as address_number,
             {usable} >= 2 as usable,
             input_hash
-        from derived
+        from named
     """
     # the SQL, the phonetic key's code and the libraries under it: an upgrade derives every row again
     code = "\n".join(
@@ -183,8 +211,25 @@ def prepare_input(con: duckdb.DuckDBPyConnection, extra: dict[str, str] | None =
             con.execute("insert into linkage.link_input_state values ($1)", [fingerprint])
             _comment_link_input(con)
         con.execute("drop table _link_records")
+    con.execute(read_sql("linkage/dob_defaults.sql"))
+    # the dates each source writes when it does not know them (linkage.dob_default): read as the year alone,
+    # or as no date
     con.execute(
-        "create or replace temp view _link_input as select * exclude (input_hash) from linkage.link_input"
+        """
+        create or replace temp view _link_input as
+        select i.* exclude (input_hash, date_of_birth, dob_precision, birth_year),
+               case when u.placeholder is null then i.date_of_birth end as date_of_birth,
+               case when u.placeholder is not null then null
+                    when y.kind is not null then 'year' else i.dob_precision end as dob_precision,
+               case when u.placeholder is null then i.birth_year end as birth_year,
+               coalesce(y.kind, u.kind) as dob_default
+        from linkage.link_input i
+        left join linkage.dob_default y
+          on y.kind = 'year_only' and y.source_dataset = i.source_dataset and i.dob_precision = 'day'
+         and y.birth_month = month(i.date_of_birth) and y.birth_day = day(i.date_of_birth)
+        left join linkage.dob_default u
+          on u.kind = 'unknown' and u.source_dataset = i.source_dataset and u.placeholder = i.date_of_birth
+        """
     )
 
 
@@ -203,6 +248,16 @@ LINK_INPUT_COLUMNS = {
     "last_name_key": "Metaphone key of the last name.",
     "address_tokens": "The words of address.",
     "address_number": "The first number in address.",
+    "given_name": "The given name: the first word of first_name.",
+    "given_key": "Metaphone key of the given name.",
+    "other_names": "The other parts of the person's own name, the father's name first (father, middle, last, "
+    "grandfather, second last name, other given names).",
+    "other_key": "Metaphone key of the first of the other names.",
+    "name_tokens": "Every part of the person's own name, once each.",
+    "name_keys": "The metaphone keys of the name's parts, sorted, once each.",
+    "name_sorted": "The name's parts sorted and joined: the same name in any order.",
+    "name_sounds": "The name's sound keys joined: names that sound alike in any order.",
+    "national_id_digits": "The national id's characters sorted: the same id with two digits exchanged.",
     "usable": "True when the record carries two kinds of identifying evidence and takes part in the model.",
     "input_hash": "Hash of every staged value the row is derived from: an unchanged hash keeps the row.",
 }

@@ -22,6 +22,7 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import warnings
 from collections.abc import Iterator, Mapping
@@ -59,6 +60,10 @@ CANDIDATE_FIELDS = (
     "first_name",
     "middle_name",
     "last_name",
+    "second_last_name",
+    "father_name",
+    "grandfather_name",
+    "mother_name",
     "date_of_birth",
     "sex",
     "national_id",
@@ -72,6 +77,13 @@ CANDIDATE_FIELDS = (
     "address",
 )
 IDENTIFIERS = ("national_id", "civil_registration_number", "tax_number", "phone")
+# the parts of a person's own name; the link input holds them together as tokens and sound keys
+NAME_PARTS = ("first_name", "middle_name", "last_name", "second_last_name", "father_name", "grandfather_name")
+# fields people of one household may share: measured per night (FieldProfile.shared_by_others)
+SHAREABLE = ("phone", "address")
+# a shareable field is household evidence, not identity evidence, when this share of the records that hold
+# a value another record of their source also holds are someone else (another given name)
+HOUSEHOLD_SHARE = 0.25
 # a field takes part when at least this share of records fills it, and this many records
 MIN_FILL_SHARE = 0.01
 MIN_FILLED_RECORDS = 20
@@ -99,6 +111,15 @@ class FieldProfile:
     filled: int
     distinct: int
     sources: int
+    # of the records that share a value of this field with another record of their source, the share that are
+    # someone else (another given name): near 0 for a field that belongs to one person, near 1 for one a
+    # household shares (None: not measured)
+    shared_by_others: float | None = None
+
+    @property
+    def household(self) -> bool:
+        """Agreement on this field says "same household", not "same person" (measured, not assumed)."""
+        return self.shared_by_others is not None and self.shared_by_others >= HOUSEHOLD_SHARE
 
     def usable(self, records: int) -> bool:
         filled_enough = self.filled >= MIN_FILLED_RECORDS and self.filled >= MIN_FILL_SHARE * records
@@ -123,12 +144,20 @@ class Fields:
     def all(self, *names: str) -> bool:
         return all(name in self.used for name in names)
 
+    def any(self, *names: str) -> bool:
+        return any(name in self.used for name in names)
+
+    def household(self, name: str) -> bool:
+        """A used field that people of one household share (FieldProfile.household)."""
+        return name in self.used and name in self.profiles and self.profiles[name].household
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "records": self.records,
             "used": sorted(self.used),
             "profiles": {
                 name: {"filled": p.filled, "distinct": p.distinct, "sources": p.sources}
+                | ({"shared_by_others": p.shared_by_others} if p.shared_by_others is not None else {})
                 for name, p in sorted(self.profiles.items())
             },
             "extra": dict(self.extra),
@@ -138,7 +167,9 @@ class Fields:
     def from_dict(cls, saved: Mapping[str, Any]) -> Fields:
         """The fields as `as_dict` saved them (with a model, so that its settings can be rebuilt from code)."""
         profiles = {
-            name: FieldProfile(name, int(p["filled"]), int(p["distinct"]), int(p["sources"]))
+            name: FieldProfile(
+                name, int(p["filled"]), int(p["distinct"]), int(p["sources"]), p.get("shared_by_others")
+            )
             for name, p in saved["profiles"].items()
         }
         return cls(frozenset(saved["used"]), profiles, int(saved["records"]), dict(saved["extra"]))
@@ -169,7 +200,34 @@ def profile(con: duckdb.DuckDBPyConnection, table: str, extra: Mapping[str, str]
         for i, name in enumerate(names)
     }
     used = frozenset(name for name, p in profiles.items() if p.usable(records))
+    if "given_key" in present:
+        for name in SHAREABLE:
+            if name in used:
+                profiles[name] = dataclasses.replace(
+                    profiles[name], shared_by_others=shared_by_others(con, table, name)
+                )
     return Fields(used, profiles, records, {k: v for k, v in extra.items() if k in used})
+
+
+def shared_by_others(con: duckdb.DuckDBPyConnection, table: str, name: str) -> float | None:
+    """Of the records holding a value of `name` that another record of their source holds too, the share
+    that are someone else: each value's records count once per distinct given name beyond the first.
+
+    A phone one person gives on every record of a duplicated list scores 0; a phone a family of five
+    shares scores 0.8. Measured within each source, so that no linkage is needed to know it.
+    """
+    row = con.execute(
+        f"""
+        select sum(people - 1) / nullif(sum(records - 1), 0) from (
+            select count(*) as records, count(distinct given_key) as people
+            from {table}
+            where {_q(name)} is not null and given_key is not null
+            group by source_dataset, {_q(name)}
+            having count(*) > 1
+        )
+        """
+    ).fetchall()[0]
+    return None if row[0] is None else round(float(row[0]), 4)
 
 
 def _q(name: str) -> str:
@@ -177,39 +235,40 @@ def _q(name: str) -> str:
 
 
 def date_of_birth_comparison() -> Any:
-    """Date of birth with the errors clerks make: day/month swapped, year off by one, partial dates."""
+    """Date of birth as registries hold it: known to the day, or only to the year (the source's default
+    days, such as 1 January or 1 July, are read as the year alone: matching.link_input), with the
+    errors clerks make (day and month swapped, a year mistyped) and ages heaped on round years."""
+    both_days = "dob_precision_l = 'day' and dob_precision_r = 'day'"
+    a_year_only = "(dob_precision_l = 'year' or dob_precision_r = 'year')"
     return cl.CustomComparison(
         output_column_name="date_of_birth",
         comparison_levels=[
             cll.NullLevel("date_of_birth"),
             cll.CustomLevel(
-                "date_of_birth_l = date_of_birth_r and dob_precision_l = 'day' and dob_precision_r = 'day'",
+                f"date_of_birth_l = date_of_birth_r and {both_days}",
                 label_for_charts="exact (both to the day)",
             ),
             cll.CustomLevel(
                 "(dob_precision_l <> 'day' or dob_precision_r <> 'day') and year(date_of_birth_l) = year(date_of_birth_r) "
-                "and (dob_precision_l = 'year' or dob_precision_r = 'year' "
-                "     or month(date_of_birth_l) = month(date_of_birth_r))",
+                f"and ({a_year_only} or month(date_of_birth_l) = month(date_of_birth_r))",
                 label_for_charts="agrees as far as the less precise date goes",
             ),
             cll.CustomLevel(
                 "day(date_of_birth_l) = month(date_of_birth_r) and month(date_of_birth_l) = day(date_of_birth_r) "
-                "and year(date_of_birth_l) = year(date_of_birth_r)",
+                f"and year(date_of_birth_l) = year(date_of_birth_r) and {both_days}",
                 label_for_charts="day and month swapped",
             ),
             cll.CustomLevel(
                 "month(date_of_birth_l) = month(date_of_birth_r) and day(date_of_birth_l) = day(date_of_birth_r) "
-                "and abs(year(date_of_birth_l) - year(date_of_birth_r)) = 1",
-                label_for_charts="year off by one",
-            ),
-            cll.CustomLevel(
-                "year(date_of_birth_l) = year(date_of_birth_r) "
-                "and ((month(date_of_birth_l) = 1 and day(date_of_birth_l) = 1) "
-                "     or (month(date_of_birth_r) = 1 and day(date_of_birth_r) = 1))",
-                label_for_charts="same year, one side 1 January (year only known)",
+                f"and abs(year(date_of_birth_l) - year(date_of_birth_r)) <= 2 and {both_days}",
+                label_for_charts="same day and month, year off by one or two",
             ),
             cll.AbsoluteDateDifferenceLevel(
                 "date_of_birth", input_is_string=False, threshold=1, metric="month"
+            ),
+            cll.CustomLevel(
+                f"{a_year_only} and abs(year(date_of_birth_l) - year(date_of_birth_r)) <= 2",
+                label_for_charts="year only, one or two years apart (ages rounded)",
             ),
             cll.AbsoluteDateDifferenceLevel(
                 "date_of_birth", input_is_string=False, threshold=5, metric="year"
@@ -222,28 +281,56 @@ def date_of_birth_comparison() -> Any:
 PLACE_FIELDS = ("address", "postcode", "locality", "admin2", "admin1")
 
 
-def place_comparison(fields: Fields) -> Any:
-    """Where the person lives, as one comparison from the finest place both records give to the coarsest.
+def _address_levels() -> list[Any]:
+    return [
+        cll.ExactMatchLevel("address").configure(
+            tf_adjustment_column="address", label_for_charts="same address"
+        ),
+        cll.Or(
+            cll.JaroWinklerLevel("address", 0.92),
+            cll.ArrayIntersectLevel("address_tokens", min_intersection=2),
+        ).configure(label_for_charts="address alike"),
+    ]
 
-    One comparison, not one per field: a street address, its postcode, its village and its district
-    agree together for everyone in a household, and counted as separate evidence they would outweigh
-    a different given name and birth date.
+
+def address_comparison() -> Any:
+    """A street address that belongs to one person (measured: FieldProfile.household), compared on its own."""
+    return cl.CustomComparison(
+        output_column_name="address",
+        comparison_levels=[cll.NullLevel("address"), *_address_levels(), cll.ElseLevel()],
+    )
+
+
+def place_comparison(fields: Fields) -> Any:
+    """Where the person lives (and the household's phone), as one comparison from the finest agreement to the coarsest.
+
+    One comparison, not one per field, for what a household shares: its address, its phone, its postcode,
+    village and district agree together for everyone in it, and counted as separate evidence they would
+    outweigh a different given name and birth date. Whether the address and the phone are a household's is
+    measured on the night's data (FieldProfile.household): where each belongs to one person, they are
+    compared on their own instead (`address_comparison`, the phone comparison), as identity evidence.
     """
-    present = [f for f in PLACE_FIELDS if f in fields]
+    shared = [f for f in ("address", "phone") if fields.household(f)]
+    present = [f for f in PLACE_FIELDS if f in fields and (f != "address" or "address" in shared)]
+    present += [f for f in shared if f == "phone"]
     null = " and ".join(f"({f}_l is null or {f}_r is null)" for f in present)
     levels: list[Any] = [
         cll.CustomLevel(null, label_for_charts="no place on both sides").configure(is_null_level=True)
     ]
-    if "address" in fields:
-        levels += [
-            cll.ExactMatchLevel("address").configure(
-                tf_adjustment_column="address", label_for_charts="same address"
-            ),
-            cll.Or(
-                cll.JaroWinklerLevel("address", 0.92),
-                cll.ArrayIntersectLevel("address_tokens", min_intersection=2),
-            ).configure(label_for_charts="address alike"),
-        ]
+    if "address" in shared and "phone" in shared:
+        levels.append(
+            cll.And(cll.ExactMatchLevel("address"), cll.ExactMatchLevel("phone")).configure(
+                tf_adjustment_column="address", label_for_charts="same address and phone"
+            )
+        )
+    if "address" in shared:
+        levels += _address_levels()
+    if "phone" in shared:
+        levels.append(
+            cll.ExactMatchLevel("phone").configure(
+                tf_adjustment_column="phone", label_for_charts="same (household) phone"
+            )
+        )
     if "postcode" in fields:
         levels.append(
             cll.ExactMatchLevel("postcode").configure(
@@ -264,44 +351,77 @@ def place_comparison(fields: Fields) -> Any:
     return cl.CustomComparison(output_column_name="place", comparison_levels=levels)
 
 
-def name_comparisons(fields: Fields, dialect: Dialect = DUCKDB) -> list[Any]:
-    if fields.all("first_name", "last_name"):
-        return [
-            cl.CustomComparison(
-                output_column_name="first_name_last_name",
-                comparison_levels=[
-                    cll.And(cll.NullLevel("first_name"), cll.NullLevel("last_name")),
-                    cll.ExactMatchLevel("name_concat").configure(tf_adjustment_column="name_concat"),
-                    cll.ColumnsReversedLevel("first_name", "last_name", symmetrical=True),
-                    cll.And(
-                        cll.JaroWinklerLevel("first_name", 0.92), cll.JaroWinklerLevel("last_name", 0.92)
-                    ),
-                    cll.And(
-                        cll.JaroWinklerLevel("first_name", 0.88), cll.JaroWinklerLevel("last_name", 0.88)
-                    ),
-                    cll.And(
-                        cll.ExactMatchLevel("first_name_key"), cll.ExactMatchLevel("last_name_key")
-                    ).configure(label_for_charts="both names sound alike"),
-                    cll.ExactMatchLevel("last_name").configure(tf_adjustment_column="last_name"),
-                    cll.ExactMatchLevel("first_name").configure(tf_adjustment_column="first_name"),
-                    # given name and surname exchanged, and one of them misspelt
-                    cll.And(
-                        cll.CustomLevel(f"{dialect.jaro_winkler('first_name_l', 'last_name_r')} >= 0.88"),
-                        cll.CustomLevel(f"{dialect.jaro_winkler('last_name_l', 'first_name_r')} >= 0.88"),
-                    ).configure(label_for_charts="names exchanged, alike"),
-                    # one name right (a surname changed at marriage, a nickname) and the other alike
-                    cll.Or(
-                        cll.JaroWinklerLevel("first_name", 0.88), cll.JaroWinklerLevel("last_name", 0.88)
-                    ).configure(label_for_charts="one name alike"),
-                    cll.ElseLevel(),
-                ],
-            )
-        ]
-    chosen: list[Any] = []
-    for name in ("first_name", "last_name"):
-        if name in fields:
-            chosen.append(cl.NameComparison(name).configure(term_frequency_adjustments=True))
-    return chosen
+def name_comparison(dialect: Dialect = DUCKDB) -> Any:
+    """The person's name as a set of name parts, whatever order and however many of them a source writes.
+
+    Registries write one name many ways: given + father's + grandfather's names with no family name,
+    the chain cut short, two family names of which one is dropped, the father's name as a child's
+    surname, the order swapped, spellings and transliterations (Mohammed, Muhammad, Mohamed). The link
+    input holds every record's own name parts as tokens (`name_tokens`), their sound keys (`name_keys`)
+    and the given name apart (matching.link_input), and the levels compare those: the same names in any
+    order; one name the other with parts left out; the given name with some other part. Sharing other
+    parts while the given name differs (brothers and sisters share their father's and grandfather's
+    names, or their family names) is a level of its own, so that the model weighs it as it finds it.
+    """
+    jw = dialect.jaro_winkler
+    common = dialect.common_count("name_keys_l", "name_keys_r")
+    shorter = f"least({dialect.count('name_keys_l')}, {dialect.count('name_keys_r')})"
+    given_alike = (
+        f"(given_key_l = given_key_r or {jw('given_name_l', 'given_name_r')} >= 0.88 "
+        # a shortened given name (Abdi for Abdirahman, Alex for Alexander)
+        "or (length(given_name_l) >= 3 and length(given_name_r) >= 3 "
+        "    and (left(given_name_l, length(given_name_r)) = given_name_r "
+        "         or left(given_name_r, length(given_name_l)) = given_name_l)))"
+    )
+    return cl.CustomComparison(
+        output_column_name="name",
+        comparison_levels=[
+            cll.CustomLevel("name_sounds_l is null or name_sounds_r is null").configure(
+                is_null_level=True, label_for_charts="no name on one side"
+            ),
+            cll.ExactMatchLevel("name_sorted").configure(
+                tf_adjustment_column="name_sorted", label_for_charts="the same names (in any order)"
+            ),
+            cll.CustomLevel("name_sounds_l = name_sounds_r").configure(
+                label_for_charts="every name sounds alike (spelling, transliteration)"
+            ),
+            cll.CustomLevel(f"{given_alike} and {jw('other_names_l', 'other_names_r')} >= 0.9").configure(
+                label_for_charts="given name alike, other names alike"
+            ),
+            cll.CustomLevel(f"{given_alike} and {common} = {shorter} and {shorter} >= 2").configure(
+                label_for_charts="names left out (a chain cut short, one family name dropped)"
+            ),
+            cll.CustomLevel(f"{given_alike} and {common} >= 2").configure(
+                label_for_charts="given name and another name alike"
+            ),
+            cll.CustomLevel(
+                f"{jw('given_name_l', 'other_names_r')} >= 0.88 and {jw('other_names_l', 'given_name_r')} >= 0.88"
+            ).configure(label_for_charts="given and other names exchanged, alike"),
+            cll.CustomLevel(f"{common} >= 2").configure(
+                label_for_charts="two other names alike, the given name not (siblings share these)"
+            ),
+            cll.CustomLevel(given_alike).configure(label_for_charts="given name alike only"),
+            cll.CustomLevel(f"{common} >= 1").configure(label_for_charts="one other name alike"),
+            cll.ElseLevel(),
+        ],
+    )
+
+
+def national_id_comparison() -> Any:
+    """The national id: the same, two digits exchanged or one mistyped, two edits apart; a missing id is no
+    evidence either way (the null level)."""
+    return cl.CustomComparison(
+        output_column_name="national_id",
+        comparison_levels=[
+            cll.NullLevel("national_id"),
+            cll.ExactMatchLevel("national_id"),
+            cll.DamerauLevenshteinLevel("national_id", 1).configure(
+                label_for_charts="one digit mistyped or two exchanged"
+            ),
+            cll.LevenshteinLevel("national_id", 2),
+            cll.ElseLevel(),
+        ],
+    )
 
 
 def extra_comparison(name: str, compare: str, dialect: Dialect = DUCKDB) -> Any:
@@ -333,15 +453,18 @@ def extra_comparison(name: str, compare: str, dialect: Dialect = DUCKDB) -> Any:
 def comparisons(fields: Fields, dialect: Dialect = DUCKDB) -> list[tuple[Any, frozenset[str]]]:
     """One comparison per field group the input fills, each with the fields it reads (hand-written SQL in
     the backend's dialect: the same fields give the same comparisons on DuckDB and on Spark)."""
-    chosen: list[tuple[Any, frozenset[str]]] = [
-        (c, frozenset({"first_name", "last_name"})) for c in name_comparisons(fields, dialect)
-    ]
+    chosen: list[tuple[Any, frozenset[str]]] = []
 
     def add(comparison: Any, *reads: str) -> None:
         chosen.append((comparison, frozenset(reads)))
 
-    if "middle_name" in fields:
-        add(cl.JaroWinklerAtThresholds("middle_name", [0.9]), "middle_name")
+    if fields.any(*NAME_PARTS):
+        add(name_comparison(dialect), *NAME_PARTS)
+    if "mother_name" in fields:
+        add(
+            cl.JaroWinklerAtThresholds("mother_name", [0.92, 0.8]).configure(term_frequency_adjustments=True),
+            "mother_name",
+        )
     if "date_of_birth" in fields:
         add(date_of_birth_comparison(), "date_of_birth")
     if "sex" in fields:
@@ -350,15 +473,18 @@ def comparisons(fields: Fields, dialect: Dialect = DUCKDB) -> list[tuple[Any, fr
     # scores, and an edit distance on every pair of a common field costs a third of the scoring time
     # (registration numbers, carried by the whole civil registry, are compared exactly)
     if "national_id" in fields:
-        add(cl.LevenshteinAtThresholds("national_id", [1, 2]), "national_id")
+        add(national_id_comparison(), "national_id")
     for name in ("civil_registration_number", "tax_number"):
         if name in fields:
             add(cl.ExactMatch(name), name)
-    if "phone" in fields:
+    if "phone" in fields and not fields.household("phone"):
         # one digit mistyped is still the same phone (few pairs carry a phone on both sides)
         add(cl.LevenshteinAtThresholds("phone", [1]).configure(term_frequency_adjustments=True), "phone")
-    if any(f in fields for f in PLACE_FIELDS):
-        add(place_comparison(fields), *PLACE_FIELDS)
+    if "address" in fields and not fields.household("address"):
+        add(address_comparison(), "address")
+    places = [f for f in PLACE_FIELDS if f in fields and (f != "address" or fields.household(f))]
+    if places or fields.household("phone"):
+        add(place_comparison(fields), *PLACE_FIELDS, *(("phone",) if fields.household("phone") else ()))
     for name, compare in sorted(fields.extra.items()):
         add(extra_comparison(name, compare, dialect), name)
     return chosen
@@ -386,6 +512,19 @@ _RULES: tuple[tuple[str, tuple[str, ...], str], ...] = (
         "swapped_names+birth_year",
         ("first_name", "last_name", "date_of_birth"),
         "l.first_name = r.last_name and l.last_name = r.first_name and l.birth_year = r.birth_year",
+    ),
+    # every name part sounding alike in any order (swapped, transliterated), and the given name with the first
+    # other part (a chain cut short, a family name dropped, the father's name written as a child's surname)
+    ("name_sounds", ("first_name",), "l.name_sounds = r.name_sounds"),
+    (
+        "given_sounds+other_sounds",
+        ("first_name",),
+        "l.given_key = r.given_key and l.other_key = r.other_key",
+    ),
+    (
+        "given_sounds+birth_year",
+        ("first_name", "date_of_birth"),
+        "l.given_key = r.given_key and l.birth_year = r.birth_year",
     ),
     # the year mistyped or off by one
     (
@@ -420,6 +559,20 @@ _RULES: tuple[tuple[str, tuple[str, ...], str], ...] = (
         "l.civil_registration_number = r.civil_registration_number",
     ),
     ("tax_number", ("tax_number",), "l.tax_number = r.tax_number"),
+    # a national id with two digits exchanged (the same digits), or one mistyped (half of it intact)
+    ("national_id_digits", ("national_id",), "l.national_id_digits = r.national_id_digits"),
+    (
+        "national_id_head+given_initial",
+        ("national_id", "first_name"),
+        "left(l.national_id, 5) = left(r.national_id, 5) and left(l.given_name, 1) = left(r.given_name, 1)",
+    ),
+    (
+        "national_id_tail+given_initial",
+        ("national_id", "first_name"),
+        "right(l.national_id, 5) = right(r.national_id, 5) and left(l.given_name, 1) = left(r.given_name, 1)",
+    ),
+    # an address that belongs to few people: everyone there is a candidate, whatever their names and dates say
+    ("address", ("address",), "l.address = r.address"),
     ("phone", ("phone",), "l.phone = r.phone"),
     # place and name: the records without a (right) date of birth; name prefixes survive a typo at the end
     (
@@ -513,41 +666,125 @@ def blocking_candidates(fields: Fields, dialect: Dialect = DUCKDB) -> list[tuple
 
 
 def rule_name(sql: str) -> str:
-    """The name of a built-in rule's SQL (the SQL itself for any other rule)."""
+    """The name of a built-in rule's SQL, tightened or not (the SQL itself for any other rule)."""
+    keys = {key_sql: key for key, key_sql in TIGHTENING_KEYS}
     for name, _, rule in _RULES:
         if rule == sql:
             return name
+        prefix = f"({rule}) and "
+        if sql.startswith(prefix):
+            added = sql[len(prefix) :].split(" and ")
+            if all(k in keys for k in added):
+                return TIGHTENED.join([name, *(keys[k] for k in added)])
     return sql
+
+
+def rule_sql(name: str, candidates: Mapping[str, str]) -> str | None:
+    """The SQL of a rule named by `rule_name` (tightened or not), from the candidates' SQL; None if unknown."""
+    base, *added = name.split(TIGHTENED)
+    keys = dict(TIGHTENING_KEYS)
+    if base not in candidates or any(k not in keys for k in added):
+        return None
+    if not added:
+        return candidates[base]
+    return tightened(base, candidates[base], tuple((k, keys[k]) for k in added))[1]
+
+
+# keys a rule over the budget is tightened with (name, SQL), the one keeping the most pairs under the budget
+# first; each reads a column every link input has (a key on a column the data leaves empty keeps no pair,
+# so it is never the one chosen while another keeps pairs)
+TIGHTENING_KEYS: tuple[tuple[str, str], ...] = (
+    ("birth_year", "l.birth_year = r.birth_year"),
+    ("sex", "l.sex = r.sex"),
+    ("admin2", "l.admin2 = r.admin2"),
+    ("locality", "l.locality = r.locality"),
+    ("given_initial", "left(l.given_name, 1) = left(r.given_name, 1)"),
+    ("birth_month", "month(l.date_of_birth) = month(r.date_of_birth)"),
+)
+TIGHTENED = " & "  # "<rule> & <key> & <key>": a rule tightened with keys
+
+
+def tightened(name: str, sql: str, keys: tuple[tuple[str, str], ...]) -> tuple[str, str]:
+    """A rule with keys added: its name and SQL."""
+    return (
+        TIGHTENED.join([name, *(k for k, _ in keys)]),
+        " and ".join([f"({sql})", *(k_sql for _, k_sql in keys)]),
+    )
+
+
+def _count_one(sdf: Any, sql: str, sample: float) -> int:
+    [record] = _count(
+        sdf,
+        blocking_rules=[sql],
+        link_type="link_and_dedupe",
+        unique_id_column_name="unique_id",
+        source_dataset_column_name="source_dataset",
+        record_sample_proportion=sample,
+    )
+    return int(record["marginal_comparison_count"])
+
+
+def _tighten(sdf: Any, name: str, sql: str, budget: int, sample: float) -> BlockingCount | None:
+    """The rule with a key added (two if one is not enough) that keeps the most pairs within the budget;
+    None when no key brings it within."""
+    chosen: tuple[tuple[str, str], ...] = ()
+    for _ in range(2):
+        counts = {
+            key: _count_one(sdf, tightened(name, sql, (*chosen, key))[1], sample)
+            for key in TIGHTENING_KEYS
+            if key not in chosen and key[1] not in sql
+        }
+        fits = {key: n for key, n in counts.items() if 0 < n <= budget}
+        if fits:
+            best = max(fits, key=lambda k: fits[k])
+            tight_name, tight_sql = tightened(name, sql, (*chosen, best))
+            return BlockingCount(tight_name, tight_sql, fits[best], True)
+        narrowing = {key: n for key, n in counts.items() if n > 0}
+        if not narrowing:
+            return None
+        chosen = (
+            *chosen,
+            min(narrowing, key=lambda k: narrowing[k]),
+        )  # the key that narrows most, then another
+    return None
 
 
 def count_blocking(
     sdf: Any, rules: list[tuple[str, str]], budget_per_rule: int, sample: float
 ) -> list[BlockingCount]:
-    """Count each rule's comparisons alone; a rule over the budget is kept out (and named in the log).
+    """Count each rule's comparisons alone; a rule over the budget is tightened (a key added, see
+    TIGHTENING_KEYS) so that its pairs are still generated, and left out (named in the log) only when
+    no key brings it within the budget.
 
     Raises BlockingBudgetExceeded, naming the rules, when every rule that generates any pair is over the budget.
     """
     counts: list[BlockingCount] = []
     for name, sql in rules:
-        [record] = _count(
-            sdf,
-            blocking_rules=[sql],
-            link_type="link_and_dedupe",
-            unique_id_column_name="unique_id",
-            source_dataset_column_name="source_dataset",
-            record_sample_proportion=sample,
-        )
-        comparisons_ = int(record["marginal_comparison_count"])
-        kept = comparisons_ <= budget_per_rule
-        if not kept:
+        comparisons_ = _count_one(sdf, sql, sample)
+        if comparisons_ <= budget_per_rule:
+            counts.append(BlockingCount(name, sql, comparisons_, True))
+            continue
+        tight = _tighten(sdf, name, sql, budget_per_rule, sample)
+        if tight is not None:
             log.warning(
                 "blocking rule '%s' would generate about %s comparisons, over the budget of %s per rule "
-                "(linkage.max_comparisons_per_rule): left out",
+                "(linkage.max_comparisons_per_rule): tightened to '%s' (%s)",
                 name,
                 f"{comparisons_:,}",
                 f"{budget_per_rule:,}",
+                tight.name,
+                f"{tight.comparisons:,}",
             )
-        counts.append(BlockingCount(name, sql, comparisons_, kept))
+            counts.append(tight)
+            continue
+        log.warning(
+            "blocking rule '%s' would generate about %s comparisons, over the budget of %s per rule "
+            "(linkage.max_comparisons_per_rule), and no key brings it within: left out",
+            name,
+            f"{comparisons_:,}",
+            f"{budget_per_rule:,}",
+        )
+        counts.append(BlockingCount(name, sql, comparisons_, False))
     if counts and not any(c.kept and c.comparisons for c in counts) and not all(c.kept for c in counts):
         over = ", ".join(f"'{c.name}' ({c.comparisons:,})" for c in counts if not c.kept)
         raise BlockingBudgetExceeded(
@@ -591,8 +828,12 @@ def count_all_blocking(sdf: Any, rules: list[tuple[str, str]], sample: float) ->
 # EM sessions to try, in order: (fields blocked on, SQL). Each trains every comparison it does not block on.
 _EM_SESSIONS: tuple[tuple[tuple[str, ...], str], ...] = (
     (("national_id",), "l.national_id = r.national_id"),
-    (("date_of_birth",), "l.date_of_birth = r.date_of_birth"),
+    (
+        ("date_of_birth",),
+        "l.date_of_birth = r.date_of_birth and l.dob_precision = 'day' and r.dob_precision = 'day'",
+    ),
     (("first_name", "last_name"), "l.first_name = r.first_name and l.last_name = r.last_name"),
+    (("first_name",), "l.name_sounds = r.name_sounds"),
     (("last_name", "date_of_birth"), "l.last_name = r.last_name and l.birth_year = r.birth_year"),
     (("first_name", "date_of_birth"), "l.first_name = r.first_name and l.birth_year = r.birth_year"),
     (("postcode",), "l.postcode = r.postcode"),
@@ -610,7 +851,13 @@ def em_sessions(fields: Fields) -> list[tuple[frozenset[str], str]]:
     The caller keeps those with pairs and stops once every comparison has been left free by one
     session (`trained_by`).
     """
-    return [(frozenset(needs), sql) for needs, sql in _EM_SESSIONS if fields.all(*needs)]
+    sessions = []
+    for needs, sql in _EM_SESSIONS:
+        if fields.all(*needs):
+            # blocking on any name part leaves the name comparison (which reads them all) untrained
+            blocked = set(needs) | (set(NAME_PARTS) if set(needs) & set(NAME_PARTS) else set())
+            sessions.append((frozenset(blocked), sql))
+    return sessions
 
 
 def trained_by(session_fields: frozenset[str], comparison_fields: list[frozenset[str]]) -> set[int]:

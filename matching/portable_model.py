@@ -25,8 +25,9 @@ _LEVEL_NUMBERS = ("m_probability", "u_probability", "tf_adjustment_weight")
 def _creator(fields: model_lib.Fields, rule_names: list[str], dialect: Dialect) -> Any:
     from splink import SettingsCreator
 
-    rules = dict(model_lib.blocking_candidates(fields, dialect))
-    missing = [name for name in rule_names if name not in rules]
+    candidates = dict(model_lib.blocking_candidates(fields, dialect))
+    rules = {name: model_lib.rule_sql(name, candidates) for name in rule_names}
+    missing = [name for name, sql in rules.items() if sql is None]
     if missing:
         raise ValueError(f"saved model: blocking rule '{missing[0]}' is not one these fields allow")
     return SettingsCreator(

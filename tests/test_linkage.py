@@ -18,6 +18,7 @@ from conftest import night_instance
 
 from matching.config import LinkageConfig
 from matching.linkage import link_night
+from matching import model as model_lib
 from matching.model import BlockingBudgetExceeded
 from matching.standardise import register_functions
 from pipelines.definitions import NIGHTLY_JOB, build_defs
@@ -139,8 +140,9 @@ def test_records_without_identifiers_stay_flagged_singletons(country, tmp_path):
     assert row == [("singleton: insufficient identifiers", 1)]
 
 
-def test_a_blocking_rule_over_budget_is_left_out_and_named(country, tmp_path, caplog):
-    """A skewed rule must not explode the night: it is counted, left out, and named in the log and the run record."""
+def test_a_blocking_rule_over_budget_is_tightened_not_dropped(country, tmp_path, caplog):
+    """A skewed rule must not explode the night, nor lose its pairs: it is counted, tightened with a key
+    (birth year, district, initial ...) until it fits the budget, and named in the log and the run record."""
     home = tmp_path / "budget"
     shutil.copytree(country, home)
     with duckdb.connect(str(home / "state" / "work.duckdb")) as con:
@@ -151,12 +153,15 @@ def test_a_blocking_rule_over_budget_is_left_out_and_named(country, tmp_path, ca
             date.fromisoformat(NIGHTS[1]),
             LinkageConfig(max_comparisons_per_rule=1000, mode="full"),
         )
-    dropped = [b for b in summary.blocking if not b["kept"]]
     kept = [b for b in summary.blocking if b["kept"]]
-    assert dropped and kept
-    assert all(b["comparisons"] > 1000 for b in dropped)
+    tight = [b for b in kept if " & " in b["name"]]
+    assert tight, "no rule was over the budget of 1,000"
     assert all(b["comparisons"] <= 1000 for b in kept)
-    assert f"blocking rule '{dropped[0]['name']}'" in caplog.text
+    assert all(b["comparisons"] > 0 for b in tight)
+    # the tightened rule is the original with keys added
+    base, *keys = tight[0]["name"].split(" & ")
+    assert keys and dict(model_lib.TIGHTENING_KEYS).keys() >= set(keys)
+    assert f"blocking rule '{base}'" in caplog.text and "tightened to" in caplog.text
     assert "max_comparisons_per_rule" in caplog.text
 
 
