@@ -16,9 +16,9 @@ import pytest
 import yaml
 from conftest import night_instance
 
+from matching import model as model_lib
 from matching.config import LinkageConfig
 from matching.linkage import link_night
-from matching import model as model_lib
 from matching.model import BlockingBudgetExceeded
 from matching.standardise import register_functions
 from pipelines.definitions import NIGHTLY_JOB, build_defs
