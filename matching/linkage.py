@@ -1,7 +1,7 @@
 """Record linkage of one night: who is who across every source.
 
-Steps, all on DuckDB:
-1. input: `staging.person_records`, one row per source record; records without enough
+Steps, all on DuckDB (this module runs them in order; each but the pre-link has its own module):
+1. input (matching.link_input): `staging.person_records`, one row per source record; records without enough
    identifying fields (fewer than two of names, date of birth, national id, phone) are
    kept out of the model and stay singletons, flagged `insufficient_identifiers`;
 2. a deterministic pre-link where valid national ids agree (and birth year and an
@@ -9,13 +9,14 @@ Steps, all on DuckDB:
 3. Splink `link_and_dedupe` on the rest of the evidence: blocking rules counted first
    against a budget, u by seeded random sampling, m by EM on two or more rules, the
    prior from the deterministic rule. The trained model is saved per night with its
-   charts; later nights reuse the newest saved model unless asked to retrain;
+   charts; later nights reuse the newest saved model unless asked to retrain (matching.training,
+   matching.scoring, matching.model_store);
 4. clustering at the match threshold over model edges, deterministic edges and
    reviewers' must-links, without their cannot-links; a cluster over the size limit or
    holding two different valid national ids is re-clustered on strong edges only and
-   its records are flagged for review, never silently merged;
-5. stable person ids carried over from the previous night (matching.stable_ids);
-6. the review queue (pairs in the uncertain band, and pairs inside flagged clusters);
+   its records are flagged for review, never silently merged (matching.clustering);
+5. stable person ids carried over from the previous night (matching.ids, matching.stable_ids);
+6. the review queue (pairs in the uncertain band, and pairs inside flagged clusters; matching.review);
 7. accuracy against the truth where it exists (matching.evaluate).
 
 A night runs in one of two modes (`LinkageConfig.mode`, matching.incremental): *full*
@@ -53,7 +54,7 @@ import duckdb
 
 from matching import incremental
 from matching import model as model_lib
-from matching.backend import open_backend
+from matching.backend import Backend, open_backend
 from matching.clustering import OUTSIDE_SCOPE, cluster, previous_cluster_sha, split_components_sha
 from matching.config import LinkageConfig
 from matching.evaluate import LinkageMetrics, evaluate_night, id_stability
@@ -61,7 +62,7 @@ from matching.ids import assign_ids
 from matching.link_input import LINK_FIELDS, extra_fields, prepare_input
 from matching.model_store import latest_model, model_dir
 from matching.review import load_decisions, write_review_queue
-from matching.scoring import model_threshold, score_full, score_incremental, with_threshold
+from matching.scoring import Scored, model_threshold, score_full, score_incremental, with_threshold
 from matching.scratch import Timer, copy_result, scratch_connection
 from matching.stable_ids import IdAssignment
 
@@ -130,12 +131,8 @@ def link_night(
     """
     config = config or LinkageConfig.load(home)
     timer = Timer()
-    ensure_schema(con)
-    extra = extra_fields(home)
-    prepare_input(con, extra)
-    counts = con.execute("select count(*), count(*) filter (where not usable) from _link_input").fetchall()[0]
-    total_records, unusable = int(counts[0]), int(counts[1])
-    modelled = total_records - unusable
+    extra, records, unusable = _prepare(con, home)
+    modelled = records - unusable
     saved = None if config.retrain else latest_model(home, night)
     if saved is not None:
         config = with_threshold(config, model_threshold(config, saved))
@@ -150,32 +147,13 @@ def link_night(
     timer.lap("prepare")
     try:
         out_dir = model_dir(home, night)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        if decision.mode == "incremental" and saved is not None and changes.previous_night is not None:
-            copy_result(con, "select record_key from _dirty", scratch, "dirty_keys")
-            scored = score_incremental(scratch, backend, saved, out_dir, config, timer)
-            scored.carried_pairs = incremental.carry_pairs(con, changes.previous_night, config.review_lower)
-            copy_result(scratch, "select * from edges", con, "_scored_tonight", temp=True)
-            con.execute(
-                "create or replace temp table _model_edges as "
-                "select * from _carried_pairs union all select * from _scored_tonight"
-            )
-        else:
-            scored = score_full(scratch, backend, saved, out_dir, config, modelled, timer, extra)
-            copy_result(scratch, "select * from edges", con, "_model_edges", temp=True)
+        scored = _score(
+            con, scratch, backend, out_dir, config, decision, saved, changes, modelled, timer, extra
+        )
         config = with_threshold(config, scored.threshold)
         timer.lap("predict")
 
-        scratch.execute(
-            f"""
-            create or replace table deterministic as
-            select l.record_key as record_key_l, r.record_key as record_key_r
-            from link_input l join link_input r
-              on l.national_id = r.national_id and l.record_key < r.record_key
-            where {model_lib.DETERMINISTIC_SQL}
-            """
-        )
-        copy_result(scratch, "select * from deterministic", con, "_deterministic", temp=True)
+        _deterministic_pairs(con, scratch)
         scratch.close()
         timer.lap("deterministic")
 
@@ -185,22 +163,7 @@ def link_night(
         timer.lap("store_pairs")
 
         load_decisions(con, home)
-        cluster_sha = incremental.cluster_settings_sha(
-            con,
-            config.threshold,
-            config.strong_threshold,
-            config.max_cluster_size,
-            # the code that makes and checks the edges: an upgrade that changes it clusters everyone again
-            code="\n".join(
-                [model_lib.DETERMINISTIC_SQL, inspect.getsource(cluster), OUTSIDE_SCOPE, repr(LINK_FIELDS)]
-            ),
-        )
-        scope_before = (
-            changes.previous_night
-            if decision.mode == "incremental"
-            and previous_cluster_sha(con, changes.previous_night) == cluster_sha
-            else None
-        )
+        cluster_sha, scope_before = _cluster_scope(con, config, decision, changes)
         flagged, clustered = cluster(con, home, night, config, scope_before, backend)
         timer.lap("cluster")
         ids = assign_ids(con, night, run_id, scope_before, backend)
@@ -210,10 +173,57 @@ def link_night(
     review = write_review_queue(con, night, config)
     timer.lap("stable_ids")
 
-    summary = LinkageSummary(
+    summary = _summary(
+        con, night, config, records, unusable, scored, decision, changes, ids, flagged, review, clustered
+    )
+    summary.metrics = evaluate_night(con, home, night, run_id)
+    summary.id_stability = id_stability(con, night, run_id)
+    timer.lap("evaluate")
+    summary.seconds = timer.seconds
+    _record_run(
+        con,
+        summary,
+        run_id,
+        {
+            "model_sha256": model_sha,
+            "pair_threshold": config.review_lower,
+            "pairs_stored": pairs_stored,
+            "cluster_settings": cluster_sha,
+            "split_components": split_components_sha(con, night),
+        },
+    )
+    return summary
+
+
+def _prepare(con: duckdb.DuckDBPyConnection, home: Path) -> tuple[dict[str, str], int, int]:
+    """The night's link input made (`_link_input`); the contracts' extra fields, the records and those
+    without enough identifying fields to be modelled."""
+    ensure_schema(con)
+    extra = extra_fields(home)
+    prepare_input(con, extra)
+    counts = con.execute("select count(*), count(*) filter (where not usable) from _link_input").fetchall()[0]
+    return extra, int(counts[0]), int(counts[1])
+
+
+def _summary(
+    con: duckdb.DuckDBPyConnection,
+    night: date,
+    config: LinkageConfig,
+    records: int,
+    unusable: int,
+    scored: Scored,
+    decision: incremental.ModeDecision,
+    changes: incremental.RecordChanges,
+    ids: IdAssignment,
+    flagged: int,
+    review: int,
+    clustered: int,
+) -> LinkageSummary:
+    """What the night did, before evaluation; `unusable` counts the records left out of the model."""
+    return LinkageSummary(
         night=night.isoformat(),
-        records=total_records,
-        modelled_records=modelled,
+        records=records,
+        modelled_records=records - unusable,
         insufficient_identifiers=unusable,
         deterministic_pairs=con.execute("select count(*) from _deterministic").fetchall()[0][0],
         comparisons=scored.comparisons,
@@ -235,23 +245,77 @@ def link_night(
         blocking=[asdict(b) for b in scored.blocking],
         records_clustered=clustered,
     )
-    summary.metrics = evaluate_night(con, home, night, run_id)
-    summary.id_stability = id_stability(con, night, run_id)
-    timer.lap("evaluate")
-    summary.seconds = timer.seconds
-    _record_run(
-        con,
-        summary,
-        run_id,
-        {
-            "model_sha256": model_sha,
-            "pair_threshold": config.review_lower,
-            "pairs_stored": pairs_stored,
-            "cluster_settings": cluster_sha,
-            "split_components": split_components_sha(con, night),
-        },
+
+
+def _score(
+    con: duckdb.DuckDBPyConnection,
+    scratch: duckdb.DuckDBPyConnection,
+    backend: Backend,
+    out_dir: Path,
+    config: LinkageConfig,
+    decision: incremental.ModeDecision,
+    saved: Path | None,
+    changes: incremental.RecordChanges,
+    modelled: int,
+    timer: Timer,
+    extra: dict[str, str],
+) -> Scored:
+    """Tonight's model edges in `_model_edges`: the new and changed records scored and the previous night's
+    other pairs carried over (incremental), or every blocked pair scored (full)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if decision.mode == "incremental" and saved is not None and changes.previous_night is not None:
+        copy_result(con, "select record_key from _dirty", scratch, "dirty_keys")
+        scored = score_incremental(scratch, backend, saved, out_dir, config, timer)
+        scored.carried_pairs = incremental.carry_pairs(con, changes.previous_night, config.review_lower)
+        copy_result(scratch, "select * from edges", con, "_scored_tonight", temp=True)
+        con.execute(
+            "create or replace temp table _model_edges as "
+            "select * from _carried_pairs union all select * from _scored_tonight"
+        )
+    else:
+        scored = score_full(scratch, backend, saved, out_dir, config, modelled, timer, extra)
+        copy_result(scratch, "select * from edges", con, "_model_edges", temp=True)
+    return scored
+
+
+def _deterministic_pairs(con: duckdb.DuckDBPyConnection, scratch: duckdb.DuckDBPyConnection) -> None:
+    """`_deterministic`: the pairs of modelled records whose valid national ids agree (model.DETERMINISTIC_SQL)."""
+    scratch.execute(
+        f"""
+        create or replace table deterministic as
+        select l.record_key as record_key_l, r.record_key as record_key_r
+        from link_input l join link_input r
+          on l.national_id = r.national_id and l.record_key < r.record_key
+        where {model_lib.DETERMINISTIC_SQL}
+        """
     )
-    return summary
+    copy_result(scratch, "select * from deterministic", con, "_deterministic", temp=True)
+
+
+def _cluster_scope(
+    con: duckdb.DuckDBPyConnection,
+    config: LinkageConfig,
+    decision: incremental.ModeDecision,
+    changes: incremental.RecordChanges,
+) -> tuple[str, date | None]:
+    """Tonight's clustering settings' fingerprint, and the night whose persons stand outside the clustering
+    scope: the previous one on an incremental night clustered with the same settings, else None (everyone)."""
+    cluster_sha = incremental.cluster_settings_sha(
+        con,
+        config.threshold,
+        config.strong_threshold,
+        config.max_cluster_size,
+        # the code that makes and checks the edges: an upgrade that changes it clusters everyone again
+        code="\n".join(
+            [model_lib.DETERMINISTIC_SQL, inspect.getsource(cluster), OUTSIDE_SCOPE, repr(LINK_FIELDS)]
+        ),
+    )
+    scope_before = (
+        changes.previous_night
+        if decision.mode == "incremental" and previous_cluster_sha(con, changes.previous_night) == cluster_sha
+        else None
+    )
+    return cluster_sha, scope_before
 
 
 def _record_run(
