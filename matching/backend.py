@@ -1,6 +1,6 @@
 """Where Splink runs tonight: DuckDB (the scratch connection itself) or Apache Spark (tables as Parquet).
 
-The linkage code keeps its working tables in a scratch DuckDB connection (matching.linkage). A
+The linkage code keeps its working tables in a scratch DuckDB connection (matching.scratch). A
 `Backend` moves them to Splink's database and brings Splink's results back, so the steps above read
 the same on both backends:
 

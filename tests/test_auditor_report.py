@@ -297,7 +297,7 @@ def test_missing_tables_give_not_available_sections(tmp_path):
 
 
 def _model_settings() -> dict[str, object]:
-    """The shape of a model saved by Splink's save_model_to_json (as matching.linkage saves it)."""
+    """The shape of a model saved by Splink's save_model_to_json (as matching.scoring saves it)."""
     return {
         "link_type": "link_and_dedupe",
         "probability_two_random_records_match": 0.0001,
