@@ -2,8 +2,9 @@
 
 Everything above this module (the comparisons, blocking rules and the deterministic pre-link in
 matching.model, the training and scoring in matching.training and matching.scoring) writes its SQL
-through a `Dialect`, so the library reads the same on both backends. Splink renders its own comparison levels for the
-backend it runs on; what we write by hand (custom levels, rules) comes from here.
+through a `Dialect`, so the library reads the same on both backends. Splink renders its own
+comparison levels for the backend it runs on; what we write by hand (custom levels, rules) comes
+from here.
 
     >>> SPARK.jaro_winkler("l.first_name", "r.first_name")
     'jaro_winkler(l.first_name, r.first_name)'
