@@ -133,7 +133,7 @@ RESERVED_EXTRA_NAMES = {
     "match_probability",
     "field",
     "value",
-    # the link input's derived columns (matching.linkage._prepare_input)
+    # the link input's derived columns (matching.link_input.prepare_input)
     "address",
     "address_tokens",
     "address_number",
@@ -148,6 +148,8 @@ RESERVED_EXTRA_NAMES = {
     "name",
     "dob_default",
     "other_key",
+    "given_keys",
+    "other_keys",
     "national_id_digits",
     "link_fingerprint",
     "usable",

@@ -91,9 +91,9 @@ def cluster(
         );
 
         -- pairs that cannot be one person whatever else they share (a household phone, a surname):
-        -- a different sex and births more than a year apart
+        -- a different sex and births more than two years apart (a year-only birth may be off by two)
         create or replace temp macro _impossible(l, r) as
-            l.sex <> r.sex and abs(datediff('day', l.date_of_birth, r.date_of_birth)) > 366;
+            l.sex <> r.sex and abs(l.birth_year - r.birth_year) > 2;
 
         delete from _edges e
         using _link_input l, _link_input r
@@ -121,76 +121,7 @@ def cluster(
         scratch, f"select record_key, cluster_id as cluster_key from {clusters}", con, "_clusters", temp=True
     )
 
-    # identity constraints: too big, two valid national ids more than a typo apart, two different registration numbers
-    # as the civil registry itself holds them (the registry that issues a number lists one person under
-    # it; copies in programme lists may be mistyped, its own may not), a reviewer's cannot-link inside,
-    # or two records that cannot be one person (chained through others)
-    con.execute(
-        """
-        create or replace temp table _conflicted as
-        select c.cluster_key
-        from _clusters c join _link_input i using (record_key)
-        group by c.cluster_key
-        having count(*) > $max_size
-            or count(distinct case when i.source_kind = 'civil_registry' then i.civil_registration_number end) > 1
-        union
-        select l.cluster_key from _decisions d
-        join _clusters l on l.record_key = d.record_key_l
-        join _clusters r on r.record_key = d.record_key_r
-        where d.decision = 'cannot_link' and l.cluster_key = r.cluster_key
-        union
-        select a.cluster_key
-        from _clusters a join _link_input l using (record_key)
-        join _clusters b on b.cluster_key = a.cluster_key and b.record_key > a.record_key
-        join _link_input r on r.record_key = b.record_key
-        where _impossible(l, r)
-           -- two valid national ids further apart than one typo (a typo'd id is evidence, not a veto)
-           or (l.national_id_valid and r.national_id_valid
-               and damerau_levenshtein(l.national_id, r.national_id) > 1)
-        """,
-        {"max_size": config.max_cluster_size},
-    )
-    flagged = con.execute("select count(*) from _conflicted").fetchall()[0][0]
-    if flagged:
-        copy_result(
-            con,
-            "select record_key from _clusters where cluster_key in (select cluster_key from _conflicted)",
-            scratch,
-            "strong_nodes",
-        )
-        copy_result(
-            con,
-            f"""
-            select e.* from _edges e
-            join _clusters l on l.record_key = e.record_key_l
-            where l.cluster_key in (select cluster_key from _conflicted)
-              and e.match_probability >= {float(config.strong_threshold)}
-            """,
-            scratch,
-            "strong_edges",
-        )
-        reclustered = backend.cluster(scratch, "strong_nodes", "strong_edges", "strong_clusters")
-        copy_result(
-            scratch,
-            f"select record_key, 'split:' || cluster_id as cluster_key from {reclustered}",
-            con,
-            "_split",
-            temp=True,
-        )
-        con.execute(
-            """
-            create or replace temp table _flagged_records as select record_key from _split;
-            create or replace temp table _split_component as
-            select record_key, 'component:' || cluster_key as component_key
-            from _clusters where record_key in (select record_key from _split);
-            update _clusters set cluster_key = s.cluster_key from _split s where _clusters.record_key = s.record_key;
-            """
-        )
-    else:
-        con.execute(
-            "create or replace temp table _flagged_records (record_key varchar);"
-            "create or replace temp table _split_component (record_key varchar, component_key varchar)"
-        )
+    flagged = _split_conflicted(con, scratch, backend, config)
     scratch.close()
     if scope_before is not None:
         # outside the scope, last night's flags and split components stand
@@ -216,3 +147,97 @@ def cluster(
         {"night": night},
     )
     return int(flagged), clustered
+
+
+# identity constraints: too big, two valid national ids more than a typo apart, two different registration numbers
+# as the civil registry itself holds them (the registry that issues a number lists one person under
+# it; copies in programme lists may be mistyped, its own may not), a reviewer's cannot-link inside,
+# or two records that cannot be one person (chained through others)
+_CONFLICTED = """
+    create or replace temp table _conflicted as
+    select c.cluster_key
+    from {clusters} c join _link_input i using (record_key)
+    group by c.cluster_key
+    having count(*) > $max_size
+        or count(distinct case when i.source_kind = 'civil_registry' then i.civil_registration_number end) > 1
+    union
+    select l.cluster_key from _decisions d
+    join {clusters} l on l.record_key = d.record_key_l
+    join {clusters} r on r.record_key = d.record_key_r
+    where d.decision = 'cannot_link' and l.cluster_key = r.cluster_key
+    union
+    select a.cluster_key
+    from {clusters} a join _link_input l using (record_key)
+    join {clusters} b on b.cluster_key = a.cluster_key and b.record_key > a.record_key
+    join _link_input r on r.record_key = b.record_key
+    where _impossible(l, r)
+       -- two valid national ids further apart than one typo (a typo'd id is evidence, not a veto)
+       or (l.national_id_valid and r.national_id_valid
+           and damerau_levenshtein(l.national_id, r.national_id) > 1)
+"""
+
+
+def split_ladder(threshold: float, strong_threshold: float) -> list[float]:
+    """The thresholds a conflicted cluster is clustered again at, lowest first: it is cut at the weakest
+    links that remove the conflict, not at every link below the strong threshold."""
+    steps = [0.9, 0.99, 0.999, 0.9999, 0.99999, 0.999999]
+    return sorted({t for t in steps if threshold < t < strong_threshold} | {strong_threshold})
+
+
+def _split_conflicted(
+    con: duckdb.DuckDBPyConnection,
+    scratch: duckdb.DuckDBPyConnection,
+    backend: Backend,
+    config: LinkageConfig,
+) -> int:
+    """Split the clusters of `_clusters` that break an identity constraint, and flag their records.
+
+    A conflicted cluster is clustered again on its own edges at the next threshold of `split_ladder`;
+    the pieces that no longer break a constraint are kept, the others go on to the next threshold. So a
+    cluster is cut where its weakest links are, and a true link stronger than the link that made the
+    conflict is kept. Writes `_flagged_records` and `_split_component` (each split record's cluster before
+    the split); returns the clusters split.
+    """
+    con.execute(_CONFLICTED.format(clusters="_clusters"), {"max_size": config.max_cluster_size})
+    flagged = int(con.execute("select count(*) from _conflicted").fetchall()[0][0])
+    con.execute(
+        """
+        create or replace temp table _split_component as
+        select record_key, 'component:' || cluster_key as component_key
+        from _clusters where cluster_key in (select cluster_key from _conflicted);
+        create or replace temp table _flagged_records as select record_key from _split_component;
+        create or replace temp table _pending as select record_key from _split_component;
+        """
+    )
+    for step, threshold in enumerate(split_ladder(config.threshold, config.strong_threshold)):
+        if not con.execute("select count(*) from _pending").fetchall()[0][0]:
+            break
+        copy_result(con, "select record_key from _pending", scratch, "split_nodes")
+        copy_result(
+            con,
+            f"""
+            select e.* from _edges e
+            semi join _pending l on l.record_key = e.record_key_l
+            semi join _pending r on r.record_key = e.record_key_r
+            where e.match_probability >= {float(threshold)}
+            """,
+            scratch,
+            "split_edges",
+        )
+        pieces = backend.cluster(scratch, "split_nodes", "split_edges", "split_clusters")
+        copy_result(
+            scratch,
+            f"select record_key, 'split{step}:' || cluster_id as cluster_key from {pieces}",
+            con,
+            "_pieces",
+            temp=True,
+        )
+        con.execute(
+            "update _clusters set cluster_key = p.cluster_key from _pieces p where _clusters.record_key = p.record_key"
+        )
+        con.execute(_CONFLICTED.format(clusters="_pieces"), {"max_size": config.max_cluster_size})
+        con.execute(
+            "create or replace temp table _pending as "
+            "select record_key from _pieces where cluster_key in (select cluster_key from _conflicted)"
+        )
+    return flagged

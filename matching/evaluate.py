@@ -110,12 +110,47 @@ def evaluate_night(
         "select a.record_key, a.person_id, t.truth from linkage.record_person a join _truth t using (record_key) "
         f"where a.night = '{night.isoformat()}'",
     )
+    values = {**metrics.as_dict(), **guard_and_review(con, night)}
     con.execute("delete from audit.linkage_metrics where night = $night", {"night": night})
     con.executemany(
         "insert into audit.linkage_metrics values ($1, $2, $3, $4, current_timestamp)",
-        [[night, run_id, name, float(value)] for name, value in metrics.as_dict().items()],
+        [[night, run_id, name, float(value)] for name, value in values.items() if value is not None],
     )
     return metrics
+
+
+def guard_and_review(con: duckdb.DuckDBPyConnection, night: date) -> dict[str, float | None]:
+    """Against the truth (`_truth`): how many clusters the identity guard split and the share of them that
+    really held two people or more (a split that is right); the review queue per 1,000 records and the
+    share of its pairs that are one person."""
+    splits, right = con.execute(
+        """
+        select count(*), count(*) filter (where people > 1) from (
+            select s.component_key, count(distinct t.truth) as people
+            from linkage.split_component s join _truth t using (record_key)
+            where s.night = $night
+            group by s.component_key
+        )
+        """,
+        {"night": night},
+    ).fetchall()[0]
+    queued, same, records = con.execute(
+        """
+        select count(q.record_key_l), count(*) filter (where l.truth = r.truth),
+               (select count(*) from linkage.record_person where night = $night)
+        from linkage.review_queue q
+        join _truth l on l.record_key = q.record_key_l
+        join _truth r on r.record_key = q.record_key_r
+        where q.night = $night
+        """,
+        {"night": night},
+    ).fetchall()[0]
+    return {
+        "guard_splits": float(splits),
+        "guard_splits_right": right / splits if splits else None,
+        "review_pairs_per_1000": 1000 * queued / records if records else None,
+        "review_true_match_share": same / queued if queued else None,
+    }
 
 
 def id_stability(con: duckdb.DuckDBPyConnection, night: date, run_id: str) -> float | None:

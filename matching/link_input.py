@@ -147,6 +147,10 @@ def prepare_input(con: duckdb.DuckDBPyConnection, extra: dict[str, str] | None =
             ibr_phonetic(other_tokens[1]) as other_key,
             nullif(name_tokens, []) as name_tokens,
             nullif(list_sort(list_distinct(list_filter(
+                list_transform(given_tokens, lambda t: ibr_phonetic(t)), lambda k: k is not null))), []) as given_keys,
+            nullif(list_sort(list_distinct(list_filter(
+                list_transform(other_tokens, lambda t: ibr_phonetic(t)), lambda k: k is not null))), []) as other_keys,
+            nullif(list_sort(list_distinct(list_filter(
                 list_transform(name_tokens, lambda t: ibr_phonetic(t)), lambda k: k is not null))), []) as name_keys,
             nullif(array_to_string(list_sort(name_tokens), ' '), '') as name_sorted,
             nullif(array_to_string(list_sort(list_distinct(list_filter(
@@ -254,6 +258,8 @@ LINK_INPUT_COLUMNS = {
     "grandfather, second last name, other given names).",
     "other_key": "Metaphone key of the first of the other names.",
     "name_tokens": "Every part of the person's own name, once each.",
+    "given_keys": "The metaphone keys of every given name (first_name's words), sorted, once each.",
+    "other_keys": "The metaphone keys of the other names, sorted, once each.",
     "name_keys": "The metaphone keys of the name's parts, sorted, once each.",
     "name_sorted": "The name's parts sorted and joined: the same name in any order.",
     "name_sounds": "The name's sound keys joined: names that sound alike in any order.",

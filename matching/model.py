@@ -407,6 +407,98 @@ def name_comparison(dialect: Dialect = DUCKDB) -> Any:
     )
 
 
+def given_name_comparison(dialect: Dialect = DUCKDB) -> Any:
+    """The given name alone: what tells the people of one family apart.
+
+    Brothers, sisters, parents and children share family names, the father's name, a phone and a
+    village; they do not share a given name. Compared on its own, a different given name weighs as
+    much against a pair as the model finds it does, however much the family shares (`family_and_place`).
+    """
+    jw = dialect.jaro_winkler
+    return cl.CustomComparison(
+        output_column_name="given_name",
+        comparison_levels=[
+            cll.NullLevel("given_name"),
+            cll.ExactMatchLevel("given_name").configure(tf_adjustment_column="given_name"),
+            cll.CustomLevel(
+                f"given_key_l = given_key_r or {jw('given_name_l', 'given_name_r')} >= 0.92"
+            ).configure(label_for_charts="given name alike (spelling, transliteration)"),
+            cll.CustomLevel(
+                f"{jw('given_name_l', 'given_name_r')} >= 0.8 "
+                f"or {dialect.common_count('given_keys_l', 'given_keys_r')} >= 1 "
+                # a shortened given name (Abdi for Abdirahman, Alex for Alexander)
+                "or (length(given_name_l) >= 3 and length(given_name_r) >= 3 "
+                "    and (left(given_name_l, length(given_name_r)) = given_name_r "
+                "         or left(given_name_r, length(given_name_l)) = given_name_l))"
+            ).configure(label_for_charts="given name close: shortened, another given name in common"),
+            # the same name parts with another one first: a name written in another order, or, where names are
+            # handed down, a son who carries his grandfather's name: a level of its own, weighed as found
+            cll.CustomLevel("name_sounds_l = name_sounds_r").configure(
+                label_for_charts="the same name parts in another order"
+            ),
+            cll.ElseLevel(),
+        ],
+    )
+
+
+def _family_levels(dialect: Dialect) -> dict[str, str]:
+    """How far two records' family names (every name part but the given name) agree, as SQL conditions."""
+    common = dialect.common_count("other_keys_l", "other_keys_r")
+    shorter = f"least({dialect.count('other_keys_l')}, {dialect.count('other_keys_r')})"
+    return {
+        "same": "(other_names_l = other_names_r or other_keys_l = other_keys_r or name_sounds_l = name_sounds_r)",
+        "part": f"({common} = {shorter} or {dialect.jaro_winkler('other_names_l', 'other_names_r')} >= 0.9)",
+        "one": f"{common} >= 1",
+    }
+
+
+def family_and_place_comparison(fields: Fields, dialect: Dialect = DUCKDB) -> Any:
+    """Family names and where the person lives, as one comparison: the evidence a household shares.
+
+    A household shares its family names (or, in patronymic families, the father's and grandfather's
+    names), its phone, its address and its village. Counted as separate comparisons, each would add its
+    own weight and together they would outweigh a different given name and birth date: brothers and
+    sisters would be one person. As one comparison, "same household, same family names" is one level
+    whose weight the model learns once. Which of phone and address a household shares is measured on
+    the night's data (FieldProfile.household); where each belongs to one person it is compared on its own.
+    """
+    family = _family_levels(dialect)
+    household = [f"{f}_l = {f}_r" for f in ("phone", "address") if fields.household(f)]
+    fine = [f for f in ("postcode", "locality") if f in fields] or [
+        f for f in ("admin2", "admin1") if f in fields
+    ][:1]
+    area = [f"{f}_l = {f}_r" for f in fine]
+    places = [f for f in ("phone", "address") if fields.household(f)] + fine
+    no_place = " and ".join(f"({f}_l is null or {f}_r is null)" for f in places) or "true"
+    levels: list[Any] = [
+        cll.CustomLevel(f"(other_names_l is null or other_names_r is null) and {no_place}").configure(
+            is_null_level=True, label_for_charts="no family name and no place on one side"
+        )
+    ]
+
+    def level(sql: str, label: str) -> None:
+        levels.append(cll.CustomLevel(sql).configure(label_for_charts=label))
+
+    at_home = f"({' or '.join(household)})" if household else None
+    in_area = f"({' or '.join(area)})" if area else None
+    if at_home:
+        level(f"{at_home} and {family['same']}", "same household, same family names")
+        level(f"{at_home} and {family['part']}", "same household, family names in part")
+        level(at_home, "same household, other family names")
+    for key, label in (
+        ("same", "same family names"),
+        ("part", "family names in part"),
+        ("one", "a family name"),
+    ):
+        if in_area:
+            level(f"{in_area} and {family[key]}", f"{label}, same area")
+        level(family[key], f"{label}, elsewhere")
+    if in_area:
+        level(in_area, "same area, other family names")
+    levels.append(cll.ElseLevel())
+    return cl.CustomComparison(output_column_name="family_and_place", comparison_levels=levels)
+
+
 def national_id_comparison() -> Any:
     """The national id: the same, two digits exchanged or one mistyped, two edits apart; a missing id is no
     evidence either way (the null level)."""
@@ -459,7 +551,13 @@ def comparisons(fields: Fields, dialect: Dialect = DUCKDB) -> list[tuple[Any, fr
         chosen.append((comparison, frozenset(reads)))
 
     if fields.any(*NAME_PARTS):
-        add(name_comparison(dialect), *NAME_PARTS)
+        add(given_name_comparison(dialect), *NAME_PARTS)
+        add(
+            family_and_place_comparison(fields, dialect),
+            *NAME_PARTS,
+            *PLACE_FIELDS,
+            *(f for f in SHAREABLE if fields.household(f)),
+        )
     if "mother_name" in fields:
         add(
             cl.JaroWinklerAtThresholds("mother_name", [0.92, 0.8]).configure(term_frequency_adjustments=True),
@@ -483,7 +581,7 @@ def comparisons(fields: Fields, dialect: Dialect = DUCKDB) -> list[tuple[Any, fr
     if "address" in fields and not fields.household("address"):
         add(address_comparison(), "address")
     places = [f for f in PLACE_FIELDS if f in fields and (f != "address" or fields.household(f))]
-    if places or fields.household("phone"):
+    if not fields.any(*NAME_PARTS) and (places or fields.household("phone")):
         add(place_comparison(fields), *PLACE_FIELDS, *(("phone",) if fields.household("phone") else ()))
     for name, compare in sorted(fields.extra.items()):
         add(extra_comparison(name, compare, dialect), name)
@@ -525,6 +623,17 @@ _RULES: tuple[tuple[str, tuple[str, ...], str], ...] = (
         "given_sounds+birth_year",
         ("first_name", "date_of_birth"),
         "l.given_key = r.given_key and l.birth_year = r.birth_year",
+    ),
+    # the given name misspelt: the family's first name part (a surname, or the father's name) in its place
+    (
+        "other_sounds+birth_year",
+        ("first_name", "date_of_birth"),
+        "l.other_key = r.other_key and l.birth_year = r.birth_year",
+    ),
+    (
+        "other_sounds+locality+given_initial",
+        ("first_name", "locality"),
+        "l.other_key = r.other_key and l.locality = r.locality and left(l.given_name, 1) = left(r.given_name, 1)",
     ),
     # the year mistyped or off by one
     (

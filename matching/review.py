@@ -73,18 +73,31 @@ def load_decisions(con: duckdb.DuckDBPyConnection, home: Path) -> int:
 
 
 def write_review_queue(con: duckdb.DuckDBPyConnection, night: date, config: LinkageConfig) -> int:
-    """Uncertain pairs, and every edge inside a flagged cluster, with both records side by side."""
+    """The pairs a clerk must decide, with both records side by side: uncertain pairs (between the review
+    band's lower end and the threshold) whose records the night left in two persons, and the links the
+    identity guard cut (at or above the threshold, inside a cluster it split). A pair whose records are one
+    person through stronger links, or that the guard kept together, is not asked about again."""
     con.execute("delete from linkage.review_queue where night = $night", {"night": night})
     con.execute(
         """
         insert into linkage.review_queue
-        with pairs as (
+        with person as (
+            select record_key, person_id from linkage.record_person where night = $night
+        ),
+        apart as (
+            select e.* from _edges e
+            join person l on l.record_key = e.record_key_l
+            join person r on r.record_key = e.record_key_r
+            where l.person_id <> r.person_id
+        ),
+        pairs as (
             select record_key_l, record_key_r, match_probability, 'uncertain' as reason
-            from _edges where match_probability >= $lower and match_probability < $threshold
+            from apart where match_probability >= $lower and match_probability < $threshold
             union all
-            select e.record_key_l, e.record_key_r, e.match_probability, 'inside a flagged cluster'
-            from _edges e
-            where e.record_key_l in (select record_key from _flagged_records)
+            select e.record_key_l, e.record_key_r, e.match_probability, 'cut by the identity guard'
+            from apart e
+            where e.match_probability >= $threshold
+              and e.record_key_l in (select record_key from _flagged_records)
               and e.record_key_r in (select record_key from _flagged_records)
         )
         select $night, p.record_key_l, p.record_key_r, max(p.match_probability), string_agg(distinct p.reason, '; '),

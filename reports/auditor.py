@@ -68,10 +68,23 @@ ACCURACY_METRICS = (
     ("true_pairs", "True pairs"),
     ("predicted_pairs", "Predicted pairs"),
     ("true_positive_pairs", "Correctly predicted pairs"),
+    ("guard_splits", "Clusters the identity guard split"),
+    ("guard_splits_right", "Of those, clusters that really held two people or more"),
+    ("review_pairs_per_1000", "Pairs sent to clerical review per 1,000 records"),
+    ("review_true_match_share", "Of those, pairs that are one person"),
 )
 ID_KEPT_METRIC = "persons_keeping_id"
 SHARE_METRICS = frozenset(
-    {"pairwise_precision", "pairwise_recall", "pairwise_f1", "bcubed_precision", "bcubed_recall", "bcubed_f1"}
+    {
+        "pairwise_precision",
+        "pairwise_recall",
+        "pairwise_f1",
+        "bcubed_precision",
+        "bcubed_recall",
+        "bcubed_f1",
+        "guard_splits_right",
+        "review_true_match_share",
+    }
 )
 LINKAGE_RUN_COUNTS = (
     ("records", "Source records linked"),

@@ -71,8 +71,8 @@ def test_a_saved_model_loads_with_its_numbers(target):
 def test_a_model_for_other_fields_is_refused():
     """Settings rebuilt from code for fields the numbers were not trained on would score nonsense."""
     params = params_with_numbers()
-    params["comparisons"]["name"] = params["comparisons"]["name"][:-1]
-    with pytest.raises(ValueError, match="name"):
+    params["comparisons"]["given_name"] = params["comparisons"]["given_name"][:-1]
+    with pytest.raises(ValueError, match="given_name"):
         portable_model.settings_for(params, SPARK)
 
 

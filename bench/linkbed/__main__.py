@@ -80,10 +80,24 @@ def link_stats(home: Path) -> dict[str, Any]:
             "select details, insufficient_identifiers from audit.linkage_runs where night = $1",
             params=[DROP_DATE],
         ).fetchall()
+        guard = dict(
+            con.sql(
+                "select metric, value from audit.linkage_metrics where night = $1 and list_contains($2, metric)",
+                params=[DROP_DATE, list(GUARD_METRICS)],
+            ).fetchall()
+        )
     if not rows:
         return {"link_seconds": None, "insufficient": None}
     seconds = json.loads(rows[0][0]).get("seconds", {})
-    return {"link_seconds": sum(float(v) for v in seconds.values()), "insufficient": rows[0][1]}
+    return {
+        "link_seconds": sum(float(v) for v in seconds.values()),
+        "insufficient": rows[0][1],
+        "guard": guard,
+    }
+
+
+# the identity guard and the review queue, as the night measured them against the home's truth
+GUARD_METRICS = ("guard_splits", "guard_splits_right", "review_pairs_per_1000", "review_true_match_share")
 
 
 def read_ours(home: Path) -> pl.DataFrame | None:
@@ -129,6 +143,7 @@ def run_schema(schema: str, args: argparse.Namespace, seed: int, root: Path) -> 
         "ours_errors": ours["errors"],
         "ours_link_seconds": ours["link_seconds"],
         "ours_insufficient": ours["insufficient"],
+        "ours_guard": ours.get("guard", {}),
         "ours": pairwise_score(truth, ours["assignments"]) if ours["assignments"] is not None else None,
     }
     try:
@@ -142,6 +157,11 @@ def run_schema(schema: str, args: argparse.Namespace, seed: int, root: Path) -> 
 
 def _fmt(score: PairScore | None) -> str:
     return "-" if score is None else f"{score.precision:.4f} / {score.recall:.4f} / {score.f1:.4f}"
+
+
+def _metric(values: dict[str, float], name: str, share: bool = False) -> str:
+    v = values.get(name)
+    return "-" if v is None else (f"{v:.1%}" if share else f"{v:,.1f}")
 
 
 def _median(values: list[float]) -> float | None:
@@ -192,6 +212,23 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
                 )
             if r.get("expert_error"):
                 notes.append(f"- {schema}, run {k}: the expert script failed: {r['expert_error']}")
+    lines += [
+        "",
+        "Our identity guard and clerical review load (the median run), measured by the night against the truth:",
+        "",
+        "| schema | clusters split | splits right | review pairs per 1,000 records | review pairs that are one person |",
+        "|---|---|---|---|---|",
+    ]
+    for schema in dict.fromkeys(r["schema"] for r in results):
+        runs = sorted(
+            (r for r in results if r["schema"] == schema), key=lambda r: r["ours"].f1 if r["ours"] else -1.0
+        )
+        guard = runs[len(runs) // 2].get("ours_guard") or {}
+
+        lines.append(
+            f"| {schema} | {_metric(guard, 'guard_splits')} | {_metric(guard, 'guard_splits_right', True)} | "
+            f"{_metric(guard, 'review_pairs_per_1000')} | {_metric(guard, 'review_true_match_share', True)} |"
+        )
     if notes:
         lines += ["", "Notes:", *dict.fromkeys(notes)]
     return "\n".join(lines) + "\n"

@@ -66,7 +66,7 @@ comment on column linkage.review_queue.night is 'Night the pair was queued.';
 comment on column linkage.review_queue.record_key_l is 'source:source_record_id of the left record (use source_l/source_record_id_l in the decision file).';
 comment on column linkage.review_queue.record_key_r is 'source:source_record_id of the right record.';
 comment on column linkage.review_queue.match_probability is 'Model probability that the two records are the same person.';
-comment on column linkage.review_queue.reason is 'uncertain, or inside a flagged cluster.';
+comment on column linkage.review_queue.reason is 'uncertain (in the review band, left in two persons), or cut by the identity guard (a link at or above the threshold inside a cluster it split).';
 comment on column linkage.review_queue.first_name_l is 'Standardised first name, left record.';
 comment on column linkage.review_queue.first_name_r is 'Standardised first name, right record.';
 comment on column linkage.review_queue.last_name_l is 'Standardised last name, left record.';
