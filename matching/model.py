@@ -262,8 +262,8 @@ def date_of_birth_comparison() -> Any:
             ),
             cll.CustomLevel(
                 "month(date_of_birth_l) = month(date_of_birth_r) and day(date_of_birth_l) = day(date_of_birth_r) "
-                f"and abs(year(date_of_birth_l) - year(date_of_birth_r)) <= 2 and {both_days}",
-                label_for_charts="same day and month, year off by one or two",
+                f"and abs(year(date_of_birth_l) - year(date_of_birth_r)) = 1 and {both_days}",
+                label_for_charts="same day and month, year off by one",
             ),
             cll.AbsoluteDateDifferenceLevel(
                 "date_of_birth", input_is_string=False, threshold=1, metric="month"
@@ -466,11 +466,11 @@ def family_and_place_comparison(fields: Fields, dialect: Dialect = DUCKDB) -> An
     """
     family = _family_levels(dialect)
     household = [f"{f}_l = {f}_r" for f in ("phone", "address") if fields.household(f)]
-    fine = [f for f in ("postcode", "locality") if f in fields] or [
-        f for f in ("admin2", "admin1") if f in fields
-    ][:1]
-    area = [f"{f}_l = {f}_r" for f in fine]
-    places = [f for f in ("phone", "address") if fields.household(f)] + fine
+    # the area both records give, fine (a postcode, a village) or coarse (a district, a province)
+    fine = [f"{f}_l = {f}_r" for f in ("postcode", "locality") if f in fields]
+    coarse = [f"{f}_l = {f}_r" for f in ("admin2", "admin1") if f in fields][:1]
+    places = [f for f in ("phone", "address") if fields.household(f)]
+    places += [f for f in ("postcode", "locality", "admin2", "admin1") if f in fields]
     no_place = " and ".join(f"({f}_l is null or {f}_r is null)" for f in places) or "true"
     levels: list[Any] = [
         cll.CustomLevel(f"(other_names_l is null or other_names_r is null) and {no_place}").configure(
@@ -478,13 +478,17 @@ def family_and_place_comparison(fields: Fields, dialect: Dialect = DUCKDB) -> An
         )
     ]
 
-    def level(sql: str, label: str) -> None:
-        levels.append(cll.CustomLevel(sql).configure(label_for_charts=label))
+    def level(sql: str, label: str, common: bool = False) -> None:
+        # family names agreeing weigh less where many people carry them (term frequencies of other_names)
+        created = cll.CustomLevel(sql).configure(label_for_charts=label)
+        levels.append(created.configure(tf_adjustment_column="other_names") if common else created)
 
-    at_home = f"({' or '.join(household)})" if household else None
-    in_area = f"({' or '.join(area)})" if area else None
-    if at_home:
-        level(f"{at_home} and {family['same']}", "same household, same family names")
+    areas = [
+        (f"({' or '.join(c)})", name) for c, name in ((fine, "same village"), (coarse, "same district")) if c
+    ]
+    if household:
+        at_home = f"({' or '.join(household)})"
+        level(f"{at_home} and {family['same']}", "same household, same family names", common=True)
         level(f"{at_home} and {family['part']}", "same household, family names in part")
         level(at_home, "same household, other family names")
     for key, label in (
@@ -492,11 +496,19 @@ def family_and_place_comparison(fields: Fields, dialect: Dialect = DUCKDB) -> An
         ("part", "family names in part"),
         ("one", "a family name"),
     ):
-        if in_area:
-            level(f"{in_area} and {family[key]}", f"{label}, same area")
-        level(family[key], f"{label}, elsewhere")
-    if in_area:
-        level(in_area, "same area, other family names")
+        for area, area_name in areas:
+            level(f"{area} and {family[key]}", f"{label}, {area_name}", common=key == "same")
+        if key == "same":
+            # the exact level term frequencies are taken against; sound-alike family names fall to "in part"
+            levels.append(
+                cll.ExactMatchLevel("other_names").configure(
+                    tf_adjustment_column="other_names", label_for_charts=f"{label}, elsewhere"
+                )
+            )
+        else:
+            level(family[key], f"{label}, elsewhere")
+    for area, area_name in areas:
+        level(area, f"{area_name}, other family names")
     levels.append(cll.ElseLevel())
     return cl.CustomComparison(output_column_name="family_and_place", comparison_levels=levels)
 
