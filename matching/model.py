@@ -103,6 +103,11 @@ class BlockingCount:
     sql: str
     comparisons: int
     kept: bool = True
+    # of tonight's links that other rules found, the share this rule finds too (its recall, estimated without
+    # a truth: links found by other rules are a sample of true pairs this rule's keys did not choose); and the
+    # links no other rule finds
+    recall_estimate: float | None = None
+    links_only_it_finds: int | None = None
 
 
 @dataclass(frozen=True)
@@ -986,3 +991,47 @@ def em_sessions(fields: Fields) -> list[tuple[frozenset[str], str]]:
 def trained_by(session_fields: frozenset[str], comparison_fields: list[frozenset[str]]) -> set[int]:
     """The comparisons (by position) a session blocked on `session_fields` estimates: those it leaves free."""
     return {i for i, reads in enumerate(comparison_fields) if not (reads & session_fields)}
+
+
+def estimate_recall(
+    con: duckdb.DuckDBPyConnection, counts: list[BlockingCount], threshold: float
+) -> list[BlockingCount]:
+    """Each kept rule's recall estimated from tonight's links (scratch tables `edges` and `link_input`).
+
+    A link found by other rules is a true pair (as far as the model can tell) whose fields did not have to
+    agree on this rule's keys; the share of those this rule generates too estimates its recall. The links
+    only one rule finds say what leaving it out would cost. Rules are evaluated on the linked pairs alone,
+    so the estimate costs one pass over the links.
+    """
+    kept = [c for c in counts if c.kept]
+    if len(kept) < 2:
+        return counts
+    flags = ", ".join(f"coalesce(({c.sql}), false)::int as hit_{i}" for i, c in enumerate(kept))
+    con.execute(
+        f"""
+        create or replace temp table _rule_hits as
+        select {flags} from edges e
+        join link_input l on l.record_key = e.record_key_l
+        join link_input r on r.record_key = e.record_key_r
+        where e.match_probability >= {float(threshold)!r}
+        """
+    )
+    total = " + ".join(f"hit_{i}" for i in range(len(kept)))
+    aggregates = ", ".join(
+        f"count(*) filter (where {total} - hit_{i} > 0), "
+        f"count(*) filter (where hit_{i} = 1 and {total} > 1), "
+        f"count(*) filter (where hit_{i} = 1 and {total} = 1)"
+        for i in range(len(kept))
+    )
+    row = con.execute(f"select {aggregates} from _rule_hits").fetchall()[0]
+    con.execute("drop table _rule_hits")
+    estimates = {}
+    for i, c in enumerate(kept):
+        by_others, both, only = row[3 * i : 3 * i + 3]
+        estimates[c.name] = (round(both / by_others, 4) if by_others else None, int(only))
+    return [
+        dataclasses.replace(c, recall_estimate=estimates[c.name][0], links_only_it_finds=estimates[c.name][1])
+        if c.name in estimates
+        else c
+        for c in counts
+    ]

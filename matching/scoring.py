@@ -107,6 +107,8 @@ def score_full(
             threshold_match_probability=min(config.review_lower, threshold), warning_mode="never"
         )
         _edges_from(scratch, backend.to_scratch(scratch, predictions, "predictions"))
+        if backend.dialect.name == "duckdb":
+            blocking = model_lib.estimate_recall(scratch, blocking, threshold)
         return Scored(
             comparisons_scored, modelled, False, out_dir / "model.json", blocking, threshold=threshold
         )
@@ -149,6 +151,8 @@ def score_full(
     )
     _edges_from(scratch, predicted, (calibration.prior_before, calibration.prior))
     scratch.execute("delete from edges where match_probability < $1", [min(config.review_lower, threshold)])
+    if backend.dialect.name == "duckdb":  # the rules' SQL runs on scratch (DuckDB): Spark's would not parse
+        blocking = model_lib.estimate_recall(scratch, blocking, threshold)
     meta = {
         "match_threshold": calibration.threshold,
         "calibration": calibration.as_dict(),

@@ -674,6 +674,9 @@ def _linkage_run(con: duckdb.DuckDBPyConnection, night: date) -> RunSection:
             "name": str(b.get("name", "")),
             "sql": str(b.get("sql", "")),
             "comparisons": format_number(b.get("comparisons")),
+            "recall": "–" if b.get("recall_estimate") is None else f"{float(b['recall_estimate']):.1%}",
+            "only": "–" if b.get("links_only_it_finds") is None else format_number(b["links_only_it_finds"]),
+            "kept": "kept" if b.get("kept", True) else "left out (over the budget)",
         }
         for b in details.get("blocking", [])
         if isinstance(b, dict)

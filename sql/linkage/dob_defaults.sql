@@ -18,22 +18,6 @@ per_source as (
     group by source_dataset
 ),
 
--- days of the year: one holds about 1/366 of a source's dates; four times that, and 10 records, is a default
-by_day as (
-    select source_dataset, month(date_of_birth) as birth_month, day(date_of_birth) as birth_day,
-           count(*) as records_on_day
-    from dated
-    group by all
-),
-
-day_defaults as (
-    select b.source_dataset, 'year_only' as kind, b.birth_month, b.birth_day, cast(null as date) as placeholder,
-           b.records_on_day as records
-    from by_day b
-    join per_source p using (source_dataset)
-    where b.records_on_day >= 10 and b.records_on_day > 4 * p.records / 366.0
-),
-
 -- whole dates: distinct people on one date, against the records of the ten years around its year
 by_date as (
     select source_dataset, date_of_birth, count(distinct given_key) as people
@@ -58,6 +42,23 @@ date_defaults as (
        and y.birth_year <> year(d.date_of_birth)
     group by d.source_dataset, d.date_of_birth, d.people
     having d.people > 10 * coalesce(sum(y.records_in_year), 0) / 10.0
+),
+
+-- days of the year (placeholders aside): one holds about 1/366 of a source's dates; four times that, and 10 records, is a default
+by_day as (
+    select source_dataset, month(date_of_birth) as birth_month, day(date_of_birth) as birth_day,
+           count(*) as records_on_day
+    from dated
+    anti join date_defaults d on d.source_dataset = dated.source_dataset and d.placeholder = dated.date_of_birth
+    group by all
+),
+
+day_defaults as (
+    select b.source_dataset, 'year_only' as kind, b.birth_month, b.birth_day, cast(null as date) as placeholder,
+           b.records_on_day as records
+    from by_day b
+    join per_source p using (source_dataset)
+    where b.records_on_day >= 10 and b.records_on_day > 4 * p.records / 366.0
 )
 
 select source_dataset, kind, birth_month, birth_day, placeholder, records
