@@ -960,6 +960,17 @@ _EM_SESSIONS: tuple[tuple[tuple[str, ...], str], ...] = (
         ("date_of_birth",),
         "l.date_of_birth = r.date_of_birth and l.dob_precision = 'day' and r.dob_precision = 'day'",
     ),
+    # the same name in the same place first: common names are shared by strangers, and a session blocked on
+    # the name alone counts their different birth dates as errors of one person's records
+    (
+        ("first_name", "last_name", "locality"),
+        "l.first_name = r.first_name and l.last_name = r.last_name and l.locality = r.locality",
+    ),
+    (
+        ("first_name", "last_name", "admin2"),
+        "l.first_name = r.first_name and l.last_name = r.last_name and l.admin2 = r.admin2",
+    ),
+    (("first_name", "locality"), "l.name_sounds = r.name_sounds and l.locality = r.locality"),
     (("first_name", "last_name"), "l.first_name = r.first_name and l.last_name = r.last_name"),
     (("first_name",), "l.name_sounds = r.name_sounds"),
     (("last_name", "date_of_birth"), "l.last_name = r.last_name and l.birth_year = r.birth_year"),

@@ -73,10 +73,10 @@ def load_decisions(con: duckdb.DuckDBPyConnection, home: Path) -> int:
 
 
 def write_review_queue(con: duckdb.DuckDBPyConnection, night: date, config: LinkageConfig) -> int:
-    """The pairs a clerk must decide, with both records side by side: uncertain pairs (between the review
-    band's lower end and the threshold) whose records the night left in two persons, and the links the
-    identity guard cut (at or above the threshold, inside a cluster it split). A pair whose records are one
-    person through stronger links, or that the guard kept together, is not asked about again."""
+    """The pairs a clerk must decide, with both records side by side: for two persons the night left apart,
+    their strongest link, when it is uncertain (between the review band's lower end and the threshold) or
+    was cut by the identity guard (at or above the threshold, inside a cluster it split). A pair whose
+    records are one person through stronger links is not asked about, and two persons are asked about once."""
     con.execute("delete from linkage.review_queue where night = $night", {"night": night})
     con.execute(
         """
@@ -85,10 +85,16 @@ def write_review_queue(con: duckdb.DuckDBPyConnection, night: date, config: Link
             select record_key, person_id from linkage.record_person where night = $night
         ),
         apart as (
-            select e.* from _edges e
+            -- one question per two persons: their strongest link (a clerk decides persons, not every pair)
+            select e.*, least(l.person_id, r.person_id) as person_a, greatest(l.person_id, r.person_id) as person_b
+            from _edges e
             join person l on l.record_key = e.record_key_l
             join person r on r.record_key = e.record_key_r
             where l.person_id <> r.person_id
+            qualify row_number() over (
+                partition by least(l.person_id, r.person_id), greatest(l.person_id, r.person_id)
+                order by e.match_probability desc, e.record_key_l, e.record_key_r
+            ) = 1
         ),
         pairs as (
             select record_key_l, record_key_r, match_probability, 'uncertain' as reason
