@@ -88,7 +88,34 @@ def train(
         log.warning(
             "%d comparison(s) kept Splink's default m: no EM session could leave them free", len(untrained)
         )
-    return linker, sessions
+    return _with_disagreement_floor(linker, sdf), sessions
+
+
+# m of a comparison's last level (every value disagrees) when EM never saw a true pair there: rarer than one
+# in a thousand true pairs. Left untrained, Splink scores the level as no evidence at all, and two records
+# born twenty years apart weigh as if their dates were unknown.
+DISAGREEMENT_M_FLOOR = 0.001
+
+
+def _with_disagreement_floor(linker: Any, sdf: Any) -> Any:
+    """The linker with every untrained "all other comparisons" level given DISAGREEMENT_M_FLOOR."""
+    from splink import Linker
+
+    model = linker.misc.save_model_to_json()
+    floored = []
+    for comparison in model["comparisons"]:
+        last = comparison["comparison_levels"][-1]
+        if last.get("sql_condition") == "ELSE" and last.get("m_probability") is None:
+            last["m_probability"] = DISAGREEMENT_M_FLOOR
+            floored.append(comparison["output_column_name"])
+    if not floored:
+        return linker
+    log.info(
+        "linkage: no true pair disagreed on %s in training; m set to %s",
+        ", ".join(floored),
+        DISAGREEMENT_M_FLOOR,
+    )
+    return Linker(sdf, model, SPLINK_LOG_LEVEL)
 
 
 def _estimate_first_prior(
