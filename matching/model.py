@@ -270,6 +270,11 @@ def date_of_birth_comparison() -> Any:
                 f"and abs(year(date_of_birth_l) - year(date_of_birth_r)) = 1 and {both_days}",
                 label_for_charts="same day and month, year off by one",
             ),
+            cll.CustomLevel(
+                "month(date_of_birth_l) = month(date_of_birth_r) and day(date_of_birth_l) = day(date_of_birth_r) "
+                f"and {both_days}",
+                label_for_charts="same day and month, the year mistyped",
+            ),
             cll.AbsoluteDateDifferenceLevel(
                 "date_of_birth", input_is_string=False, threshold=1, metric="month"
             ),
@@ -642,6 +647,13 @@ _RULES: tuple[tuple[str, tuple[str, ...], str], ...] = (
         "given_sounds+birth_year",
         ("first_name", "date_of_birth"),
         "l.given_key = r.given_key and l.birth_year = r.birth_year",
+    ),
+    # the year mistyped (a decade, a digit): the given name with the day and month
+    (
+        "given_sounds+birth_day_and_month",
+        ("first_name", "date_of_birth"),
+        "l.given_key = r.given_key and month(l.date_of_birth) = month(r.date_of_birth) "
+        "and day(l.date_of_birth) = day(r.date_of_birth)",
     ),
     # the given name misspelt: the family's first name part (a surname, or the father's name) in its place
     (
