@@ -30,6 +30,7 @@ class Dialect:
     split_function: str
     intersect_function: str
     length_function: str
+    contains_function: str
 
     def quote(self, name: str) -> str:
         """An identifier quoted for this backend (a contract's extra field may hold any character)."""
@@ -52,6 +53,10 @@ class Dialect:
         """How many elements two lists (arrays) have in common."""
         return f"{self.length_function}({self.intersect_function}({left}, {right}))"
 
+    def contains(self, array: str, value: str) -> str:
+        """True when a list (array) holds a value."""
+        return f"{self.contains_function}({array}, {value})"
+
     def count(self, array: str) -> str:
         """How many elements a list (array) holds."""
         return f"{self.length_function}({array})"
@@ -64,6 +69,7 @@ DUCKDB = Dialect(
     split_function="string_split",
     intersect_function="list_intersect",
     length_function="len",
+    contains_function="list_contains",
 )
 # the Spark functions jaro_winkler comes from the jar Splink's wheel ships (matching.spark adds it to spark.jars)
 SPARK = Dialect(
@@ -73,6 +79,7 @@ SPARK = Dialect(
     split_function="split",
     intersect_function="array_intersect",
     length_function="size",
+    contains_function="array_contains",
 )
 
 

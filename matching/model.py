@@ -448,6 +448,11 @@ def given_name_comparison(dialect: Dialect = DUCKDB) -> Any:
             cll.CustomLevel("name_sounds_l = name_sounds_r").configure(
                 label_for_charts="the same name parts in another order"
             ),
+            # each given name among the other record's other names: the name written in another order, with a
+            # part more or less (a parent's given name is in a patronymic child's chain, not the other way too)
+            cll.CustomLevel(
+                f"{dialect.contains('other_keys_r', 'given_key_l')} and {dialect.contains('other_keys_l', 'given_key_r')}"
+            ).configure(label_for_charts="given and family names in each other's places"),
             cll.ElseLevel(),
         ],
     )
@@ -660,6 +665,17 @@ _RULES: tuple[tuple[str, tuple[str, ...], str], ...] = (
         "other_sounds+birth_year",
         ("first_name", "date_of_birth"),
         "l.other_key = r.other_key and l.birth_year = r.birth_year",
+    ),
+    (
+        "other_sounds+birth_day_and_month",
+        ("first_name", "date_of_birth"),
+        "l.other_key = r.other_key and month(l.date_of_birth) = month(r.date_of_birth) "
+        "and day(l.date_of_birth) = day(r.date_of_birth)",
+    ),
+    (
+        "other_sounds+admin2+given_initial",
+        ("first_name", "admin2"),
+        "l.other_key = r.other_key and l.admin2 = r.admin2 and left(l.given_name, 1) = left(r.given_name, 1)",
     ),
     (
         "other_sounds+locality+given_initial",
