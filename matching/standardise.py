@@ -107,10 +107,15 @@ def _translit(value: str | None) -> str | None:
 
 
 def _phonetic(value: str | None) -> str | None:
-    """Metaphone key of a name (None when nothing is left to sound)."""
+    """Metaphone key of a name (None when nothing is left to sound).
+
+    An x is read as h first: Somali and other Latin orthographies write the Arabic ha with it (Maxamed,
+    Xasan, Xuseen for Mohamed, Hassan, Hussein), and names written with an x otherwise still agree with
+    themselves.
+    """
     if value is None:
         return None
-    return jellyfish.metaphone(value) or None
+    return jellyfish.metaphone(value.lower().replace("x", "h")) or None
 
 
 def _source_view(contract: Contract, parquet: bool) -> dict[str, object]:
