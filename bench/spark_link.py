@@ -161,44 +161,71 @@ def curve(root: Path, sizes: list[int], timeout: float) -> str:
     lines = [
         f"# Full nights on DuckDB by country size ({time.strftime('%Y-%m-%d %H:%M')} UTC, {os.cpu_count()} cores)",
         "",
+        f"Code: {_commit()}",
+        "",
         "| people | records | night s | record_linkage s | peak RSS GiB | comparisons | precision | recall "
-        "| blocking rules left out (over max_comparisons_per_rule) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| rules kept / tightened / dropped | tightened (comparisons) | dropped (comparisons, untightened) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+    details: list[str] = []
     for people in sizes:
         home = root / f"c{people}"
         shutil.rmtree(home, ignore_errors=True)
+        failure = None
+        night: dict[str, object] = {}
         try:
             run_stage("generate", home, people, 1, 42, timeout)
             night = run_stage("night", home, people, 1, 42, timeout)
         except SystemExit as failed:
-            lines.append(f"| {people:,} | | failed: {failed} | | | | | | |")
-            print(lines[-1], flush=True)
-            break
+            failure = str(failed)
         finally:
             work = home / "night" / "state" / "work.duckdb"
             found = None
             if work.exists():
-                with duckdb.connect(str(work), read_only=True) as con:
-                    found = con.execute(
-                        "select comparisons, (select value from audit.linkage_metrics where metric = "
-                        "'pairwise_precision'), (select value from audit.linkage_metrics where metric = "
-                        "'pairwise_recall'), details from audit.linkage_runs"
-                    ).fetchone()
+                try:
+                    with duckdb.connect(str(work), read_only=True) as con:
+                        found = con.execute(
+                            "select comparisons, (select value from audit.linkage_metrics where metric = "
+                            "'pairwise_precision'), (select value from audit.linkage_metrics where metric = "
+                            "'pairwise_recall'), details from audit.linkage_runs"
+                        ).fetchone()
+                except duckdb.Error as error:  # a night killed before linkage wrote its run
+                    print(f"{people:,}: no linkage run in {work}: {error}", flush=True)
+            # the night's linkage log (its stages with their times) outlives the home
+            for log_file in (home / "night" / "state" / "logs").glob("*.log"):
+                shutil.copy(log_file, root / f"c{people}-{log_file.name}")
             shutil.rmtree(home, ignore_errors=True)
-        gib = float(str(night["peak_rss_mib"])) / 1024
-        if night.get("timed_out") or found is None:
-            lines.append(f"| {people:,} | | > {timeout:.0f} (killed) | | {gib:.2f} | | | | |")
+        gib = float(str(night.get("peak_rss_mib", "nan"))) / 1024
+        if failure is not None or night.get("timed_out") or found is None:
+            what = f"failed: {failure}" if failure is not None else f"> {timeout:.0f} (killed)"
+            if found is None:
+                lines.append(f"| {people:,} | | {what} | | {gib:.2f} | | | | | | |")
+            else:
+                lines.append(
+                    f"| {people:,} | | {what} | | {gib:.2f} | {int(found[0]):,} | {_num(found[1])} "
+                    f"| {_num(found[2])} | {_rules(found[3])} |"
+                )
+                details += _rule_details(people, found[3])
             print(lines[-1], flush=True)
             break
         steps = night.get("seconds_by_step")
         linkage = float(steps["record_linkage"]) if isinstance(steps, dict) else float("nan")
         lines.append(
             f"| {people:,} | {night.get('rows')} | {float(str(night['seconds'])):.1f} | {linkage:.1f} | {gib:.2f} "
-            f"| {int(found[0]):,} | {found[1]:.4f} | {found[2]:.4f} | {_left_out(found[3])} |"
+            f"| {int(found[0]):,} | {_num(found[1])} | {_num(found[2])} | {_rules(found[3])} |"
         )
         print(lines[-1], flush=True)
+        details += _rule_details(people, found[3])
+        if isinstance(steps, dict):
+            details.append(
+                "night seconds by step: "
+                + ", ".join(
+                    f"{k} {float(v):.1f}" for k, v in sorted(steps.items(), key=lambda kv: -float(kv[1]))
+                )
+            )
+        print("\n".join(details[-40:]), flush=True)
     lines += [
+        *details,
         "",
         "night s: bench.run's `night` stage (the child's wall time: the interpreter start and `ibr run` of the "
         "first night); peak RSS: the child's, with its descendants, from wait4.",
@@ -206,12 +233,74 @@ def curve(root: Path, sizes: list[int], timeout: float) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _left_out(details: str) -> str:
-    """The blocking rules the night left out for generating more comparisons than its budget per rule."""
+TIGHTENED = " & "  # matching.model.TIGHTENED: a rule over the budget tightened with keys is "<rule> & <key>"
+
+
+def _num(value: object) -> str:
+    """A metric to 4 places; empty when the night did not record it."""
+    return "" if value is None else f"{float(str(value)):.4f}"
+
+
+def _rules(details: str) -> str:
+    """Blocking rules kept as they are / tightened / dropped (kept false: over the budget per rule and no key
+    brought them within), then the tightened and the dropped ones with their comparisons, as table cells."""
     blocking = json.loads(details).get("blocking") or []
-    return (
-        ", ".join(f"{b['name']} ({b['comparisons']:,})" for b in blocking if not b.get("kept", True))
-        or "none"
+    plain = [b for b in blocking if b.get("kept", True) and TIGHTENED not in b["name"]]
+    tight = [b for b in blocking if b.get("kept", True) and TIGHTENED in b["name"]]
+    dropped = [b for b in blocking if not b.get("kept", True)]
+
+    def named(rules: list[dict[str, object]]) -> str:
+        return ", ".join(f"{b['name']} ({int(str(b['comparisons'])):,})" for b in rules) or "none"
+
+    return f"{len(plain)} / {len(tight)} / {len(dropped)} | {named(tight)} | {named(dropped)}"
+
+
+def _rule_details(people: int, details: str) -> list[str]:
+    """Per size: every blocking rule (name, comparisons, kept) and the linkage's seconds by step, from
+    audit.linkage_runs.details."""
+    found = json.loads(details)
+    lines = [
+        "",
+        f"### {people:,} people: blocking rules (audit.linkage_runs.details)",
+        "",
+        "| rule | comparisons | kept |",
+        "|---|---|---|",
+    ]
+    for b in found.get("blocking") or []:
+        state = (
+            "tightened"
+            if b.get("kept", True) and TIGHTENED in b["name"]
+            else ("yes" if b.get("kept", True) else "DROPPED")
+        )
+        lines.append(f"| {b['name']} | {int(b['comparisons']):,} | {state} |")
+    seconds = found.get("seconds") or {}
+    lines += [
+        "",
+        "linkage seconds by step: "
+        + (", ".join(f"{k} {float(v):.1f}" for k, v in seconds.items()) or "none"),
+        f"mode {found.get('mode_reason')!s:.80}; trained {found.get('trained')}; backend {found.get('backend')}; "
+        f"records scored {found.get('records_scored')}",
+    ]
+    return lines
+
+
+def _commit() -> str:
+    """HEAD's short hash and subject, and whether matching/ (edited by others meanwhile) differs from it;
+    BENCH_CODE names the code instead when the bench runs from an exported snapshot (no git there)."""
+    if os.environ.get("BENCH_CODE"):
+        return os.environ["BENCH_CODE"]
+    head = subprocess.run(
+        ["git", "log", "-1", "--format=%h %s"], cwd=ROOT, capture_output=True, text=True, check=False
+    ).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--", "matching", "pipelines", "bench"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    return f"{head[:160]}" + (
+        f" (working tree differs: {' '.join(dirty.split())[:200]})" if dirty else " (clean)"
     )
 
 
