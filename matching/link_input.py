@@ -131,13 +131,19 @@ def prepare_input(con: duckdb.DuckDBPyConnection, extra: dict[str, str] | None =
                    list_concat(family_tokens, given_tokens[2:]) as other_tokens,
                    list_distinct(list_concat(given_tokens, family_tokens)) as name_tokens
             from derived
+        ),
+        sounded as (
+            select *,
+                   list_sort(list_distinct(list_filter(
+                       list_transform(name_tokens, lambda t: ibr_phonetic(t)), lambda k: k is not null))) as name_keys
+            from named
         )
         select
             source as source_dataset,
             source_record_id as unique_id,
             source || ':' || source_record_id as record_key,
             * exclude (source, source_record_id, street_number, address_line, address_line_2, input_hash,
-                       given_tokens, family_tokens, other_tokens, name_tokens),
+                       given_tokens, family_tokens, other_tokens, name_tokens, name_keys),
             {incremental.fingerprint_sql((*LINK_FIELDS, *extra_names))} as link_fingerprint,
             nullif(concat_ws(' ', first_name, last_name), '') as name_concat,
             ibr_phonetic(first_name) as first_name_key,
@@ -150,18 +156,14 @@ def prepare_input(con: duckdb.DuckDBPyConnection, extra: dict[str, str] | None =
                 list_transform(given_tokens, lambda t: ibr_phonetic(t)), lambda k: k is not null))), []) as given_keys,
             nullif(list_sort(list_distinct(list_filter(
                 list_transform(other_tokens, lambda t: ibr_phonetic(t)), lambda k: k is not null))), []) as other_keys,
-            nullif(list_sort(list_distinct(list_filter(
-                list_transform(name_tokens, lambda t: ibr_phonetic(t)), lambda k: k is not null))), []) as name_keys,
             nullif(array_to_string(list_sort(name_tokens), ' '), '') as name_sorted,
-            nullif(array_to_string(list_sort(list_distinct(list_filter(
-                list_transform(name_tokens, lambda t: ibr_phonetic(t)), lambda k: k is not null))), ' '), '')
-                as name_sounds,
+            nullif(array_to_string(name_keys, ' '), '') as name_sounds,
             nullif(array_to_string(list_sort(string_split(national_id, '')), ''), '') as national_id_digits,
             string_split(address, ' ') as address_tokens,
             nullif(regexp_extract(address, '[0-9]+'), '') as address_number,
             {usable} >= 2 as usable,
             input_hash
-        from named
+        from sounded
     """
     # the SQL, the phonetic key's code and the libraries under it: an upgrade derives every row again
     code = "\n".join(
@@ -260,7 +262,6 @@ LINK_INPUT_COLUMNS = {
     "name_tokens": "Every part of the person's own name, once each.",
     "given_keys": "The metaphone keys of every given name (first_name's words), sorted, once each.",
     "other_keys": "The metaphone keys of the other names, sorted, once each.",
-    "name_keys": "The metaphone keys of the name's parts, sorted, once each.",
     "name_sorted": "The name's parts sorted and joined: the same name in any order.",
     "name_sounds": "The name's sound keys joined: names that sound alike in any order.",
     "national_id_digits": "The national id's characters sorted: the same id with two digits exchanged.",
