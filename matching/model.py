@@ -363,62 +363,6 @@ def place_comparison(fields: Fields) -> Any:
     return cl.CustomComparison(output_column_name="place", comparison_levels=levels)
 
 
-def name_comparison(dialect: Dialect = DUCKDB) -> Any:
-    """The person's name as a set of name parts, whatever order and however many of them a source writes.
-
-    Registries write one name many ways: given + father's + grandfather's names with no family name,
-    the chain cut short, two family names of which one is dropped, the father's name as a child's
-    surname, the order swapped, spellings and transliterations (Mohammed, Muhammad, Mohamed). The link
-    input holds every record's own name parts as tokens (`name_tokens`), their sound keys (`name_keys`)
-    and the given name apart (matching.link_input), and the levels compare those: the same names in any
-    order; one name the other with parts left out; the given name with some other part. Sharing other
-    parts while the given name differs (brothers and sisters share their father's and grandfather's
-    names, or their family names) is a level of its own, so that the model weighs it as it finds it.
-    """
-    jw = dialect.jaro_winkler
-    common = dialect.common_count("name_keys_l", "name_keys_r")
-    shorter = f"least({dialect.count('name_keys_l')}, {dialect.count('name_keys_r')})"
-    given_alike = (
-        f"(given_key_l = given_key_r or {jw('given_name_l', 'given_name_r')} >= 0.88 "
-        # a shortened given name (Abdi for Abdirahman, Alex for Alexander)
-        "or (length(given_name_l) >= 3 and length(given_name_r) >= 3 "
-        "    and (left(given_name_l, length(given_name_r)) = given_name_r "
-        "         or left(given_name_r, length(given_name_l)) = given_name_l)))"
-    )
-    return cl.CustomComparison(
-        output_column_name="name",
-        comparison_levels=[
-            cll.CustomLevel("name_sounds_l is null or name_sounds_r is null").configure(
-                is_null_level=True, label_for_charts="no name on one side"
-            ),
-            cll.ExactMatchLevel("name_sorted").configure(
-                tf_adjustment_column="name_sorted", label_for_charts="the same names (in any order)"
-            ),
-            cll.CustomLevel("name_sounds_l = name_sounds_r").configure(
-                label_for_charts="every name sounds alike (spelling, transliteration)"
-            ),
-            cll.CustomLevel(f"{given_alike} and {jw('other_names_l', 'other_names_r')} >= 0.9").configure(
-                label_for_charts="given name alike, other names alike"
-            ),
-            cll.CustomLevel(f"{given_alike} and {common} = {shorter} and {shorter} >= 2").configure(
-                label_for_charts="names left out (a chain cut short, one family name dropped)"
-            ),
-            cll.CustomLevel(f"{given_alike} and {common} >= 2").configure(
-                label_for_charts="given name and another name alike"
-            ),
-            cll.CustomLevel(
-                f"{jw('given_name_l', 'other_names_r')} >= 0.88 and {jw('other_names_l', 'given_name_r')} >= 0.88"
-            ).configure(label_for_charts="given and other names exchanged, alike"),
-            cll.CustomLevel(f"{common} >= 2").configure(
-                label_for_charts="two other names alike, the given name not (siblings share these)"
-            ),
-            cll.CustomLevel(given_alike).configure(label_for_charts="given name alike only"),
-            cll.CustomLevel(f"{common} >= 1").configure(label_for_charts="one other name alike"),
-            cll.ElseLevel(),
-        ],
-    )
-
-
 def given_name_comparison(dialect: Dialect = DUCKDB) -> Any:
     """The given name alone: what tells the people of one family apart.
 
@@ -869,14 +813,7 @@ def tightened(name: str, sql: str, keys: tuple[tuple[str, str], ...]) -> tuple[s
 
 
 def _count_one(sdf: Any, sql: str, sample: float) -> int:
-    [record] = _count(
-        sdf,
-        blocking_rules=[sql],
-        link_type="link_and_dedupe",
-        unique_id_column_name="unique_id",
-        source_dataset_column_name="source_dataset",
-        record_sample_proportion=sample,
-    )
+    [record] = _count(sdf, [sql], sample)
     return int(record["marginal_comparison_count"])
 
 
@@ -961,23 +898,27 @@ def quiet_sampling() -> Iterator[None]:
         yield
 
 
-def _count(sdf: Any, **kwargs: Any) -> list[dict[str, Any]]:
+def _count(sdf: Any, rules: list[str], sample: float) -> list[dict[str, Any]]:
+    """Splink's blocking count of `rules` in order (each rule's pairs beyond the earlier ones', and the total)."""
     with quiet_sampling():
-        return [dict(record) for record in count_comparisons_from_blocking_rules(sdf, **kwargs)]
+        return [
+            dict(record)
+            for record in count_comparisons_from_blocking_rules(
+                sdf,
+                blocking_rules=rules,
+                link_type="link_and_dedupe",
+                unique_id_column_name="unique_id",
+                source_dataset_column_name="source_dataset",
+                record_sample_proportion=sample,
+            )
+        ]
 
 
 def count_all_blocking(sdf: Any, rules: list[tuple[str, str]], sample: float) -> int:
     """Distinct pairs all rules generate together (a pair found by two rules is scored once)."""
     if not rules:
         return 0
-    records = _count(
-        sdf,
-        blocking_rules=[sql for _, sql in rules],
-        link_type="link_and_dedupe",
-        unique_id_column_name="unique_id",
-        source_dataset_column_name="source_dataset",
-        record_sample_proportion=sample,
-    )
+    records = _count(sdf, [sql for _, sql in rules], sample)
     return int(records[-1]["cumulative_comparison_count"]) if records else 0
 
 
