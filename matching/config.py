@@ -28,7 +28,8 @@ from pydantic import (
 from ingest.configerrors import error_lines
 from matching.dialect import BACKENDS
 
-FALLBACK_THRESHOLD = 0.95  # a model saved before thresholds were chosen
+FALLBACK_THRESHOLD = 0.95
+RULE_BUDGET_FLOOR = 2_000_000  # LinkageConfig.rule_budget: a rule this small is never tightened  # a model saved before thresholds were chosen
 MODES = ("auto", "full", "incremental")  # matching.incremental.choose_mode
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
@@ -43,6 +44,9 @@ class LinkageConfig:
     strong_threshold: float = 0.999
     max_cluster_size: int = 25
     max_comparisons_per_rule: int = 200_000_000
+    # each blocking rule: at most this many comparisons per record (see rule_budget); a rule's pairs grow with
+    # the square of its blocks, so a rule that fits a small country is tightened in a big one
+    max_comparisons_per_record: float = 10.0
     min_records_to_train: int = 100
     u_max_pairs: int = 5_000_000
     em_max_pairs: int = 3_000_000
@@ -58,6 +62,14 @@ class LinkageConfig:
     spark: dict[str, Any] | None = (
         None  # backend spark: master, driver_memory, jars ... (matching.spark.SparkConfig)
     )
+
+    def rule_budget(self, records: int) -> int:
+        """Comparisons one blocking rule may generate on `records` records: records x max_comparisons_per_record,
+        never below RULE_BUDGET_FLOOR (a small input is never tightened) nor above max_comparisons_per_rule."""
+        return min(
+            self.max_comparisons_per_rule,
+            max(RULE_BUDGET_FLOOR, round(records * self.max_comparisons_per_record)),
+        )
 
     @property
     def threshold(self) -> float:
@@ -145,6 +157,7 @@ def _linkage_model() -> type[BaseModel]:
         "max_changed_share": (float, {"ge": 0, "le": 1}),
         # pair counts: 5e6 in the file is read as 5,000,000 (an int, as Splink's sampling expects)
         "u_max_pairs": (int, {"gt": 0}),
+        "max_comparisons_per_record": (float, {"gt": 0}),
         "em_max_pairs": (int, {"gt": 0}),
         "backend": (Literal[BACKENDS], {"description": "duckdb (one machine) or spark"}),  # type: ignore[valid-type]
         "spark": (SparkModel | None, {"description": "the Spark session of a backend: spark night"}),

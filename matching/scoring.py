@@ -74,9 +74,16 @@ def score_full(
             (model_lib.rule_name(rule["blocking_rule"]), rule["blocking_rule"])
             for rule in settings["blocking_rules_to_generate_predictions"]
         ]
-    blocking = model_lib.count_blocking(sdf, candidates, config.max_comparisons_per_rule, sample)
+    # counted on a narrow view of the input (model.narrow_input): the counts are the same, the parsing far less
+    counted_rules = [sql for _, sql in candidates] + [sql for _, sql in model_lib.TIGHTENING_KEYS]
+    if fields is not None:
+        counted_rules += [rule for _, rule in model_lib.em_sessions(fields)]
+    counting = backend.register(
+        scratch, model_lib.narrow_input(scratch, "link_input", counted_rules, backend.dialect)
+    )
+    blocking = model_lib.count_blocking(counting, candidates, config.rule_budget(modelled), sample)
     kept = [(b.name, b.sql) for b in blocking if b.kept]
-    comparisons_scored = model_lib.count_all_blocking(sdf, kept, sample)
+    comparisons_scored = model_lib.count_all_blocking(counting, kept, sample)
     timer.lap("blocking_analysis")
 
     if not kept or (saved is None and modelled < config.min_records_to_train):
@@ -125,7 +132,7 @@ def score_full(
     )
     linker = Linker(sdf, creator, SPLINK_LOG_LEVEL)
     linker, sessions = train(
-        linker, sdf, scratch, fields, [reads for _, reads in chosen], config, backend.dialect
+        linker, sdf, scratch, fields, [reads for _, reads in chosen], config, backend.dialect, counting
     )
     timer.lap("train")
     # every blocked pair once: the prior and the threshold follow from their scores
@@ -160,7 +167,7 @@ def score_full(
         "em_sessions": sessions,
         "blocking": [asdict(b) for b in blocking],
     }
-    save_charts(Linker(sdf, model, SPLINK_LOG_LEVEL), out_dir, sdf, kept, sample)
+    save_charts(Linker(sdf, model, SPLINK_LOG_LEVEL), out_dir, counting, kept, sample)
     # model.json last, and in one rename: a night killed while training leaves no half model to reuse
     write_atomically(out_dir / MODEL_META, json.dumps(meta, indent=2, default=str))
     params = portable_model.params_of(model, fields, [name for name, _ in kept])

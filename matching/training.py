@@ -43,13 +43,15 @@ def train(
     reads: list[frozenset[str]],
     config: LinkageConfig,
     sql: Dialect = DUCKDB,
+    counting: Any = None,
 ) -> tuple[Any, list[dict[str, Any]]]:
     """u by seeded random sampling, m by EM sessions chosen from the fields, a first prior from exact rules.
 
     Each EM session starts from a saved copy of the model: when one fails (no pairs, an m
     probability under Splink's float floor), Splink has already dropped that session's
     comparisons from the linker, so the linker is rebuilt from the copy and the next session
-    runs on the intact model. Returns the linker and what each session did.
+    runs on the intact model. Returns the linker and what each session did. A session's pairs are counted
+    on `counting` (a narrow view of the input, model.narrow_input) when given.
     """
     from splink import Linker
 
@@ -63,7 +65,7 @@ def train(
         covers = model_lib.trained_by(blocked, reads) & untrained
         if not covers:
             continue
-        pairs = model_lib.count_all_blocking(sdf, [("em", rule)], 1.0)
+        pairs = model_lib.count_all_blocking(counting or sdf, [("em", rule)], 1.0)
         if pairs < MIN_EM_PAIRS:
             sessions.append({"rule": rule, "pairs": pairs, "outcome": "skipped: too few pairs"})
             continue
