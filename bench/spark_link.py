@@ -263,8 +263,8 @@ def _rule_details(people: int, details: str) -> list[str]:
         "",
         f"### {people:,} people: blocking rules (audit.linkage_runs.details)",
         "",
-        "| rule | comparisons | kept |",
-        "|---|---|---|",
+        "| rule | comparisons | kept | recall estimated | links only it finds |",
+        "|---|---|---|---|---|",
     ]
     for b in found.get("blocking") or []:
         state = (
@@ -272,7 +272,11 @@ def _rule_details(people: int, details: str) -> list[str]:
             if b.get("kept", True) and TIGHTENED in b["name"]
             else ("yes" if b.get("kept", True) else "DROPPED")
         )
-        lines.append(f"| {b['name']} | {int(b['comparisons']):,} | {state} |")
+        recall = b.get("recall_estimate")
+        lines.append(
+            f"| {b['name']} | {int(b['comparisons']):,} | {state} | {'' if recall is None else f'{recall:.4f}'} "
+            f"| {b.get('links_only_it_finds') if b.get('links_only_it_finds') is not None else ''} |"
+        )
     seconds = found.get("seconds") or {}
     lines += [
         "",
