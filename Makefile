@@ -32,7 +32,7 @@ lint: setup
 	$(VENV)/bin/ruff format --check .
 
 typecheck: setup
-	$(VENV)/bin/mypy pipelines assets matching quality publish reports registry synthetic ingest bench
+	$(VENV)/bin/mypy core staging pipelines assets matching quality publish reports registry synthetic ingest bench
 
 # loadgroup: a module marked xdist_group (the Spark linkage tests: one JVM, nights built once) stays on one worker
 test: lint typecheck

@@ -18,7 +18,7 @@ from typing import Any
 import dagster as dg
 import duckdb
 
-from ingest.sqlutil import qualified
+from core.sqlutil import qualified
 from quality.checks import CheckConfig, record_checks
 from quality.reconcile import CheckOutcome
 

@@ -14,8 +14,8 @@ import dagster as dg
 from dagster import AssetExecutionContext
 
 from assets.common import WORK_DB_POOL, check_specs, night_of, report_checks
+from core.country import load_country
 from ingest.contracts import Contract
-from ingest.country import load_country
 from ingest.landing import FileResult, Lander
 from pipelines.resources import IbrHome, WorkDatabase
 from quality.checks import CheckConfig

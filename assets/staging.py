@@ -8,10 +8,10 @@ from dagster import AssetExecutionContext
 
 from assets.common import WORK_DB_POOL, check_specs, night_of, report_checks, table_metadata
 from ingest.contracts import Contract
-from matching.standardise import FACT_MODELS, build_staging
 from pipelines.resources import IbrHome, WorkDatabase
 from quality.checks import CheckConfig
 from quality.reconcile import staging_complete
+from staging.standardise import FACT_MODELS, build_staging
 
 STAGING_GROUP = "staging"
 PERSON_RECORDS = dg.AssetKey(["staging", "person_records"])

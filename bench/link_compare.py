@@ -33,7 +33,7 @@ from pathlib import Path
 import duckdb
 from matching.config import LinkageConfig
 from matching.linkage import link_night
-from matching.standardise import register_functions
+from staging.standardise import register_functions
 logging.basicConfig(level=logging.ERROR)
 home = Path(sys.argv[1])
 started = time.perf_counter()
@@ -52,7 +52,7 @@ def stage(home: Path, people: int) -> None:
 
     from ingest.contracts import load_contracts
     from ingest.landing import Lander
-    from matching.standardise import build_staging, register_functions
+    from staging.standardise import build_staging, register_functions
     from synthetic import generate
 
     generate(home, people=people, nights=1, seed=7)

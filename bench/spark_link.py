@@ -50,7 +50,7 @@ import duckdb
 started = time.perf_counter()
 from matching.config import LinkageConfig
 from matching.linkage import link_night
-from matching.standardise import register_functions
+from staging.standardise import register_functions
 logging.basicConfig(level=logging.ERROR)
 home, backend, master = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
 spark, spark_start = None, 0.0

@@ -40,15 +40,15 @@ from pathlib import Path
 import duckdb
 
 from bench.night import night, night_daily, night_floor, night_incremental
+from core.sqlutil import literal
 from ingest.contracts import load_contracts
 from ingest.landing import Lander
-from ingest.sqlutil import literal
 from matching.config import LinkageConfig
 from matching.incremental import compare_assignments, fingerprint_sql
 from matching.link_input import LINK_FIELDS
 from matching.linkage import LinkageSummary, link_night
-from matching.standardise import build_staging, register_functions
 from pipelines.settings import drop_nights, settings_from_env
+from staging.standardise import build_staging, register_functions
 
 
 def _work_db(home: Path) -> duckdb.DuckDBPyConnection:

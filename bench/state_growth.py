@@ -56,7 +56,7 @@ def _rows(home: Path) -> dict[str, int]:
     """Rows of the tables that grow night by night, and of every raw table together."""
     import duckdb
 
-    from ingest.sqlutil import qualified, table_exists, tables_in
+    from core.sqlutil import qualified, table_exists, tables_in
 
     counts: dict[str, int] = {}
     with duckdb.connect(str(home / "state" / "work.duckdb"), read_only=True) as con:
@@ -79,8 +79,8 @@ def _night_library(home: Path, night: date, prune_after: bool) -> None:
     from ingest.landing import Lander
     from matching.config import LinkageConfig
     from matching.linkage import link_night
-    from matching.standardise import build_staging, register_functions
     from pipelines.retention import prune
+    from staging.standardise import build_staging, register_functions
 
     contracts = load_contracts(home / "sources")
     (home / "state").mkdir(exist_ok=True)

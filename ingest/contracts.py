@@ -31,7 +31,7 @@ from pydantic import (
     model_validator,
 )
 
-from ingest.configerrors import KeyedValueError, error_lines
+from core.configerrors import ContractError, KeyedValueError, error_lines
 from ingest.schedule import Schedule, ScheduleModel
 
 SOURCE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
@@ -156,10 +156,6 @@ RESERVED_EXTRA_NAMES = {
     "place",
 }
 RESERVED_EXTRA_AFFIXES = (("gamma_", "tf_", "bf_", "mw_"), ("_l", "_r"))
-
-
-class ContractError(ValueError):
-    """A source contract is invalid; the message names the file, the key and what is allowed."""
 
 
 @dataclass(frozen=True)

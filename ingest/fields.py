@@ -3,15 +3,15 @@
 The same expression decides at landing whether a value is readable (else the row is
 quarantined with the field named) and turns it into its typed value in staging, so
 the two can never disagree. Identifiers are quoted and formats are escaped in
-`ingest.sqlutil`; nothing else from a contract reaches SQL text.
+`core.sqlutil`; nothing else from a contract reaches SQL text.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from core.sqlutil import literal, literal_list, quote_ident
 from ingest.contracts import CANONICAL_CODES, CANONICAL_FIELDS, Contract
-from ingest.sqlutil import literal, literal_list, quote_ident
 
 # Parquet date and timestamp columns arrive as ISO text once cast to varchar.
 PARQUET_DATE_FORMATS = ("%Y-%m-%d", "%Y-%m-%d %H:%M:%S")
@@ -157,7 +157,7 @@ def contract_checks(contract: Contract, parquet: bool) -> list[FieldCheck]:
 def extra_value_sql(contract: Contract, name: str, parquet: bool) -> str:
     """The standardised text of an extra field (NULL when empty or unreadable).
 
-    Trimmed, transliterated to ASCII (`ibr_ascii`, registered by matching.standardise), upper
+    Trimmed, transliterated to ASCII (`ibr_ascii`, registered by staging.standardise), upper
     case, inner whitespace collapsed to one space; a `date` field is parsed with the contract's
     `date_formats` and written as ISO `YYYY-MM-DD`.
     """

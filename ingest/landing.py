@@ -14,7 +14,7 @@ Every file ends in `audit.files` with `rows_in = rows_accepted + rows_rejected`:
   where they can be known;
 - anything in a drop folder that is not a regular file (a symbolic link, a sub-folder,
   a pipe), and a drop folder that is itself a link, is recorded as rejected and never
-  opened, read or copied (ingest.homefiles opens every file without following links).
+  opened, read or copied (core.homefiles opens every file without following links).
 
 A file whose path and bytes were already landed is skipped, so rerunning a night
 adds nothing. Reasons name the file, line, column and rule, never a value: they reach
@@ -39,10 +39,10 @@ from typing import Any, ClassVar
 
 import duckdb
 
+from core.homefiles import DropFolder, NotAFolder, OpenedFile, make_private
+from core.sqlutil import literal, qualified, quote_ident, read_sql, table_exists
 from ingest.contracts import Contract
 from ingest.fields import contract_checks, field_issue_sql, field_problem_sql, record_id_problem_sql
-from ingest.homefiles import DropFolder, NotAFolder, OpenedFile, make_private
-from ingest.sqlutil import literal, qualified, quote_ident, read_sql, table_exists
 
 LINEAGE_COLUMNS = {
     "_file": "varchar",

@@ -37,7 +37,7 @@ from pydantic import (
     model_validator,
 )
 
-from ingest.configerrors import KeyedValueError, error_lines
+from core.configerrors import KeyedValueError, error_lines
 
 CADENCES = ("daily", "weekly", "monthly")
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")

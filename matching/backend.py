@@ -24,7 +24,7 @@ from typing import Any
 
 import duckdb
 
-from ingest.sqlutil import literal
+from core.sqlutil import literal
 from matching.dialect import DUCKDB, Dialect, dialect
 
 

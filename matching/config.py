@@ -25,7 +25,7 @@ from pydantic import (
     model_validator,
 )
 
-from ingest.configerrors import error_lines
+from core.configerrors import error_lines
 from matching.dialect import BACKENDS
 
 FALLBACK_THRESHOLD = 0.95

@@ -13,7 +13,7 @@ from datetime import date
 
 import duckdb
 
-from ingest.sqlutil import read_sql
+from core.sqlutil import read_sql
 from matching.backend import Backend
 from matching.clustering import OUTSIDE_SCOPE
 from matching.stable_ids import IdAssignment, assign_stable_ids

@@ -18,8 +18,9 @@ from pathlib import Path
 
 import duckdb
 
-from ingest.sqlutil import literal, quote_ident, read_sql, table_exists, transaction
-from matching import incremental, standardise
+from core.sqlutil import literal, quote_ident, read_sql, table_exists, transaction
+from matching import incremental
+from staging import standardise
 
 # the person record's fields linkage reads (those a deployment's staging lacks are null)
 LINK_FIELDS = (

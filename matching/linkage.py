@@ -108,7 +108,7 @@ class LinkageSummary:
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
-    from ingest.sqlutil import read_sql
+    from core.sqlutil import read_sql
 
     con.execute(read_sql("registry/schema.sql"))
     incremental.ensure_schema(con)

@@ -943,10 +943,13 @@ def _count(sdf: Any, rules: list[str], sample: float) -> list[dict[str, Any]]:
 
 def count_all_blocking(sdf: Any, rules: list[tuple[str, str]], sample: float) -> int:
     """Distinct pairs all rules generate together (a pair found by two rules is scored once)."""
-    if not rules:
-        return 0
-    records = _count(sdf, [sql for _, sql in rules], sample)
+    records = count_cumulative(sdf, rules, sample)
     return int(records[-1]["cumulative_comparison_count"]) if records else 0
+
+
+def count_cumulative(sdf: Any, rules: list[tuple[str, str]], sample: float) -> list[dict[str, Any]]:
+    """Splink's cumulative count of `rules` in order: per rule the pairs it adds, and the running total."""
+    return _count(sdf, [sql for _, sql in rules], sample) if rules else []
 
 
 # EM sessions to try, in order: (fields blocked on, SQL). Each trains every comparison it does not block on.

@@ -83,7 +83,8 @@ def score_full(
     )
     blocking = model_lib.count_blocking(counting, candidates, config.rule_budget(modelled), sample)
     kept = [(b.name, b.sql) for b in blocking if b.kept]
-    comparisons_scored = model_lib.count_all_blocking(counting, kept, sample)
+    counted = model_lib.count_cumulative(counting, kept, sample)
+    comparisons_scored = int(counted[-1]["cumulative_comparison_count"]) if counted else 0
     timer.lap("blocking_analysis")
 
     if not kept or (saved is None and modelled < config.min_records_to_train):
@@ -111,7 +112,9 @@ def score_full(
         threshold = model_threshold(config, saved)
         timer.lap("load_model")
         predictions = linker.inference.predict(
-            threshold_match_probability=min(config.review_lower, threshold), warning_mode="never"
+            threshold_match_probability=min(config.review_lower, threshold),
+            warning_mode="never",
+            **predict_chunks(comparisons_scored),
         )
         _edges_from(scratch, backend.to_scratch(scratch, predictions, "predictions"))
         if backend.dialect.name == "duckdb":
@@ -136,7 +139,9 @@ def score_full(
     )
     timer.lap("train")
     # every blocked pair once: the prior and the threshold follow from their scores
-    predictions = linker.inference.predict(threshold_match_probability=1e-4, warning_mode="never")
+    predictions = linker.inference.predict(
+        threshold_match_probability=1e-4, warning_mode="never", **predict_chunks(comparisons_scored)
+    )
     model = linker.misc.save_model_to_json()
     predicted = backend.to_scratch(scratch, predictions, "predictions")
     calibration = calibrate(
@@ -167,7 +172,7 @@ def score_full(
         "em_sessions": sessions,
         "blocking": [asdict(b) for b in blocking],
     }
-    save_charts(Linker(sdf, model, SPLINK_LOG_LEVEL), out_dir, counting, kept, sample)
+    save_charts(Linker(sdf, model, SPLINK_LOG_LEVEL), out_dir, counted)
     # model.json last, and in one rename: a night killed while training leaves no half model to reuse
     write_atomically(out_dir / MODEL_META, json.dumps(meta, indent=2, default=str))
     params = portable_model.params_of(model, fields, [name for name, _ in kept])
@@ -207,6 +212,17 @@ def score_incremental(
         "select count(*) from link_input where record_key in (select record_key from dirty_keys)"
     ).fetchall()[0][0]
     return Scored(comparisons, int(scored), False, out_dir / "model.json", blocking, threshold=threshold)
+
+
+# pairs Splink's predict blocks and scores at once: DuckDB holds a chunk's blocked pairs (spilling past linkage's
+# memory_limit), so a night of hundreds of millions of pairs is scored in chunks of the records on the left
+PREDICT_CHUNK_PAIRS = 50_000_000
+
+
+def predict_chunks(comparisons: int) -> dict[str, int]:
+    """Splink's predict chunking for a night of `comparisons` pairs: none up to PREDICT_CHUNK_PAIRS."""
+    chunks = -(-comparisons // PREDICT_CHUNK_PAIRS)
+    return {"num_chunks_left": chunks, "num_chunks_right": 1} if chunks > 1 else {}
 
 
 def _edges_from(

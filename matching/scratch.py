@@ -13,7 +13,7 @@ from pathlib import Path
 
 import duckdb
 
-from ingest.sqlutil import literal
+from core.sqlutil import literal
 from matching.config import LinkageConfig
 
 log = logging.getLogger(__name__)

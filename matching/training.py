@@ -56,8 +56,10 @@ def train(
     from splink import Linker
 
     _estimate_first_prior(linker, scratch, fields, sql)
+    # one chunk: Splink's default of ten (and a probe) stops early only once every level is seen 100 times, which
+    # the rare levels (an id agreeing between strangers) never are: the same pairs cost a third more in chunks
     linker.training.estimate_u_using_random_sampling(
-        max_pairs=u_pairs(config, fields.records), seed=config.seed
+        max_pairs=u_pairs(config, fields.records), seed=config.seed, num_chunks=1
     )
     untrained = set(range(len(reads)))
     sessions: list[dict[str, Any]] = []
@@ -149,19 +151,15 @@ def _estimate_first_prior(
     linker.training.estimate_probability_two_random_records_match(exact[:1], recall=0.6)
 
 
-def save_charts(linker: Any, out_dir: Path, sdf: Any, rules: list[tuple[str, str]], sample: float) -> None:
-    """Charts for the auditor (weights, m/u, comparisons per blocking rule), JavaScript inlined to open offline."""
-    from splink.blocking_analysis import chart_comparisons_from_blocking_rules
+def save_charts(linker: Any, out_dir: Path, counted: list[dict[str, Any]]) -> None:
+    """Charts for the auditor (weights, m/u, comparisons per blocking rule), JavaScript inlined to open offline.
 
-    with model_lib.quiet_sampling():
-        blocking_chart = chart_comparisons_from_blocking_rules(
-            sdf,
-            blocking_rules=[sql for _, sql in rules],
-            link_type="link_and_dedupe",
-            unique_id_column_name="unique_id",
-            source_dataset_column_name="source_dataset",
-            record_sample_proportion=sample,
-        )
+    `counted`: Splink's cumulative count of the kept rules (model.count_cumulative), drawn as Splink draws it
+    without counting again.
+    """
+    from splink.internals.charts import CumulativeBlockingRuleComparisonsGeneratedChart
+
+    blocking_chart = CumulativeBlockingRuleComparisonsGeneratedChart(counted)
     charts = {
         "match_weights": linker.visualisations.match_weights_chart(),
         "m_u_parameters": linker.visualisations.m_u_parameters_chart(),

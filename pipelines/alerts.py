@@ -98,7 +98,7 @@ def night_counts(work_db: Path, night: str) -> dict[str, int]:
     """Files and rows of the night from audit.files (counts only); empty when the database is not readable."""
     import duckdb
 
-    from ingest.sqlutil import table_exists
+    from core.sqlutil import table_exists
 
     if not work_db.exists():
         return {}

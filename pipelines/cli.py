@@ -28,7 +28,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from ingest.homefiles import private_umask, world_readable
+from core.homefiles import private_umask, world_readable
 from pipelines.alerts import NightOutcome, alert_if_needed, night_counts, published_missing_sources
 from pipelines.settings import Settings, drop_nights, settings_from_env
 
@@ -363,7 +363,7 @@ def night_summary(settings: Settings, night: date) -> str:
     """
     import duckdb
 
-    from ingest.sqlutil import table_exists
+    from core.sqlutil import table_exists
 
     if not settings.work_db.exists():
         return "  (nothing landed yet)"
@@ -596,8 +596,8 @@ def status_report(settings: Settings, runs: int = 10, now: float | None = None) 
     import dagster as dg
     import duckdb
 
+    from core.sqlutil import table_exists
     from ingest.expected import night_readiness
-    from ingest.sqlutil import table_exists
     from pipelines.automation import scan_drops, today
 
     now = time.time() if now is None else now
@@ -881,7 +881,7 @@ def cmd_validate_sources(args: argparse.Namespace, settings: Settings) -> int:
 
     from ingest.contracts import ContractError, load_contracts
     from ingest.landing import Lander
-    from matching.standardise import register_functions
+    from staging.standardise import register_functions
 
     try:
         contracts = load_contracts(settings.sources_dir)

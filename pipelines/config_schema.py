@@ -5,7 +5,7 @@ One pydantic model per file a deployment writes, defined beside its loader: a so
 (registry.programmes.ProgrammesModel), `checks.yaml` (quality.checks.ChecksFile), `linkage.yaml`
 (matching.config.LinkageModel, built from `LinkageConfig`'s own fields) and `retention.yaml`
 (pipelines.retention.RetentionPolicy). The loaders validate every file with these models and say
-their errors as file, key path and what is allowed (ingest.configerrors), so a schema is what the
+their errors as file, key path and what is allowed (core.configerrors), so a schema is what the
 loaders accept, less the rules across fields it cannot say (a contract's name equals its file's,
 an eligibility expression binds against the golden record). The schemas give an editor completion
 and the same shape checks as the file is typed.

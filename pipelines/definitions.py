@@ -23,9 +23,9 @@ from assets.registry import (
     build_registry_asset,
 )
 from assets.staging import FACT_MODELS, PERSON_RECORDS, build_staging_asset
+from core.homefiles import private_umask
 from ingest.contracts import Contract, load_contracts
 from ingest.expected import schedules_of
-from ingest.homefiles import private_umask
 from pipelines.automation import (
     build_drop_sensor,
     build_failure_sensor,

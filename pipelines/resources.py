@@ -11,7 +11,7 @@ import dagster as dg
 import duckdb
 from dagster_duckdb import DuckDBResource
 
-from matching.standardise import register_functions
+from staging.standardise import register_functions
 
 # dagster-duckdb already retries a locked file for about 100 s with exponential backoff; a step that still
 # finds it locked (another process holds it: an analyst opened the working file read-write, a stray run)

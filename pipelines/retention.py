@@ -45,7 +45,7 @@ import duckdb
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ingest.sqlutil import literal, qualified, table_exists
+from core.sqlutil import literal, qualified, table_exists
 
 log = logging.getLogger(__name__)
 
@@ -395,6 +395,6 @@ def prune(home: Path, policy: RetentionPolicy | None = None, instance: object | 
 
 
 def _ensure_retired_table(con: duckdb.DuckDBPyConnection) -> None:
-    from ingest.sqlutil import read_sql
+    from core.sqlutil import read_sql
 
     con.execute(read_sql("registry/schema.sql"))

@@ -29,8 +29,8 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from ingest.homefiles import share_with_group
-from ingest.sqlutil import literal, qualified, quote_ident
+from core.homefiles import share_with_group
+from core.sqlutil import literal, qualified, quote_ident
 from publish.deidentify import (
     ANALYTICS_TABLES,
     SOURCE_KIND_FLAGS,

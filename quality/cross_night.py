@@ -36,15 +36,15 @@ from datetime import date
 
 import duckdb
 
+from core.country import Country
+from core.sqlutil import qualified, table_exists
 from ingest.contracts import Contract
-from ingest.country import Country
 from ingest.fields import text_sql
 from ingest.landing import ensure_schema
-from ingest.sqlutil import qualified, table_exists
-from matching.standardise import register_functions
 from quality.checks import CheckConfig
 from quality.expectations import country_params, national_id_std_sql, national_id_valid_sql
 from quality.reconcile import CheckOutcome
+from staging.standardise import register_functions
 
 VOLUME_MIN_ROWS_CHANGE = 20
 SHARE_MIN_ROWS = 100

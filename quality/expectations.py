@@ -46,14 +46,14 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from core.country import Country
+from core.sqlutil import literal, qualified, quote_ident, table_exists
 from ingest.contracts import CANONICAL_CODES, CANONICAL_FIELDS, Contract
-from ingest.country import Country
 from ingest.fields import text_sql, typed_sql
-from ingest.sqlutil import literal, qualified, quote_ident, table_exists
-from matching.standardise import register_functions
 from quality.checks import CheckConfig
 from quality.reconcile import CheckOutcome
 from registry.programmes import ProgrammeRules
+from staging.standardise import register_functions
 
 MAX_FAILING_KEYS = 20
 EARLIEST_BIRTH = date(1900, 1, 1)
@@ -286,7 +286,7 @@ def national_id_valid_sql(std_column: str) -> str:
     `std_column` must name a column holding `national_id_std_sql` of the id, computed in an
     inner query: `ibr_luhn_valid` is a macro, and an expression passed to it is repeated for
     every digit (20 times slower at 171,000 ids). Uses the macro
-    (`matching.standardise.register_functions`) and the query parameters
+    (`staging.standardise.register_functions`) and the query parameters
     `$national_id_pattern` and `$national_id_check_digit` (from `Country`).
     """
     return (
@@ -372,7 +372,7 @@ def run_source_suite(
 ) -> SuiteResult:
     """Validate the rows of `raw.<source>` landed on `night` against the checks derived from the contract.
 
-    `country` (`ingest.country.load_country(home)`) gives the national id pattern and
+    `country` (`core.country.load_country(home)`) gives the national id pattern and
     check digit. A night without rows for the source passes every check with observed 0
     ("no drop tonight").
     """

@@ -12,7 +12,7 @@ from datetime import date
 
 import duckdb
 
-from ingest.sqlutil import literal, qualified, quote_ident, table_exists, tables_in
+from core.sqlutil import literal, qualified, quote_ident, table_exists, tables_in
 
 
 @dataclass(frozen=True)

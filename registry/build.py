@@ -32,7 +32,7 @@ from pathlib import Path
 
 import duckdb
 
-from ingest.sqlutil import qualified, read_sql
+from core.sqlutil import qualified, read_sql
 from registry.programmes import ProgrammeRules, load_programmes
 
 # in dependency order: each model reads only staging, the linkage, and the models before it

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import duckdb
 
-from ingest.sqlutil import read_sql, render_sql
+from core.sqlutil import read_sql, render_sql
 from registry.build import check_inputs
 from registry.findings import FINDING_TABLES
 

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import duckdb
 
-from ingest.sqlutil import read_sql, render_sql
+from core.sqlutil import read_sql, render_sql
 from registry.build import check_inputs, table_counts
 from registry.programmes import NULL_MEANS_NONE, ProgrammeRules, check_rules, load_programmes
 

@@ -43,8 +43,8 @@ from pydantic import (
     model_validator,
 )
 
-from ingest.configerrors import KeyedValueError, errors, key_path
-from ingest.sqlutil import quote_ident
+from core.configerrors import KeyedValueError, errors, key_path
+from core.sqlutil import quote_ident
 
 # The golden-record columns an eligibility expression may use, with their warehouse types.
 # registry.person carries each of them with this type (tests/test_registry.py checks it).

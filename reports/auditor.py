@@ -40,7 +40,7 @@ from urllib.parse import quote
 import duckdb
 from markupsafe import Markup
 
-from ingest.sqlutil import table_exists
+from core.sqlutil import table_exists
 from matching.model_store import latest_model, model_dir
 from quality.checks import LAYERS
 from reports.charts import Bar, TrendPoint, bar_chart_svg, format_number, sparkline_svg, template_environment

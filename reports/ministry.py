@@ -35,8 +35,8 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 from markupsafe import Markup
 
-from ingest.country import load_country
-from ingest.sqlutil import table_exists
+from core.country import load_country
+from core.sqlutil import table_exists
 from registry.programmes import ProgrammeRules, load_programmes
 from reports.charts import Bar, bar_chart_svg, template_environment
 from reports.ministry_tables import (

@@ -18,7 +18,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from ingest.sqlutil import read_sql
+from core.sqlutil import read_sql
 from reports.auditor import reason_kind, render_auditor_report
 from reports.charts import Bar, TrendPoint, bar_chart_svg, format_number, sparkline_svg
 

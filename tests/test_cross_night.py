@@ -16,10 +16,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from core.country import Country
+from core.sqlutil import read_sql
 from ingest.contracts import Contract, load_contracts
-from ingest.country import Country
 from ingest.landing import ensure_schema
-from ingest.sqlutil import read_sql
 from quality.checks import CheckConfig
 from quality.cross_night import (
     LINKAGE_DRIFT_CHECKS,

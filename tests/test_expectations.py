@@ -19,8 +19,8 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import NIGHT, pension_csv
 
+from core.country import Country, load_country
 from ingest.contracts import Contract, load_contracts
-from ingest.country import Country, load_country
 from ingest.landing import Lander
 from quality.checks import DEFAULT_THRESHOLDS, CheckConfig
 from quality.expectations import (

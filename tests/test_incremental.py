@@ -18,15 +18,15 @@ import duckdb
 import pytest
 import yaml
 
+from core.sqlutil import literal
 from ingest.contracts import load_contracts
 from ingest.landing import Lander
-from ingest.sqlutil import literal
 from matching.config import LinkageConfig
 from matching.incremental import Agreement, RecordChanges, choose_mode, compare_assignments
 from matching.link_input import LINK_FIELDS, extra_fields, prepare_input
 from matching.linkage import LinkageSummary, link_night
 from matching.model_store import latest_model
-from matching.standardise import build_staging, register_functions
+from staging.standardise import build_staging, register_functions
 from synthetic import generate
 
 FIRST, SECOND = date(2026, 2, 1), date(2026, 3, 1)  # both Sundays: `auto` links them in full by default

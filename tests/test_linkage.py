@@ -20,9 +20,9 @@ from matching import model as model_lib
 from matching.config import LinkageConfig
 from matching.linkage import link_night
 from matching.model import BlockingBudgetExceeded
-from matching.standardise import register_functions
 from pipelines.definitions import NIGHTLY_JOB, build_defs
 from pipelines.settings import Settings
+from staging.standardise import register_functions
 from synthetic import generate
 
 NIGHTS = ("2026-02-01", "2026-03-01")
@@ -205,7 +205,7 @@ def test_training_survives_an_em_session_that_underflows(tmp_path):
     """On this small country Splink's EM drives an m probability below its float floor; the night still links."""
     from ingest.contracts import load_contracts
     from ingest.landing import Lander
-    from matching.standardise import build_staging
+    from staging.standardise import build_staging
 
     generate(tmp_path, people=1500, nights=1, seed=12)
     night = date.fromisoformat(NIGHTS[0])

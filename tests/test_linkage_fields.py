@@ -221,7 +221,7 @@ def test_a_failed_em_session_leaves_the_model_whole(dedupe_home, tmp_path, monke
 
     from matching.config import LinkageConfig
     from matching.linkage import link_night
-    from matching.standardise import register_functions
+    from staging.standardise import register_functions
 
     home = tmp_path / "em"
     shutil.copytree(dedupe_home, home)

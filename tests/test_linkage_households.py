@@ -16,7 +16,7 @@ from matching import model as model_lib
 from matching.clustering import split_ladder
 from matching.link_input import prepare_input
 from matching.linkage import ensure_schema
-from matching.standardise import register_functions
+from staging.standardise import register_functions
 
 COLUMNS = {
     "source": "varchar",

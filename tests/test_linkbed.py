@@ -23,8 +23,8 @@ from bench.linkbed.people import draw_people, luhn_digit, observe
 from bench.linkbed.schemas import DROP_DATE, SCHEMAS, generate, variant, write_home
 from bench.linkbed.sp import SP_SCHEMAS
 from bench.linkbed.translit import romanise
+from core.country import load_country
 from ingest.contracts import load_contracts
-from ingest.country import load_country
 
 
 def test_generation_is_deterministic_per_seed():

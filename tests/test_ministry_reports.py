@@ -20,7 +20,6 @@ import yaml
 from conftest import night_instance
 
 from bench.attack import ROW_KEYS, Cell, attack, published_counts, reader_relations
-from matching.standardise import register_functions
 from pipelines.definitions import NIGHTLY_JOB, build_defs
 from pipelines.settings import Settings
 from registry import build_registry, build_reports, load_programmes
@@ -36,6 +35,7 @@ from reports.ministry_tables import (
     suppress_row,
 )
 from reports.suppression import Relation, intervals, pinned_cells, suppress
+from staging.standardise import register_functions
 from synthetic import generate
 
 COLUMNS = [

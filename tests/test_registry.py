@@ -18,11 +18,11 @@ import pytest
 import yaml
 from conftest import night_instance
 
-from matching.standardise import register_functions
 from pipelines.definitions import NIGHTLY_JOB, build_defs
 from pipelines.settings import Settings
 from registry import ProgrammesError, build_registry, build_reports, evaluate_findings, load_programmes
 from registry.programmes import RULE_COLUMNS
+from staging.standardise import register_functions
 from synthetic import generate
 
 NIGHT = date(2026, 4, 1)  # payrolls up to March 2026: the latest period is 2026-03

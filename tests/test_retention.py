@@ -20,8 +20,8 @@ from ingest.contracts import load_contracts
 from ingest.landing import Lander
 from matching.config import LinkageConfig
 from matching.linkage import LinkageSummary, link_night
-from matching.standardise import build_staging, register_functions
 from pipelines.retention import RetentionPolicy, prune, prune_folders, prune_logs
+from staging.standardise import build_staging, register_functions
 from synthetic import generate
 
 NIGHTS = (date(2026, 2, 1), date(2026, 3, 1), date(2026, 4, 1), date(2026, 5, 1))

@@ -28,9 +28,9 @@ from matching.backend import open_backend
 from matching.config import LinkageConfig
 from matching.linkage import LinkageSummary, link_night
 from matching.spark import SparkConfig, session
-from matching.standardise import register_functions
 from pipelines.definitions import NIGHTLY_JOB, build_defs
 from pipelines.settings import Settings
+from staging.standardise import register_functions
 from synthetic import generate
 
 # under `pytest -n 2 --dist loadgroup` (make test) every test here runs on one worker: one JVM, and the

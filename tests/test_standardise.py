@@ -12,7 +12,7 @@ from conftest import NIGHT, pension_csv
 
 from ingest.contracts import load_contracts
 from ingest.landing import Lander
-from matching.standardise import build_staging
+from staging.standardise import build_staging
 
 
 def luhn(digits: str) -> str:
@@ -138,7 +138,7 @@ def test_staging_as_of_an_earlier_night_ignores_later_drops(con, home, drop):
 
 def test_other_scripts_are_transliterated(con):
     """Names typed in another script or with letters strip_accents keeps (ł, ß) still compare as ASCII."""
-    from matching.standardise import register_functions
+    from staging.standardise import register_functions
 
     register_functions(con)
     got = con.execute(
@@ -221,12 +221,12 @@ def test_typed_rows_kept_between_nights_equal_typing_everything_again(con, home,
 def test_typed_rows_kept_from_another_layout_are_typed_again(con, home, drop, monkeypatch):
     """A new canonical field (a code upgrade) changes the table's columns: it is made again, not patched."""
     import ingest.contracts
-    import matching.standardise
+    import staging.standardise
 
     drop("pension", "jan.csv", pension_csv("B1;A;Lee;1950;1;;P01;2026-01;100"))
     run_nights(con, home, NIGHT)
     fields = {**ingest.contracts.CANONICAL_FIELDS, "nickname": "name"}
-    monkeypatch.setattr(matching.standardise, "CANONICAL_FIELDS", fields)
+    monkeypatch.setattr(staging.standardise, "CANONICAL_FIELDS", fields)
     build_staging(con, home, load_contracts(home / "sources"), date.fromisoformat(NIGHT))
     columns = [r[0] for r in con.execute("describe staging.record_versions").fetchall()]
     assert "nickname" in columns
@@ -238,7 +238,7 @@ def test_a_night_killed_between_typing_and_standardising_is_finished_by_the_reru
 ):
     """The typed rows commit first, the person records after: the records typed but not yet standardised stay
     listed in staging.pending_records, so the rerun standardises them."""
-    import matching.standardise
+    import staging.standardise
 
     drop("pension", "jan.csv", pension_csv("B1;A;Lee;1950;1;;P01;2026-01;100"))
     drop("pension", "feb.csv", pension_csv("B1;Ann;Lee;1950;1;;P01;2026-02;100"), night="2026-03-01")
@@ -247,7 +247,7 @@ def test_a_night_killed_between_typing_and_standardising_is_finished_by_the_reru
     def killed(*_args):
         raise KeyboardInterrupt("killed")
 
-    monkeypatch.setattr(matching.standardise, "update_person_records", killed)
+    monkeypatch.setattr(staging.standardise, "update_person_records", killed)
     with pytest.raises(KeyboardInterrupt):
         run_nights(con, home, "2026-03-01")
     assert con.execute("select source_record_id from staging.pending_records").fetchall() == [("B1",)]
@@ -262,8 +262,8 @@ def test_the_fields_left_out_of_a_person_records_content_are_read_by_no_person_r
     left out of `content_md5` are the facts tables' own."""
     import re
 
-    from ingest.sqlutil import SQL_ROOT
-    from matching.standardise import FACT_ONLY_FIELDS
+    from core.sqlutil import SQL_ROOT
+    from staging.standardise import FACT_ONLY_FIELDS
 
     template = (SQL_ROOT / "staging" / "person_records.sql.j2").read_text(encoding="utf-8")
     assert [f for f in FACT_ONLY_FIELDS if re.search(rf"\b{f}\b", template)] == []

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from ingest.contracts import ContractError
+from core.configerrors import ContractError
 
 CHECK_DIGITS = ("luhn", "none")
 

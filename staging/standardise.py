@@ -31,11 +31,8 @@ import jellyfish
 from anyascii import anyascii
 from duckdb.func import FunctionNullHandling
 
-from ingest.contracts import CANONICAL_FIELDS, Contract
-from ingest.country import Country, load_country
-from ingest.fields import extra_value_sql, precision_sql, typed_sql
-from ingest.landing import ensure_schema
-from ingest.sqlutil import (
+from core.country import Country, load_country
+from core.sqlutil import (
     literal,
     qualified,
     quote_ident,
@@ -45,6 +42,9 @@ from ingest.sqlutil import (
     tables_in,
     transaction,
 )
+from ingest.contracts import CANONICAL_FIELDS, Contract
+from ingest.fields import extra_value_sql, precision_sql, typed_sql
+from ingest.landing import ensure_schema
 
 FACT_MODELS = ("enrolment", "civil_event", "tax_income", "disability_assessment")
 # canonical fields only the facts tables read: a payroll re-sent with a new month changes them and

@@ -21,6 +21,12 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+
+class ContractError(ValueError):
+    """A source contract (or the country file beside it) is invalid; the message names the file, the key and
+    what is allowed."""
+
+
 # pydantic's error types, said the way a data team reads them (the value, when shown, is a config value)
 _TYPE_MESSAGES = {
     "string_type": "must be text",
