@@ -28,8 +28,10 @@ from pydantic import (
 from core.configerrors import error_lines
 from matching.dialect import BACKENDS
 
-FALLBACK_THRESHOLD = 0.95
-RULE_BUDGET_FLOOR = 2_000_000  # LinkageConfig.rule_budget: a rule this small is never tightened  # a model saved before thresholds were chosen
+FALLBACK_THRESHOLD = 0.95  # a model saved before thresholds were chosen
+BUDGET_FLOOR = (
+    2_000_000  # LinkageConfig.comparison_budget: an input whose rules generate fewer is never tightened
+)
 MODES = ("auto", "full", "incremental")  # matching.incremental.choose_mode
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
@@ -44,9 +46,9 @@ class LinkageConfig:
     strong_threshold: float = 0.999
     max_cluster_size: int = 25
     max_comparisons_per_rule: int = 200_000_000
-    # each blocking rule: at most this many comparisons per record (see rule_budget); a rule's pairs grow with
-    # the square of its blocks, so a rule that fits a small country is tightened in a big one
-    max_comparisons_per_record: float = 10.0
+    # all blocking rules together: about this many comparisons per record (comparison_budget); a rule's pairs grow
+    # with the square of its blocks, so rules that fit a small country are tightened in a big one
+    max_comparisons_per_record: float = 30.0
     min_records_to_train: int = 100
     u_max_pairs: int = 5_000_000
     em_max_pairs: int = 3_000_000
@@ -63,13 +65,11 @@ class LinkageConfig:
         None  # backend spark: master, driver_memory, jars ... (matching.spark.SparkConfig)
     )
 
-    def rule_budget(self, records: int) -> int:
-        """Comparisons one blocking rule may generate on `records` records: records x max_comparisons_per_record,
-        never below RULE_BUDGET_FLOOR (a small input is never tightened) nor above max_comparisons_per_rule."""
-        return min(
-            self.max_comparisons_per_rule,
-            max(RULE_BUDGET_FLOOR, round(records * self.max_comparisons_per_record)),
-        )
+    def comparison_budget(self, records: int) -> int:
+        """Comparisons all blocking rules together may generate on `records` records (model.count_blocking shares
+        it among them): records x max_comparisons_per_record, never below BUDGET_FLOOR (a small input is never
+        tightened). One rule alone never passes max_comparisons_per_rule."""
+        return max(BUDGET_FLOOR, round(records * self.max_comparisons_per_record))
 
     @property
     def threshold(self) -> float:

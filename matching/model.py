@@ -102,13 +102,16 @@ class BlockingBudgetExceeded(RuntimeError):
 class BlockingCount:
     name: str
     sql: str
-    comparisons: int
+    comparisons: (
+        int  # the pairs it generates alone; with `alone` false, the pairs it adds to the rules before it
+    )
     kept: bool = True
     # of tonight's links that other rules found, the share this rule finds too (its recall, estimated without
     # a truth: links found by other rules are a sample of true pairs this rule's keys did not choose); and the
     # links no other rule finds
     recall_estimate: float | None = None
     links_only_it_finds: int | None = None
+    alone: bool = True
 
 
 @dataclass(frozen=True)
@@ -869,46 +872,79 @@ def _tighten(sdf: Any, name: str, sql: str, budget: int, sample: float) -> Block
     return None
 
 
+def share_budget(counts: list[int], total: int, per_rule: int) -> int:
+    """The most comparisons one rule may keep when rules generating `counts` share `total` (and none passes
+    `per_rule`): the level b where the rules' pairs, each cut at b, fill the total. A rule under b keeps all its
+    pairs and leaves the rest of its share to the others; those over b are tightened to it."""
+    if sum(min(c, per_rule) for c in counts) <= total:
+        return per_rule
+    low, high = 0, min(max(counts), per_rule)
+    while low < high:  # the largest b with sum(min(c, b)) <= total
+        middle = (low + high + 1) // 2
+        if sum(min(c, middle) for c in counts) <= total:
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
 def count_blocking(
-    sdf: Any, rules: list[tuple[str, str]], budget_per_rule: int, sample: float
+    sdf: Any,
+    rules: list[tuple[str, str]],
+    total_budget: int,
+    budget_per_rule: int,
+    sample: float,
+    together: list[dict[str, Any]] | None = None,
 ) -> list[BlockingCount]:
-    """Count each rule's comparisons alone; a rule over the budget is tightened (a key added, see
-    TIGHTENING_KEYS) so that its pairs are still generated, and left out (named in the log) only when
-    no key brings it within the budget.
+    """Count each rule's comparisons alone and share `total_budget` among them (`share_budget`): a rule over its
+    share is tightened (a key added, see TIGHTENING_KEYS) so that its pairs are still generated, and left out
+    (named in the log) only when no key brings it within.
+
+    When all rules together generate no more pairs than the budget, none needs tightening: they are counted
+    together in one pass (Splink's cumulative count) and each records the pairs it adds to the rules before it
+    (`alone` false), a tenth of the time of counting each alone on a few thousand records. `together`: that
+    count (`count_cumulative` of `rules`) when the caller has made it.
 
     Raises BlockingBudgetExceeded, naming the rules, when every rule that generates any pair is over the budget.
     """
+    together = count_cumulative(sdf, rules, sample) if together is None else together
+    if together and int(together[-1]["cumulative_comparison_count"]) <= min(total_budget, budget_per_rule):
+        return [
+            BlockingCount(name, sql, int(record["marginal_comparison_count"]), True, alone=False)
+            for (name, sql), record in zip(rules, together, strict=True)
+        ]
+    alone = [_count_one(sdf, sql, sample) for _, sql in rules]
+    share = share_budget(alone, total_budget, budget_per_rule)
     counts: list[BlockingCount] = []
-    for name, sql in rules:
-        comparisons_ = _count_one(sdf, sql, sample)
-        if comparisons_ <= budget_per_rule:
+    for (name, sql), comparisons_ in zip(rules, alone, strict=True):
+        if comparisons_ <= share:
             counts.append(BlockingCount(name, sql, comparisons_, True))
             continue
-        tight = _tighten(sdf, name, sql, budget_per_rule, sample)
+        tight = _tighten(sdf, name, sql, share, sample)
         if tight is not None:
             log.warning(
-                "blocking rule '%s' would generate about %s comparisons, over the budget of %s per rule "
-                "(linkage.max_comparisons_per_record, max_comparisons_per_rule): tightened to '%s' (%s)",
+                "blocking rule '%s' would generate about %s comparisons, over its share of %s of the night's "
+                "budget (linkage.max_comparisons_per_record, max_comparisons_per_rule): tightened to '%s' (%s)",
                 name,
                 f"{comparisons_:,}",
-                f"{budget_per_rule:,}",
+                f"{share:,}",
                 tight.name,
                 f"{tight.comparisons:,}",
             )
             counts.append(tight)
             continue
         log.warning(
-            "blocking rule '%s' would generate about %s comparisons, over the budget of %s per rule "
+            "blocking rule '%s' would generate about %s comparisons, over its share of %s of the night's budget "
             "(linkage.max_comparisons_per_record, max_comparisons_per_rule), and no key brings it within: left out",
             name,
             f"{comparisons_:,}",
-            f"{budget_per_rule:,}",
+            f"{share:,}",
         )
         counts.append(BlockingCount(name, sql, comparisons_, False))
     if counts and not any(c.kept and c.comparisons for c in counts) and not all(c.kept for c in counts):
         over = ", ".join(f"'{c.name}' ({c.comparisons:,})" for c in counts if not c.kept)
         raise BlockingBudgetExceeded(
-            f"every blocking rule is over the budget of {budget_per_rule:,} comparisons per rule "
+            f"every blocking rule is over its share of {share:,} comparisons "
             f"(linkage.max_comparisons_per_record, max_comparisons_per_rule): {over}; raise the budget"
         )
     return counts

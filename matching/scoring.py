@@ -62,7 +62,9 @@ def score_full(
     from splink import Linker, SettingsCreator
 
     sdf = backend.register(scratch, "link_input")
-    sample = 1.0 if modelled < 200_000 else 0.1
+    # blocking counts on a sample of about 200,000 records past that size (Splink scales the count up): enough to
+    # decide a rule's budget, at a cost that does not grow with the country
+    sample = 1.0 if modelled < COUNT_SAMPLE_RECORDS else max(0.01, COUNT_SAMPLE_RECORDS / modelled)
     settings: dict[str, Any] | None = None
     fields: model_lib.Fields | None = None
     if saved is None:
@@ -81,9 +83,17 @@ def score_full(
     counting = backend.register(
         scratch, model_lib.narrow_input(scratch, "link_input", counted_rules, backend.dialect)
     )
-    blocking = model_lib.count_blocking(counting, candidates, config.rule_budget(modelled), sample)
+    together = model_lib.count_cumulative(counting, candidates, sample)
+    blocking = model_lib.count_blocking(
+        counting,
+        candidates,
+        config.comparison_budget(modelled),
+        config.max_comparisons_per_rule,
+        sample,
+        together,
+    )
     kept = [(b.name, b.sql) for b in blocking if b.kept]
-    counted = model_lib.count_cumulative(counting, kept, sample)
+    counted = together if kept == candidates else model_lib.count_cumulative(counting, kept, sample)
     comparisons_scored = int(counted[-1]["cumulative_comparison_count"]) if counted else 0
     timer.lap("blocking_analysis")
 
@@ -214,6 +224,7 @@ def score_incremental(
     return Scored(comparisons, int(scored), False, out_dir / "model.json", blocking, threshold=threshold)
 
 
+COUNT_SAMPLE_RECORDS = 200_000
 # pairs Splink's predict blocks and scores at once: DuckDB holds a chunk's blocked pairs (spilling past linkage's
 # memory_limit), so a night of hundreds of millions of pairs is scored in chunks of the records on the left
 PREDICT_CHUNK_PAIRS = 50_000_000

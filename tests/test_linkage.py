@@ -165,25 +165,31 @@ def test_a_blocking_rule_over_budget_is_tightened_not_dropped(country, tmp_path,
     assert "max_comparisons_per_rule" in caplog.text
 
 
-def test_the_budget_of_a_rule_grows_with_the_records(country, tmp_path, monkeypatch):
-    """A rule's pairs grow with the square of its blocks: its budget is per record (above a floor that keeps a
-    small input whole), so a rule fitting a small country is tightened in a big one instead of swamping it."""
+def test_the_night_budget_grows_with_the_records_and_is_shared_among_rules(country, tmp_path, monkeypatch):
+    """A rule's pairs grow with the square of its blocks: the night's budget is per record (above a floor that
+    keeps a small input whole) and shared among the rules, so rules fitting a small country are tightened in a
+    big one and the comparisons grow with the records, not their square."""
     import matching.config as config_module
 
-    config = LinkageConfig(mode="full", max_comparisons_per_record=0.5)
-    assert LinkageConfig().rule_budget(3_000) == config_module.RULE_BUDGET_FLOOR
-    assert LinkageConfig().rule_budget(4_000_000) == 40_000_000
-    assert LinkageConfig(max_comparisons_per_rule=5_000_000).rule_budget(4_000_000) == 5_000_000
-    monkeypatch.setattr(config_module, "RULE_BUDGET_FLOOR", 0)
+    assert LinkageConfig().comparison_budget(3_000) == config_module.BUDGET_FLOOR
+    assert LinkageConfig(max_comparisons_per_record=10).comparison_budget(4_000_000) == 40_000_000
+    # rules under their share keep every pair and leave the rest to the others; no rule passes the cap
+    assert model_lib.share_budget([10, 20, 300], total=130, per_rule=1_000) == 100
+    assert model_lib.share_budget([10, 20, 300], total=1_000, per_rule=1_000) == 1_000
+    assert model_lib.share_budget([10, 20, 300], total=1_000, per_rule=50) == 50
+
+    monkeypatch.setattr(config_module, "BUDGET_FLOOR", 0)
     home = tmp_path / "per_record"
     shutil.copytree(country, home)
     with duckdb.connect(str(home / "state" / "work.duckdb")) as con:
         register_functions(con)
-        summary = link_night(con, home, date.fromisoformat(NIGHTS[1]), config)
+        summary = link_night(
+            con, home, date.fromisoformat(NIGHTS[1]), LinkageConfig(mode="full", max_comparisons_per_record=0.5)
+        )
         records = con.execute("select count(*) from linkage.link_input where usable").fetchall()[0][0]
     kept = [b for b in summary.blocking if b["kept"]]
-    assert any(" & " in b["name"] for b in kept), "no rule passed half a comparison per record"
-    assert all(b["comparisons"] <= records * 0.5 for b in kept)
+    assert any(" & " in b["name"] for b in kept), "no rule passed its share of half a comparison per record"
+    assert sum(b["comparisons"] for b in kept) <= records * 0.5
 
 
 def test_every_rule_over_budget_stops_the_night_naming_them(country, tmp_path):
