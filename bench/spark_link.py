@@ -268,9 +268,11 @@ def _rule_details(people: int, details: str) -> list[str]:
     ]
     for b in found.get("blocking") or []:
         state = (
-            "tightened"
-            if b.get("kept", True) and TIGHTENED in b["name"]
-            else ("yes" if b.get("kept", True) else "DROPPED")
+            "DROPPED"
+            if not b.get("kept", True)
+            else f"covered by {b['covered_by']}"
+            if b.get("covered_by")
+            else ("tightened" if TIGHTENED in b["name"] else "yes")
         )
         recall = b.get("recall_estimate")
         lines.append(

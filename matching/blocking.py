@@ -33,9 +33,8 @@ class BlockingBudgetExceeded(RuntimeError):
 class BlockingCount:
     name: str
     sql: str
-    comparisons: (
-        int  # the pairs it generates alone; with `alone` false, the pairs it adds to the rules before it
-    )
+    # the pairs it generates alone; with `alone` false, the pairs it adds to the rules before it
+    comparisons: int
     kept: bool = True
     # of tonight's links that other rules found, the share this rule finds too (its recall, estimated without
     # a truth: links found by other rules are a sample of true pairs this rule's keys did not choose); and the
@@ -43,6 +42,13 @@ class BlockingCount:
     recall_estimate: float | None = None
     links_only_it_finds: int | None = None
     alone: bool = True
+    # a kept rule whose every pair another kept rule generates (`covered_rules`): not run again in prediction
+    covered_by: str | None = None
+
+    @property
+    def predicts(self) -> bool:
+        """True when the rule generates tonight's pairs: kept, and not covered by another."""
+        return self.kept and self.covered_by is None
 
 
 # (name, fields it needs, SQL); the first rules are exact, the later ones survive a typo in a name or a date
@@ -375,7 +381,7 @@ def count_blocking(
 ) -> list[BlockingCount]:
     """Count each rule's comparisons alone and share `total_budget` among them (`share_budget`): a rule over its
     share is tightened (a key added, see TIGHTENING_KEYS) so that its pairs are still generated, and left out
-    (named in the log) only when no key brings it within.
+    (named in the log) only when no key brings it within. A kept rule another covers is marked (`covered_rules`).
 
     When all rules together generate no more pairs than the budget, none needs tightening: they are counted
     together in one pass (Splink's cumulative count) and each records the pairs it adds to the rules before it
@@ -386,10 +392,12 @@ def count_blocking(
     """
     together = count_cumulative(sdf, rules, sample) if together is None else together
     if together and int(together[-1]["cumulative_comparison_count"]) <= min(total_budget, budget_per_rule):
-        return [
-            BlockingCount(name, sql, int(record["marginal_comparison_count"]), True, alone=False)
-            for (name, sql), record in zip(rules, together, strict=True)
-        ]
+        return covered_rules(
+            [
+                BlockingCount(name, sql, int(record["marginal_comparison_count"]), True, alone=False)
+                for (name, sql), record in zip(rules, together, strict=True)
+            ]
+        )
     alone = [_count_one(sdf, sql, sample) for _, sql in rules]
     share = share_budget(alone, total_budget, budget_per_rule)
     counts: list[BlockingCount] = []
@@ -424,7 +432,7 @@ def count_blocking(
             f"every blocking rule is over its share of {share:,} comparisons "
             f"(linkage.max_comparisons_per_record, max_comparisons_per_rule): {over}; raise the budget"
         )
-    return counts
+    return covered_rules(counts)
 
 
 @contextmanager
@@ -463,6 +471,83 @@ def count_all_blocking(sdf: Any, rules: list[tuple[str, str]], sample: float) ->
 def count_cumulative(sdf: Any, rules: list[tuple[str, str]], sample: float) -> list[dict[str, Any]]:
     """Splink's cumulative count of `rules` in order: per rule the pairs it adds, and the running total."""
     return _count(sdf, [sql for _, sql in rules], sample) if rules else []
+
+
+# an equality on a field implies the equality of what the link input derives from it (matching.link_input):
+# the given name is first_name's first word, the keys are its sound, the year is the date's
+_IMPLIES: dict[str, tuple[str, ...]] = {
+    "first_name": ("given_name", "first_name_key", "left(first_name, 1)", "left(first_name, 2)"),
+    "given_name": ("given_key", "left(given_name, 1)"),
+    "last_name": ("last_name_key", "left(last_name, 3)"),
+    "date_of_birth": ("birth_year", "month(date_of_birth)", "day(date_of_birth)"),
+    "national_id": ("national_id_digits", "left(national_id, 5)", "right(national_id, 5)"),
+    "address": ("address_number",),
+}
+
+
+def _atoms(sql: str) -> set[str]:
+    """A rule's conditions (its SQL is a conjunction; a tightened rule is "(rule) and key ..."), each equality of
+    one expression on both records written as that expression without the `l.` (`month(date_of_birth)`)."""
+    sql = sql.strip()
+    if sql.startswith("("):
+        i = _closing(sql)
+        inner, rest = sql[1:i], sql[i + 1 :].strip()
+        if not rest:
+            return _atoms(inner) if " or " not in inner else {sql}
+        if rest.startswith("and "):
+            return (_atoms(inner) if " or " not in inner else {sql[: i + 1]}) | _atoms(rest[4:])
+    atoms = set()
+    for part in re.split(r"\s+and\s+(?![^(]*\))", sql):
+        left, eq, right = part.partition(" = ")
+        if eq and re.sub(r"\bl\.", "r.", left) == right and "r." not in left:
+            atoms.add(re.sub(r"\bl\.", "", left))
+        else:
+            atoms.add(part)
+    return atoms
+
+
+def _closing(sql: str) -> int:
+    """The index of the parenthesis closing the one `sql` opens with."""
+    depth = 0
+    for index, char in enumerate(sql):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth == 0:
+            return index
+    return len(sql) - 1
+
+
+def _implied(atoms: set[str]) -> set[str]:
+    closure, pending = set(atoms), list(atoms)
+    while pending:
+        for implied in _IMPLIES.get(pending.pop(), ()):
+            if implied not in closure:
+                closure.add(implied)
+                pending.append(implied)
+    return closure
+
+
+def covered_rules(counts: list[BlockingCount]) -> list[BlockingCount]:
+    """Each kept rule whose pairs another kept rule generates too, marked `covered_by` that rule.
+
+    A rule is covered when every condition of another follows from its own (first_name+date_of_birth is
+    inside date_of_birth+first_initial: the same first name has the same initial). Splink scores a pair
+    once but still joins every rule and checks each candidate against every rule before it: a covered rule
+    only costs time (at 200,000 people, a covered rule of 290,000 candidates cost 1.3 s of predict and found
+    nothing). Decided from the rules' SQL, not from counts, so it holds on sampled counts and every night.
+    """
+    kept = [c for c in counts if c.kept]
+    atoms = {c.name: _atoms(c.sql) for c in kept}
+    covered: dict[str, str] = {}
+    for rule in kept:
+        closure = _implied(atoms[rule.name])
+        for other in kept:
+            if other.name == rule.name or other.name in covered:
+                continue
+            same = atoms[other.name] == atoms[rule.name]
+            if atoms[other.name] <= closure and (not same or kept.index(other) < kept.index(rule)):
+                covered[rule.name] = other.name
+                break
+    return [replace(c, covered_by=covered[c.name]) if c.name in covered else c for c in counts]
 
 
 def estimate_recall(

@@ -72,10 +72,7 @@ def score_full(
         candidates = model_lib.blocking_candidates(fields, backend.dialect)
     else:
         settings = _reuse_model(saved, out_dir, backend.dialect)
-        candidates = [
-            (model_lib.rule_name(rule["blocking_rule"]), rule["blocking_rule"])
-            for rule in settings["blocking_rules_to_generate_predictions"]
-        ]
+        candidates = _saved_candidates(saved, settings)
     # counted on a narrow view of the input (model.narrow_input): the counts are the same, the parsing far less
     counted_rules = [sql for _, sql in candidates] + [sql for _, sql in model_lib.TIGHTENING_KEYS]
     if fields is not None:
@@ -92,7 +89,7 @@ def score_full(
         sample,
         together,
     )
-    kept = [(b.name, b.sql) for b in blocking if b.kept]
+    kept = [(b.name, b.sql) for b in blocking if b.predicts]
     counted = together if kept == candidates else model_lib.count_cumulative(counting, kept, sample)
     comparisons_scored = int(counted[-1]["cumulative_comparison_count"]) if counted else 0
     timer.lap("blocking_analysis")
@@ -113,10 +110,10 @@ def score_full(
             comparisons_scored, modelled, False, None, blocking, threshold=model_threshold(config, None)
         )
     if settings is not None:
+        # tonight's rules: the saved ones as counted tonight (tightened where over tonight's budget, a covered
+        # one back where its cover was tightened)
         settings["blocking_rules_to_generate_predictions"] = [
-            rule
-            for rule in settings["blocking_rules_to_generate_predictions"]
-            if rule["blocking_rule"] in dict(kept).values()
+            {"blocking_rule": sql, "sql_dialect": backend.dialect.name} for _, sql in kept
         ]
         linker = Linker(sdf, settings, SPLINK_LOG_LEVEL)
         threshold = model_threshold(config, saved)
@@ -254,6 +251,25 @@ def _edges_from(
         from {predictions}
         """
     )
+
+
+def _saved_candidates(saved: Path, settings: dict[str, Any]) -> list[tuple[str, str]]:
+    """The blocking rules of a saved model, (name, SQL) in their order: those it predicts with, and those its
+    training night found covered by another (model_meta.json), which come back should their cover be tightened."""
+    predicting = [rule["blocking_rule"] for rule in settings["blocking_rules_to_generate_predictions"]]
+    meta_path = saved.parent / MODEL_META
+    covered: list[str] = []
+    if meta_path.exists():
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        covered = [b["sql"] for b in meta.get("blocking", []) if b.get("kept", True) and b.get("covered_by")]
+        if settings.get("sql_dialect", "duckdb") != "duckdb":
+            covered = []  # the meta's SQL is DuckDB's: a Spark night predicts with the saved rules alone
+    ordered = [b["sql"] for b in meta.get("blocking", [])] if covered else []
+    rules = sorted(
+        {*predicting, *covered},
+        key=lambda sql: ordered.index(sql) if sql in ordered else len(ordered) + predicting.index(sql),
+    )
+    return [(model_lib.rule_name(sql), sql) for sql in rules]
 
 
 def _reuse_model(saved: Path, out_dir: Path, target: Dialect = DUCKDB) -> dict[str, Any]:

@@ -676,7 +676,13 @@ def _linkage_run(con: duckdb.DuckDBPyConnection, night: date) -> RunSection:
             "comparisons": format_number(b.get("comparisons")),
             "recall": "–" if b.get("recall_estimate") is None else f"{float(b['recall_estimate']):.1%}",
             "only": "–" if b.get("links_only_it_finds") is None else format_number(b["links_only_it_finds"]),
-            "kept": "kept" if b.get("kept", True) else "left out (over the budget)",
+            "kept": (
+                "left out (over the budget)"
+                if not b.get("kept", True)
+                else f"covered by {b['covered_by']} (its pairs are that rule's)"
+                if b.get("covered_by")
+                else "kept"
+            ),
         }
         for b in details.get("blocking", [])
         if isinstance(b, dict)

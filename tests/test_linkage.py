@@ -203,7 +203,7 @@ def test_every_rule_over_budget_stops_the_night_naming_them(country, tmp_path):
         link_night(
             con, home, date.fromisoformat(NIGHTS[1]), LinkageConfig(max_comparisons_per_rule=0, mode="full")
         )
-    assert "'national_id'" in str(error.value)
+    assert "'national_id_digits'" in str(error.value) and "'last_name+date_of_birth'" in str(error.value)
     assert "max_comparisons_per_rule" in str(error.value)
 
 
@@ -225,3 +225,26 @@ def test_training_survives_an_em_session_that_underflows(tmp_path):
         summary = link_night(con, tmp_path, night, LinkageConfig(u_max_pairs=200_000))
     assert summary.trained
     assert summary.metrics is not None and summary.metrics.pairwise_precision >= 0.99
+
+
+def test_a_rule_another_covers_is_not_run_again_and_comes_back_when_its_cover_is_tightened():
+    """first_name+date_of_birth generates only pairs date_of_birth+first_initial generates too: Splink would
+    join and check it for nothing. Once the cover is tightened (a key added), the covered rule predicts again."""
+    from matching import blocking
+
+    def rule(name, sql):
+        return blocking.BlockingCount(name, sql, 100)
+
+    exact = rule("first_name+date_of_birth", "l.first_name = r.first_name and l.date_of_birth = r.date_of_birth")
+    cover = rule(
+        "date_of_birth+first_initial",
+        "l.date_of_birth = r.date_of_birth and left(l.first_name, 1) = left(r.first_name, 1)",
+    )
+    swapped = rule("swapped", "l.first_name = r.last_name and l.last_name = r.first_name")
+    marked = {b.name: b for b in blocking.covered_rules([exact, cover, swapped])}
+    assert marked["first_name+date_of_birth"].covered_by == "date_of_birth+first_initial"
+    assert not marked["first_name+date_of_birth"].predicts
+    assert marked["date_of_birth+first_initial"].predicts and marked["swapped"].predicts
+    name, sql = blocking.tightened(cover.name, cover.sql, (("admin2", "l.admin2 = r.admin2"),))
+    tight = blocking.BlockingCount(name, sql, 50)
+    assert all(b.predicts for b in blocking.covered_rules([exact, tight, swapped]))
