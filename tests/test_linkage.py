@@ -184,7 +184,10 @@ def test_the_night_budget_grows_with_the_records_and_is_shared_among_rules(count
     with duckdb.connect(str(home / "state" / "work.duckdb")) as con:
         register_functions(con)
         summary = link_night(
-            con, home, date.fromisoformat(NIGHTS[1]), LinkageConfig(mode="full", max_comparisons_per_record=0.5)
+            con,
+            home,
+            date.fromisoformat(NIGHTS[1]),
+            LinkageConfig(mode="full", max_comparisons_per_record=0.5),
         )
         records = con.execute("select count(*) from linkage.link_input where usable").fetchall()[0][0]
     kept = [b for b in summary.blocking if b["kept"]]
@@ -235,7 +238,9 @@ def test_a_rule_another_covers_is_not_run_again_and_comes_back_when_its_cover_is
     def rule(name, sql):
         return blocking.BlockingCount(name, sql, 100)
 
-    exact = rule("first_name+date_of_birth", "l.first_name = r.first_name and l.date_of_birth = r.date_of_birth")
+    exact = rule(
+        "first_name+date_of_birth", "l.first_name = r.first_name and l.date_of_birth = r.date_of_birth"
+    )
     cover = rule(
         "date_of_birth+first_initial",
         "l.date_of_birth = r.date_of_birth and left(l.first_name, 1) = left(r.first_name, 1)",
