@@ -23,11 +23,16 @@ import json
 import os
 import shlex
 import subprocess
+import sys
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from pipelines.settings import Settings
 
 ALERT_COMMAND_ENV = "IBR_ALERT_COMMAND"
 ALERT_WEBHOOK_ENV = "IBR_ALERT_WEBHOOK"
@@ -170,3 +175,21 @@ def alert_if_needed(outcome: NightOutcome, home: Path | None = None) -> list[str
     if not outcome.needs_alert:
         return []
     return send_alert(outcome.payload(home))
+
+
+def audit_failed_night(
+    settings: Settings, night: date, run_id: str, started_by: str = "ibr run"
+) -> Path | None:
+    """The auditor's report of a night that did not publish, from the working database; None if unreadable."""
+    import duckdb
+
+    from reports.auditor import render_auditor_report
+
+    try:
+        with duckdb.connect(str(settings.work_db)) as con:
+            return render_auditor_report(
+                con, settings.home, night, run_id, tags={"ibr/started_by": f"{started_by} (failed night)"}
+            )
+    except (duckdb.Error, OSError) as exc:
+        print(f"  could not write the auditor report: {type(exc).__name__}", file=sys.stderr)
+        return None

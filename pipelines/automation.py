@@ -32,7 +32,13 @@ import dagster as dg
 
 from assets.common import WORK_DB_POOL
 from ingest.schedule import Schedule, readiness
-from pipelines.alerts import NightOutcome, alert_if_needed, night_counts, published_missing_sources
+from pipelines.alerts import (
+    NightOutcome,
+    alert_if_needed,
+    audit_failed_night,
+    night_counts,
+    published_missing_sources,
+)
 from pipelines.nights import NIGHTS, add_nights, night_keys
 from pipelines.recovery import LOCK_TAG, RELEASED, NightRunning, night_lock, release_dead_runs
 from pipelines.resources import IbrHome
@@ -278,8 +284,6 @@ def build_failure_sensor(settings: Settings, job: dg.UnresolvedAssetJobDefinitio
         path.write_text(failure_summary(run, step_errors, failed_checks), encoding="utf-8")
         context.log.info(f"failure summary written to {path}")
         if night != "unknown":
-            from pipelines.cli import audit_failed_night
-
             audit_failed_night(settings, date.fromisoformat(night), run.run_id)
         if LOCK_TAG not in run.tags:  # `ibr run` alerts on its own nights
             outcome = NightOutcome(

@@ -29,7 +29,13 @@ from pathlib import Path
 from typing import Any
 
 from core.homefiles import private_umask, world_readable
-from pipelines.alerts import NightOutcome, alert_if_needed, night_counts, published_missing_sources
+from pipelines.alerts import (
+    NightOutcome,
+    alert_if_needed,
+    audit_failed_night,
+    night_counts,
+    published_missing_sources,
+)
 from pipelines.settings import Settings, drop_nights, settings_from_env
 
 DAGSTER_YAML = """# written by ibr (see docs/operations.md). One nightly run at a time, one step at a time on the
@@ -289,24 +295,6 @@ def apply_retention(settings: Settings, instance: Any, say: bool = True) -> None
         return
     if say and (summary.rows_deleted and any(summary.rows_deleted.values()) or summary.folders_deleted):
         print("  retention:\n" + "\n".join(summary.lines()), file=sys.stderr)
-
-
-def audit_failed_night(
-    settings: Settings, night: date, run_id: str, started_by: str = "ibr run"
-) -> Path | None:
-    """The auditor's report of a night that did not publish, from the working database; None if unreadable."""
-    import duckdb
-
-    from reports.auditor import render_auditor_report
-
-    try:
-        with duckdb.connect(str(settings.work_db)) as con:
-            return render_auditor_report(
-                con, settings.home, night, run_id, tags={"ibr/started_by": f"{started_by} (failed night)"}
-            )
-    except (duckdb.Error, OSError) as exc:
-        print(f"  could not write the auditor report: {type(exc).__name__}", file=sys.stderr)
-        return None
 
 
 # the exit codes of `ibr run` (docs/operations.md, "Exit codes"): cron and systemd act on them
