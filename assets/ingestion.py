@@ -14,10 +14,10 @@ import dagster as dg
 from dagster import AssetExecutionContext
 
 from assets.common import WORK_DB_POOL, check_specs, night_of, report_checks
+from assets.resources import IbrHome, WorkDatabase
 from core.country import load_country
 from ingest.contracts import Contract
 from ingest.landing import FileResult, Lander
-from pipelines.resources import IbrHome, WorkDatabase
 from quality.checks import CheckConfig
 from quality.cross_night import SOURCE_CROSS_NIGHT_CHECKS, source_cross_night
 from quality.expectations import run_source_suite, source_checks

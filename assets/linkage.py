@@ -7,10 +7,10 @@ import dagster as dg
 from dagster import AssetExecutionContext
 
 from assets.common import WORK_DB_POOL, check_specs, night_of, report_checks
+from assets.resources import IbrHome, SparkSessionResource, WorkDatabase
 from assets.staging import PERSON_RECORDS
 from matching.config import LinkageConfig
 from matching.linkage import link_night
-from pipelines.resources import IbrHome, SparkSessionResource, WorkDatabase
 from quality.checks import CheckConfig
 from quality.cross_night import LINKAGE_DRIFT_CHECKS, linkage_drift
 from quality.reconcile import every_record_linked_once

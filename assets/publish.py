@@ -6,8 +6,8 @@ import dagster as dg
 from dagster import AssetExecutionContext
 
 from assets.common import WORK_DB_POOL, night_of
+from assets.resources import IbrHome, WorkDatabase
 from ingest.expected import night_readiness
-from pipelines.resources import IbrHome, WorkDatabase
 from publish.warehouse import publish_all
 from reports.auditor import render_auditor_report
 from reports.ministry import render_ministry_reports

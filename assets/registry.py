@@ -16,7 +16,7 @@ from assets.common import (
     table_metadata,
 )
 from assets.linkage import LINKAGE_KEYS
-from pipelines.resources import IbrHome, WorkDatabase
+from assets.resources import IbrHome, WorkDatabase
 from quality.checks import CheckConfig
 from quality.expectations import registry_checks, run_registry_suite
 from quality.reconcile import report_totals_match_registry

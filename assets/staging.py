@@ -7,8 +7,8 @@ import dagster as dg
 from dagster import AssetExecutionContext
 
 from assets.common import WORK_DB_POOL, check_specs, night_of, report_checks, table_metadata
+from assets.resources import IbrHome, WorkDatabase
 from ingest.contracts import Contract
-from pipelines.resources import IbrHome, WorkDatabase
 from quality.checks import CheckConfig
 from quality.reconcile import staging_complete
 from staging.standardise import FACT_MODELS, build_staging

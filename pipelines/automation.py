@@ -31,6 +31,7 @@ from pathlib import Path
 import dagster as dg
 
 from assets.common import WORK_DB_POOL
+from assets.resources import IbrHome
 from ingest.schedule import Schedule, readiness
 from pipelines.alerts import (
     NightOutcome,
@@ -41,7 +42,6 @@ from pipelines.alerts import (
 )
 from pipelines.nights import NIGHTS, add_nights, night_keys
 from pipelines.recovery import LOCK_TAG, RELEASED, NightRunning, night_lock, release_dead_runs
-from pipelines.resources import IbrHome
 from pipelines.retention import prune
 from pipelines.settings import Settings
 

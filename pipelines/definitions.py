@@ -22,6 +22,7 @@ from assets.registry import (
     build_findings_asset,
     build_registry_asset,
 )
+from assets.resources import IbrHome, SparkSessionResource, WorkDatabase
 from assets.staging import FACT_MODELS, PERSON_RECORDS, build_staging_asset
 from core.homefiles import private_umask
 from ingest.contracts import Contract, load_contracts
@@ -35,7 +36,6 @@ from pipelines.automation import (
     build_retention_sensor,
 )
 from pipelines.nights import NIGHTS
-from pipelines.resources import IbrHome, SparkSessionResource, WorkDatabase
 from pipelines.settings import Settings, settings_from_env
 from quality.checks import CheckConfig
 from registry.programmes import ProgrammeRules, load_programmes
