@@ -15,14 +15,11 @@ from typing import Any
 
 import duckdb
 
+# the parts of a person's own name; the link input holds them together as tokens and sound keys
+NAME_PARTS = ("first_name", "middle_name", "last_name", "second_last_name", "father_name", "grandfather_name")
 # the fields a comparison or blocking rule may use, besides the contract's extra fields
 CANDIDATE_FIELDS = (
-    "first_name",
-    "middle_name",
-    "last_name",
-    "second_last_name",
-    "father_name",
-    "grandfather_name",
+    *NAME_PARTS,
     "mother_name",
     "date_of_birth",
     "sex",
@@ -37,8 +34,6 @@ CANDIDATE_FIELDS = (
     "address",
 )
 IDENTIFIERS = ("national_id", "civil_registration_number", "tax_number", "phone")
-# the parts of a person's own name; the link input holds them together as tokens and sound keys
-NAME_PARTS = ("first_name", "middle_name", "last_name", "second_last_name", "father_name", "grandfather_name")
 # fields people of one household may share: measured per night (FieldProfile.shared_by_others)
 SHAREABLE = ("phone", "address")
 # a shareable field is household evidence, not identity evidence, when this share of the records that hold

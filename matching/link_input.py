@@ -20,16 +20,12 @@ import duckdb
 
 from core.sqlutil import literal, quote_ident, read_sql, table_exists, transaction
 from matching import incremental
+from matching.fields import NAME_PARTS
 from staging import standardise
 
 # the person record's fields linkage reads (those a deployment's staging lacks are null)
 LINK_FIELDS = (
-    "first_name",
-    "middle_name",
-    "last_name",
-    "second_last_name",
-    "father_name",
-    "grandfather_name",
+    *NAME_PARTS,
     "mother_name",
     "date_of_birth",
     "dob_precision",

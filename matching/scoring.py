@@ -258,17 +258,13 @@ def _saved_candidates(saved: Path, settings: dict[str, Any]) -> list[tuple[str, 
     training night found covered by another (model_meta.json), which come back should their cover be tightened."""
     predicting = [rule["blocking_rule"] for rule in settings["blocking_rules_to_generate_predictions"]]
     meta_path = saved.parent / MODEL_META
-    covered: list[str] = []
-    if meta_path.exists():
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        covered = [b["sql"] for b in meta.get("blocking", []) if b.get("kept", True) and b.get("covered_by")]
-        if settings.get("sql_dialect", "duckdb") != "duckdb":
-            covered = []  # the meta's SQL is DuckDB's: a Spark night predicts with the saved rules alone
-    ordered = [b["sql"] for b in meta.get("blocking", [])] if covered else []
-    rules = sorted(
-        {*predicting, *covered},
-        key=lambda sql: ordered.index(sql) if sql in ordered else len(ordered) + predicting.index(sql),
-    )
+    # the meta's SQL is DuckDB's: a Spark night predicts with the saved rules alone
+    blocking = []
+    if meta_path.exists() and settings.get("sql_dialect", "duckdb") == "duckdb":
+        blocking = json.loads(meta_path.read_text(encoding="utf-8")).get("blocking", [])
+    covered = {b["sql"] for b in blocking if b.get("kept", True) and b.get("covered_by")}
+    rules = [b["sql"] for b in blocking if b["sql"] in covered or b["sql"] in predicting] if covered else []
+    rules += [sql for sql in predicting if sql not in rules]
     return [(model_lib.rule_name(sql), sql) for sql in rules]
 
 
