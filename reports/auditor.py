@@ -93,7 +93,7 @@ LINKAGE_RUN_COUNTS = (
     (
         "comparisons",
         "Pairs the blocking rules generated tonight (Splink's blocking count: above 200,000 records estimated from "
-        "a 10% sample; on an incremental night only pairs with a new or changed record)",
+        "a sample of about that many; on an incremental night only pairs with a new or changed record)",
     ),
     (
         "predicted_pairs",
@@ -673,7 +673,8 @@ def _linkage_run(con: duckdb.DuckDBPyConnection, night: date) -> RunSection:
         {
             "name": str(b.get("name", "")),
             "sql": str(b.get("sql", "")),
-            "comparisons": format_number(b.get("comparisons")),
+            # counted alone, or (all rules fitting the night's budget) as the pairs it adds to the rules above
+            "comparisons": format_number(b.get("comparisons")) + ("" if b.get("alone", True) else " added"),
             "recall": "–" if b.get("recall_estimate") is None else f"{float(b['recall_estimate']):.1%}",
             "only": "–" if b.get("links_only_it_finds") is None else format_number(b["links_only_it_finds"]),
             "kept": (
