@@ -331,28 +331,39 @@ def _count_one(sdf: Any, sql: str, sample: float) -> int:
 
 
 def _tighten(sdf: Any, name: str, sql: str, budget: int, sample: float) -> BlockingCount | None:
-    """The rule with a key added (two if one is not enough) that keeps the most pairs within the budget;
-    None when no key brings it within."""
-    chosen: tuple[tuple[str, str], ...] = ()
-    for _ in range(2):
-        counts = {
-            key: _count_one(sdf, tightened(name, sql, (*chosen, key))[1], sample)
-            for key in TIGHTENING_KEYS
-            if key not in chosen and key[1] not in sql
-        }
-        fits = {key: n for key, n in counts.items() if 0 < n <= budget}
-        if fits:
-            best = max(fits, key=lambda k: fits[k])
-            tight_name, tight_sql = tightened(name, sql, (*chosen, best))
-            return BlockingCount(tight_name, tight_sql, fits[best], True)
-        narrowing = {key: n for key, n in counts.items() if n > 0}
-        if not narrowing:
-            return None
-        chosen = (
-            *chosen,
-            min(narrowing, key=lambda k: narrowing[k]),
-        )  # the key that narrows most, then another
-    return None
+    """The rule with one key added, or two, that keeps the most pairs within the budget; None when no key and
+    no pair of keys brings it within.
+
+    Pairs of keys are tried when no single key keeps as many pairs as the pair could: a pair keeps at most what
+    the narrower of its keys keeps alone, so only pairs of keys each over the best single fit are counted, widest
+    first. At 4M people a rule on names that sound alike passed its share with each key but the narrowest
+    (its locality), which kept 0.3% of its pairs; with year of birth and sex it keeps a third.
+    """
+    keys = [key for key in TIGHTENING_KEYS if key[1] not in sql]
+    alone = {key: _count_one(sdf, tightened(name, sql, (key,))[1], sample) for key in keys}
+    best: tuple[tuple[tuple[str, str], ...], int] = ((), 0)
+    for key, n in alone.items():
+        if 0 < n <= budget and n > best[1]:
+            best = ((key,), n)
+    pairs = sorted(
+        (
+            (first, second)
+            for i, first in enumerate(keys)
+            for second in keys[i + 1 :]
+            if min(alone[first], alone[second]) > best[1]
+        ),
+        key=lambda pair: -min(alone[pair[0]], alone[pair[1]]),
+    )
+    for pair in pairs:
+        if min(alone[pair[0]], alone[pair[1]]) <= best[1]:
+            break  # no pair left can keep more than the best found
+        n = _count_one(sdf, tightened(name, sql, pair)[1], sample)
+        if 0 < n <= budget and n > best[1]:
+            best = (pair, n)
+    if not best[0]:
+        return None
+    tight_name, tight_sql = tightened(name, sql, best[0])
+    return BlockingCount(tight_name, tight_sql, best[1], True)
 
 
 def share_budget(counts: list[int], total: int, per_rule: int) -> int:
