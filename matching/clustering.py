@@ -14,6 +14,7 @@ from datetime import date
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
 from matching import incremental
 from matching.backend import Backend
@@ -91,9 +92,21 @@ def cluster(
         );
 
         -- pairs that cannot be one person whatever else they share (a household phone, a surname):
-        -- a different sex and births more than two years apart (a year-only birth may be off by two)
+        -- a different sex and births more than two years apart (a year-only birth may be off by two), or
+        -- births both known to the day more than ten years apart and more than one typo apart: a father and
+        -- the son named after him (1992-04-20, 2011-04-20); a mistyped year digit (1962, 1992) stays evidence
         create or replace temp macro _impossible(l, r) as
-            l.sex <> r.sex and abs(l.birth_year - r.birth_year) > 2;
+            (l.sex <> r.sex and abs(l.birth_year - r.birth_year) > 2)
+            or (l.dob_precision = 'day' and r.dob_precision = 'day'
+                and abs(l.birth_year - r.birth_year) > 10
+                and damerau_levenshtein(strftime(l.date_of_birth, '%Y%m%d'), strftime(r.date_of_birth, '%Y%m%d')) > 1);
+        -- two records that cannot be in one cluster: the pairwise form of _CONFLICTED's identity constraints
+        create or replace temp macro _cannot_be_one(l, r) as
+            _impossible(l, r)
+            -- two valid national ids further apart than one typo (a typo'd id is evidence, not a veto)
+            or (l.national_id_valid and r.national_id_valid and damerau_levenshtein(l.national_id, r.national_id) > 1)
+            or (l.source_kind = 'civil_registry' and r.source_kind = 'civil_registry'
+                and l.civil_registration_number <> r.civil_registration_number);
 
         delete from _edges e
         using _link_input l, _link_input r
@@ -170,10 +183,7 @@ _CONFLICTED = """
     from {clusters} a join _link_input l using (record_key)
     join {clusters} b on b.cluster_key = a.cluster_key and b.record_key > a.record_key
     join _link_input r on r.record_key = b.record_key
-    where _impossible(l, r)
-       -- two valid national ids further apart than one typo (a typo'd id is evidence, not a veto)
-       or (l.national_id_valid and r.national_id_valid
-           and damerau_levenshtein(l.national_id, r.national_id) > 1)
+    where _cannot_be_one(l, r)
 """
 
 
@@ -240,4 +250,67 @@ def _split_conflicted(
             "create or replace temp table _pending as "
             "select record_key from _pieces where cluster_key in (select cluster_key from _conflicted)"
         )
+    _keep_apart(con, config)
     return flagged
+
+
+# pairs of records of one cluster among `_pending` that cannot be one person, or a reviewer said are not
+_CONFLICTING_PAIRS = """
+    with pending as (select i.*, c.cluster_key from _link_input i join _clusters c using (record_key)
+                     semi join _pending using (record_key))
+    select l.record_key, r.record_key
+    from pending l join pending r on l.cluster_key = r.cluster_key and l.record_key < r.record_key
+    where _cannot_be_one(l, r)
+    union all
+    select d.record_key_l, d.record_key_r from _decisions d
+    where d.decision = 'cannot_link'
+      and d.record_key_l in (select record_key from _pending) and d.record_key_r in (select record_key from _pending)
+"""
+
+
+def _keep_apart(con: duckdb.DuckDBPyConnection, config: LinkageConfig) -> None:
+    """Re-cluster the pieces still conflicted at the strongest threshold, strongest edge first, never joining two
+    groups that hold records which cannot be one person (or would pass the size limit).
+
+    Before, such a piece stayed whole and flagged: two people of the civil registry, each with their own id,
+    joined by a third record that resembles both (a disability record typed by a caregiver), were published as
+    one person. Each record now goes with the group its strongest links lead to; the records stay flagged.
+    """
+    pending = [
+        row[0] for row in con.execute("select record_key from _pending order by record_key").fetchall()
+    ]
+    if not pending:
+        return
+    apart: dict[str, set[str]] = {key: set() for key in pending}
+    for left, right in con.execute(_CONFLICTING_PAIRS).fetchall():
+        apart[left].add(right)
+        apart[right].add(left)
+    edges = con.execute(
+        f"""
+        select e.record_key_l, e.record_key_r from _edges e
+        join _clusters l on l.record_key = e.record_key_l join _clusters r on r.record_key = e.record_key_r
+        where l.cluster_key = r.cluster_key and e.match_probability >= {float(config.threshold)}
+          and e.record_key_l in (select record_key from _pending) and e.record_key_r in (select record_key from _pending)
+        order by e.match_probability desc, e.record_key_l, e.record_key_r
+        """
+    ).fetchall()
+    group = {key: key for key in pending}  # each record's group, named by a member
+    members = {key: {key} for key in pending}
+    for left, right in edges:
+        a, b = group[left], group[right]
+        if a == b or len(members[a]) + len(members[b]) > config.max_cluster_size:
+            continue
+        if any(apart[key] & members[b] for key in members[a]):
+            continue
+        if len(members[a]) < len(members[b]):
+            a, b = b, a
+        for key in members.pop(b):
+            group[key] = a
+            members[a].add(key)
+    apart_table = pa.table({"record_key": pending, "cluster_key": [f"apart:{group[key]}" for key in pending]})
+    con.register("_apart_arrow", apart_table)
+    con.execute("create or replace temp table _apart as select * from _apart_arrow")
+    con.unregister("_apart_arrow")
+    con.execute(
+        "update _clusters set cluster_key = a.cluster_key from _apart a where _clusters.record_key = a.record_key"
+    )

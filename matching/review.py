@@ -75,7 +75,8 @@ def load_decisions(con: duckdb.DuckDBPyConnection, home: Path) -> int:
 def write_review_queue(con: duckdb.DuckDBPyConnection, night: date, config: LinkageConfig) -> int:
     """The pairs a clerk must decide, with both records side by side: for two persons the night left apart,
     their strongest link, when it is uncertain (between the review band's lower end and the threshold) or
-    was cut by the identity guard (at or above the threshold, inside a cluster it split). A pair whose
+    was cut by the identity guard (at or above the threshold, inside a cluster it split) between persons who
+    could be one (no two of their records break an identity constraint: `clustering._cannot_be_one`). A pair whose
     records are one person through stronger links is not asked about, and two persons are asked about once."""
     con.execute("delete from linkage.review_queue where night = $night", {"night": night})
     con.execute(
@@ -105,6 +106,13 @@ def write_review_queue(con: duckdb.DuckDBPyConnection, night: date, config: Link
             where e.match_probability >= $threshold
               and e.record_key_l in (select record_key from _flagged_records)
               and e.record_key_r in (select record_key from _flagged_records)
+              -- not when the two persons hold records that cannot be one person (two valid ids, two registration
+              -- numbers, births twenty years apart): no decision of a clerk could join them
+              and not exists (
+                  select 1 from person pa join _link_input l on l.record_key = pa.record_key,
+                                person pb join _link_input r on r.record_key = pb.record_key
+                  where pa.person_id = e.person_a and pb.person_id = e.person_b and _cannot_be_one(l, r)
+              )
         )
         select $night, p.record_key_l, p.record_key_r, max(p.match_probability), string_agg(distinct p.reason, '; '),
                any_value(l.first_name), any_value(r.first_name), any_value(l.last_name), any_value(r.last_name),

@@ -13,9 +13,12 @@ import duckdb
 import pytest
 
 from matching import model as model_lib
-from matching.clustering import split_ladder
+from matching.backend import open_backend
+from matching.clustering import cluster, split_ladder
+from matching.config import LinkageConfig
 from matching.link_input import prepare_input
 from matching.linkage import ensure_schema
+from matching.review import write_review_queue
 from staging.standardise import register_functions
 
 COLUMNS = {
@@ -34,6 +37,7 @@ COLUMNS = {
     "sex": "varchar",
     "national_id": "varchar",
     "national_id_valid": "boolean",
+    "civil_registration_number": "varchar",
     "phone": "varchar",
     "locality": "varchar",
 }
@@ -210,3 +214,117 @@ def test_the_guard_cuts_at_rising_thresholds_below_the_strong_one():
     assert split_ladder(0.62, 0.999) == [0.9, 0.99, 0.999]
     assert split_ladder(0.95, 0.9999) == [0.99, 0.999, 0.9999]
     assert split_ladder(0.999, 0.999) == [0.999]
+
+
+def _clustered(
+    con: duckdb.DuckDBPyConnection, edges: list[tuple[str, str, float]], home
+) -> dict[str, set[str]]:
+    """Cluster `_link_input` on the model's `edges`; returns each record's cluster (its records) and the flags."""
+    con.execute(
+        "create temp table _model_edges (record_key_l varchar, record_key_r varchar, match_probability double)"
+    )
+    con.executemany("insert into _model_edges values (?, ?, ?)", edges)
+    con.execute("create temp table _deterministic (record_key_l varchar, record_key_r varchar)")
+    con.execute("create temp table _decisions (record_key_l varchar, record_key_r varchar, decision varchar)")
+    config = LinkageConfig(match_threshold=0.9)
+    cluster(con, home, date(2026, 1, 1), config, None, open_backend("duckdb", duckdb.connect(), home))
+    rows = con.execute(
+        "select record_key, list(record_key) over (partition by cluster_key) from _clusters"
+    ).fetchall()
+    return {key: set(together) for key, together in rows}
+
+
+def test_two_people_of_the_civil_registry_a_third_record_resembles_are_kept_apart(tmp_path):
+    """Two civil registry entries, each with its own id and registration number, and a caregiver-typed disability
+    record like both, each link above the strong threshold: the guard cannot cut them by threshold. The record goes
+    with the entry its strongest link leads to; the other entry stays a person of its own (all flagged)."""
+    born = date(1993, 2, 22)
+    con = _staged(
+        [
+            {
+                "source": "civil",
+                "source_record_id": "a",
+                "source_kind": "civil_registry",
+                "first_name": "madaches",
+                "last_name": "phupu",
+                "date_of_birth": born,
+                "sex": "M",
+                "national_id": "9540988848",
+                "national_id_valid": True,
+                "civil_registration_number": "BR1",
+            },
+            {
+                "source": "civil",
+                "source_record_id": "b",
+                "source_kind": "civil_registry",
+                "first_name": "mipingo",
+                "last_name": "phupu",
+                "date_of_birth": born,
+                "sex": "M",
+                "national_id": "4497442238",
+                "national_id_valid": True,
+                "civil_registration_number": "BR2",
+            },
+            {
+                "source": "disability",
+                "source_record_id": "c",
+                "source_kind": "programme",
+                "first_name": "mypingo",
+                "last_name": "phipu",
+                "date_of_birth": born,
+                "sex": "M",
+            },
+        ]
+    )
+    clusters = _clustered(
+        con, [("civil:a", "disability:c", 0.99995), ("civil:b", "disability:c", 0.9995)], tmp_path
+    )
+    assert clusters["disability:c"] == {"civil:a", "disability:c"}
+    assert clusters["civil:b"] == {"civil:b"}
+    flagged = {row[0] for row in con.execute("select record_key from _flagged_records").fetchall()}
+    assert flagged == {"civil:a", "civil:b", "disability:c"}
+    # no clerk is asked about the cut: the two persons hold two ids, and no decision could join them
+    night = date(2026, 1, 1)
+    con.execute(
+        "insert into linkage.record_person select $night, record_key, split_part(record_key, ':', 1), "
+        "split_part(record_key, ':', 2), cluster_key, null, 'needs_review', null from _clusters",
+        {"night": night},
+    )
+    config = LinkageConfig(match_threshold=0.9)
+    assert write_review_queue(con, night, config) == 0
+    # a cut between persons who could be one is asked about
+    con.execute("create temp table _records as select * from _link_input")
+    con.execute("drop view _link_input")
+    con.execute(
+        "create temp table _link_input as select * replace ("
+        + ", ".join(
+            f"case when record_key = 'civil:b' then null else {c} end as {c}"
+            for c in ("national_id", "national_id_valid", "civil_registration_number")
+        )
+        + ") from _records"
+    )
+    assert write_review_queue(con, night, config) == 1
+
+
+def test_a_father_and_the_son_named_after_him_are_two_people_and_a_mistyped_year_is_not(tmp_path):
+    """Births known to the day twenty years apart are two people, however alike their names; a year one digit
+    off (1962 for 1992) is a typo, and the link stands."""
+    rows = []
+    for key, born in (("father", date(1992, 4, 20)), ("son", date(2011, 4, 20)), ("typo", date(1962, 4, 20))):
+        rows.append(
+            {
+                "source": "cash",
+                "source_record_id": key,
+                "source_kind": "programme",
+                "first_name": "minu",
+                "last_name": "gakazoji",
+                "date_of_birth": born,
+                "sex": "M",
+            }
+        )
+    con = _staged(rows)
+    clusters = _clustered(
+        con, [("cash:father", "cash:son", 0.97), ("cash:father", "cash:typo", 0.95)], tmp_path
+    )
+    assert clusters["cash:son"] == {"cash:son"}
+    assert clusters["cash:father"] == {"cash:father", "cash:typo"}
