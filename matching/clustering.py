@@ -108,10 +108,16 @@ def cluster(
             or (l.source_kind = 'civil_registry' and r.source_kind = 'civil_registry'
                 and l.civil_registration_number <> r.civil_registration_number);
 
-        delete from _edges e
-        using _link_input l, _link_input r
-        where l.record_key = e.record_key_l and r.record_key = e.record_key_r
-          and e.match_probability < 1.0 and _impossible(l, r);
+        -- a select, then an anti join: DuckDB plans a DELETE ... USING with this OR as a nested loop
+        create or replace temp table _edges as
+        select e.* from _edges e
+        anti join (
+            select e.record_key_l, e.record_key_r
+            from _edges e
+            join _link_input l on l.record_key = e.record_key_l
+            join _link_input r on r.record_key = e.record_key_r
+            where e.match_probability < 1.0 and _impossible(l, r)
+        ) x using (record_key_l, record_key_r);
         """
     )
     if scope_before is not None:
