@@ -275,8 +275,9 @@ _CONFLICTING_PAIRS = """
 
 
 def _keep_apart(con: duckdb.DuckDBPyConnection, config: LinkageConfig) -> None:
-    """Re-cluster the pieces still conflicted at the strongest threshold, strongest edge first, never joining two
-    groups that hold records which cannot be one person (or would pass the size limit).
+    """Re-cluster the pieces still conflicted at the strongest threshold: reviewers' must-links first, then the
+    model's edges strongest first, never joining two groups that hold records which cannot be one person (or
+    would pass the size limit).
 
     Before, such a piece stayed whole and flagged: two people of the civil registry, each with their own id,
     joined by a third record that resembles both (a disability record typed by a caregiver), were published as
@@ -291,6 +292,17 @@ def _keep_apart(con: duckdb.DuckDBPyConnection, config: LinkageConfig) -> None:
     for left, right in con.execute(_CONFLICTING_PAIRS).fetchall():
         apart[left].add(right)
         apart[right].add(left)
+    # a reviewer's must-link joins first, whatever the records hold (a person registered twice in the civil
+    # registry has two registration numbers); then the model's edges, strongest first
+    must = con.execute(
+        """
+        select d.record_key_l, d.record_key_r from _decisions d
+        join _clusters l on l.record_key = d.record_key_l join _clusters r on r.record_key = d.record_key_r
+        where d.decision = 'must_link' and l.cluster_key = r.cluster_key
+          and d.record_key_l in (select record_key from _pending) and d.record_key_r in (select record_key from _pending)
+        order by d.record_key_l, d.record_key_r
+        """
+    ).fetchall()
     edges = con.execute(
         f"""
         select e.record_key_l, e.record_key_r from _edges e
@@ -302,11 +314,14 @@ def _keep_apart(con: duckdb.DuckDBPyConnection, config: LinkageConfig) -> None:
     ).fetchall()
     group = {key: key for key in pending}  # each record's group, named by a member
     members = {key: {key} for key in pending}
-    for left, right in edges:
+    for k, (left, right) in enumerate([*must, *edges]):
         a, b = group[left], group[right]
-        if a == b or len(members[a]) + len(members[b]) > config.max_cluster_size:
+        if a == b:
             continue
-        if any(apart[key] & members[b] for key in members[a]):
+        if k >= len(must) and (
+            len(members[a]) + len(members[b]) > config.max_cluster_size
+            or any(apart[key] & members[b] for key in members[a])
+        ):
             continue
         if len(members[a]) < len(members[b]):
             a, b = b, a
