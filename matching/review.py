@@ -97,22 +97,29 @@ def write_review_queue(con: duckdb.DuckDBPyConnection, night: date, config: Link
                 order by e.match_probability desc, e.record_key_l, e.record_key_r
             ) = 1
         ),
+        guard_cut as (
+            select e.* from apart e
+            where e.match_probability >= $threshold
+              and e.record_key_l in (select record_key from _flagged_records)
+              and e.record_key_r in (select record_key from _flagged_records)
+        ),
+        -- two persons holding records that cannot be one person (two valid ids, two registration numbers,
+        -- births twenty years apart): no decision of a clerk could join them, the cut is settled
+        settled as (
+            select distinct g.person_a, g.person_b
+            from guard_cut g
+            join person pa on pa.person_id = g.person_a
+            join _link_input l on l.record_key = pa.record_key
+            join person pb on pb.person_id = g.person_b
+            join _link_input r on r.record_key = pb.record_key
+            where _cannot_be_one(l, r)
+        ),
         pairs as (
             select record_key_l, record_key_r, match_probability, 'uncertain' as reason
             from apart where match_probability >= $lower and match_probability < $threshold
             union all
-            select e.record_key_l, e.record_key_r, e.match_probability, 'cut by the identity guard'
-            from apart e
-            where e.match_probability >= $threshold
-              and e.record_key_l in (select record_key from _flagged_records)
-              and e.record_key_r in (select record_key from _flagged_records)
-              -- not when the two persons hold records that cannot be one person (two valid ids, two registration
-              -- numbers, births twenty years apart): no decision of a clerk could join them
-              and not exists (
-                  select 1 from person pa join _link_input l on l.record_key = pa.record_key,
-                                person pb join _link_input r on r.record_key = pb.record_key
-                  where pa.person_id = e.person_a and pb.person_id = e.person_b and _cannot_be_one(l, r)
-              )
+            select g.record_key_l, g.record_key_r, g.match_probability, 'cut by the identity guard'
+            from guard_cut g anti join settled s using (person_a, person_b)
         )
         select $night, p.record_key_l, p.record_key_r, max(p.match_probability), string_agg(distinct p.reason, '; '),
                any_value(l.first_name), any_value(r.first_name), any_value(l.last_name), any_value(r.last_name),
