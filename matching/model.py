@@ -3,8 +3,8 @@
 - matching.fields: `profile` measures every candidate field of the link input (how many records fill it, how
   many distinct values, whether a household shares it); nothing downstream names a field no source fills;
 - matching.comparisons: `comparisons`, one Splink comparison per field group the input fills;
-- matching.blocking: `blocking_candidates`, exact rules first, then rules that survive a typo in a name, a
-  date or an id; `count_blocking` shares the night's comparison budget among them, tightening a rule over its
+- matching.blocking_rules: `blocking_candidates`, exact rules first, then rules that survive a typo in a name,
+  a date or an id, and the keys a rule is tightened with; matching.blocking: `count_blocking` shares the night's comparison budget among them, tightening a rule over its
   share with a key (never dropping it while a key brings it within);
 - here: `em_sessions`, EM sessions picked so that every comparison has its m estimated in at least one session
   that does not block on it, and the deterministic pre-link on valid national ids.
@@ -19,20 +19,22 @@ This module is the face the rest of the linkage reads them through::
 from __future__ import annotations
 
 from matching.blocking import (
-    TIGHTENED,
-    TIGHTENING_KEYS,
     BlockingBudgetExceeded,
     BlockingCount,
-    blocking_candidates,
     count_all_blocking,
     count_blocking,
     count_cumulative,
     estimate_recall,
     narrow_input,
     quiet_sampling,
+    share_budget,
+)
+from matching.blocking_rules import (
+    TIGHTENED,
+    TIGHTENING_KEYS,
+    blocking_candidates,
     rule_name,
     rule_sql,
-    share_budget,
     tightened,
 )
 from matching.comparisons import comparisons

@@ -250,9 +250,26 @@ def test_a_rule_another_covers_is_not_run_again_and_comes_back_when_its_cover_is
     assert marked["first_name+date_of_birth"].covered_by == "date_of_birth+first_initial"
     assert not marked["first_name+date_of_birth"].predicts
     assert marked["date_of_birth+first_initial"].predicts and marked["swapped"].predicts
-    name, sql = blocking.tightened(cover.name, cover.sql, (("admin2", "l.admin2 = r.admin2"),))
+    name, sql = model_lib.tightened(cover.name, cover.sql, (("admin2", "l.admin2 = r.admin2"),))
     tight = blocking.BlockingCount(name, sql, 50)
     assert all(b.predicts for b in blocking.covered_rules([exact, tight, swapped]))
+
+
+def _one_block() -> duckdb.DuckDBPyConnection:
+    """400 records in one block of a rule on the surname; each key splits it independently of the others."""
+    con = duckdb.connect()
+    con.execute(
+        """
+        create table people as
+        select i as unique_id, 'a' as source_dataset, 'same' as last_name,
+               1950 + j % 4 as birth_year, ['F', 'M'][1 + (j // 4) % 2] as sex,
+               'district ' || (i % 3) as admin2, 'village ' || (j % 40) as locality,
+               chr((65 + (j // 24) % 3)::integer) || 'name' as given_name,
+               make_date((1950 + j % 4)::bigint, (1 + j % 4)::bigint, 1::bigint) as date_of_birth
+        from (select i, i % 200 as j from range(400) t(i))
+        """
+    )
+    return con
 
 
 def test_a_rule_over_its_share_keeps_the_most_pairs_a_key_or_a_pair_of_keys_allows():
@@ -263,30 +280,18 @@ def test_a_rule_over_its_share_keeps_the_most_pairs_a_key_or_a_pair_of_keys_allo
 
     from matching import blocking
 
-    con = duckdb.connect()
-    # 400 records in one block of the rule; each key splits it independently of the others
-    con.execute(
-        """
-        create table people as
-        select i as unique_id, 'a' as source_dataset, 'same' as last_name,
-               1950 + i % 4 as birth_year, ['F', 'M'][1 + (i // 4) % 2] as sex,
-               'district ' || ((i // 8) % 3) as admin2, 'village ' || (i % 40) as locality,
-               chr((65 + (i // 24) % 3)::integer) || 'name' as given_name,
-               make_date((1950 + i % 4)::bigint, (1 + i % 4)::bigint, 1::bigint) as date_of_birth
-        from range(400) t(i)
-        """
-    )
+    con = _one_block()
     sdf = DuckDBAPI(connection=con).register("people")
     rule = "l.last_name = r.last_name"
     share = 12_000
     alone = {
-        key: blocking._count_one(sdf, blocking.tightened("x", rule, ((key, sql),))[1], 1.0)
-        for key, sql in blocking.TIGHTENING_KEYS
+        key: blocking._count_one(sdf, model_lib.tightened("x", rule, ((key, sql),))[1], 1.0)
+        for key, sql in model_lib.TIGHTENING_KEYS
     }
     best_single = max(n for n in alone.values() if 0 < n <= share)
     tight = blocking._tighten(sdf, "same_surname", rule, share, 1.0)
     assert tight is not None and tight.kept
-    assert tight.name.count(blocking.TIGHTENED) == 2, tight.name  # a pair of keys
+    assert tight.name.count(model_lib.TIGHTENED) == 2, tight.name  # a pair of keys
     assert best_single < tight.comparisons <= share
     assert tight.comparisons == blocking._count_one(sdf, tight.sql, 1.0)
     # a share no key nor pair of keys brings the rule within (every one keeps more, or nothing)
