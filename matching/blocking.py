@@ -81,42 +81,59 @@ def _count_one(sdf: Any, sql: str, sample: float) -> int:
 
 
 def _tighten(sdf: Any, name: str, sql: str, budget: int, sample: float) -> BlockingCount | None:
-    """The rule with a key added, or a pair of keys, that keeps the most pairs within the budget; None when no
-    key and no pair of keys brings it within.
+    """The rule with one, two or three keys added that keeps the most pairs within the budget; None when no such
+    set of keys brings it within.
 
-    Pairs of keys are tried when no single key keeps as many pairs as the pair could: a pair keeps at most what
-    the narrower of its keys keeps alone, so only pairs of keys each over the best single fit are counted, widest
-    first. At 4M people a rule on names that sound alike passed its share with each key but the narrowest
-    (its locality), which kept 30,000 of its 900M pairs; with year and month of birth it keeps 3.9M.
-    (Choosing instead the key the same person's records agree on most, measured on records sharing a valid
+    A set of keys keeps at most what each of its smaller sets keeps, so a set is counted only when that bound
+    beats the best fit found so far, widest bound first, and a set of three only where two were not enough
+    (at most MAX_TRIPLES_COUNTED of them). At 4M people a rule on names that sound alike passed its share with
+    each single key but the narrowest (its locality), which kept 30,000 of its 900M pairs; with year and month
+    of birth it keeps 3.9M. At 10M, pairs of keys were not enough for six rules, which fell to their locality.
+    (Choosing instead the keys the same person's records agree on most, measured on records sharing a valid
     national id, chose the same keys or as good on a 200,000-person night at a tight budget: recall 0.9139
     against 0.9142. Not kept.)
     """
     keys = [key for key in TIGHTENING_KEYS if key[1] not in sql]
-    alone = {key: _count_one(sdf, tightened(name, sql, (key,))[1], sample) for key in keys}
+    counted: dict[tuple[tuple[str, str], ...], int] = {}
     best: tuple[tuple[tuple[str, str], ...], int] = ((), 0)
-    for key, n in alone.items():
+
+    def count(chosen: tuple[tuple[str, str], ...]) -> None:
+        nonlocal best
+        n = counted[chosen] = _count_one(sdf, tightened(name, sql, chosen)[1], sample)
         if 0 < n <= budget and n > best[1]:
-            best = ((key,), n)
-    pairs = sorted(
-        (
-            (first, second)
-            for i, first in enumerate(keys)
-            for second in keys[i + 1 :]
-            if min(alone[first], alone[second]) > best[1]
-        ),
-        key=lambda pair: -min(alone[pair[0]], alone[pair[1]]),
-    )
-    for pair in pairs:
-        if min(alone[pair[0]], alone[pair[1]]) <= best[1]:
-            break  # no pair left can keep more than the best found
-        n = _count_one(sdf, tightened(name, sql, pair)[1], sample)
-        if 0 < n <= budget and n > best[1]:
-            best = (pair, n)
+            best = (chosen, n)
+
+    def bound(chosen: tuple[tuple[str, str], ...]) -> int:
+        """The most pairs `chosen` can keep: the fewest any counted smaller set of its keys keeps."""
+        return min(n for subset, n in counted.items() if set(subset) < set(chosen))
+
+    for key in keys:
+        count((key,))
+    for size, limit in ((2, None), (3, MAX_TRIPLES_COUNTED)):
+        sets = [
+            tuple(k for k in keys if k in chosen)
+            for chosen in {
+                frozenset((*subset, key)) for subset in counted if len(subset) == size - 1 for key in keys
+            }
+            if len(chosen) == size
+        ]
+        if size == 3:  # only where two keys were not enough: a set holding a pair over the budget
+            sets = [
+                c
+                for c in sets
+                if any(len(s) == 2 and counted[s] > budget and set(s) < set(c) for s in counted)
+            ]
+        for tried, chosen in enumerate(sorted(sets, key=lambda c: (-bound(c), [keys.index(k) for k in c]))):
+            if bound(chosen) <= best[1] or (limit is not None and tried >= limit):
+                break  # no set left can keep more than the best found
+            count(chosen)
     if not best[0]:
         return None
     tight_name, tight_sql = tightened(name, sql, best[0])
     return BlockingCount(tight_name, tight_sql, best[1], True)
+
+
+MAX_TRIPLES_COUNTED = 6  # _tighten: sets of three keys counted for one rule, widest first
 
 
 def share_budget(counts: list[int], total: int, per_rule: int) -> int:

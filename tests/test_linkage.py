@@ -272,10 +272,10 @@ def _one_block() -> duckdb.DuckDBPyConnection:
     return con
 
 
-def test_a_rule_over_its_share_keeps_the_most_pairs_a_key_or_a_pair_of_keys_allows():
+def test_a_rule_over_its_share_keeps_the_most_pairs_one_two_or_three_keys_allow():
     """At 4M people a rule on names that sound alike passed its share with every key but the narrowest (the
-    locality), and kept 0.3% of its pairs: recall fell to 0.970. A pair of wide keys (year of birth and sex)
-    keeps more of them within the share than any single key that fits."""
+    locality), and kept 30,000 of its 900M pairs: recall fell to 0.970. A pair of wide keys (year of birth and
+    sex) keeps more of them within the share than any single key that fits, and where no pair fits, three."""
     from splink import DuckDBAPI
 
     from matching import blocking
@@ -294,5 +294,9 @@ def test_a_rule_over_its_share_keeps_the_most_pairs_a_key_or_a_pair_of_keys_allo
     assert tight.name.count(model_lib.TIGHTENED) == 2, tight.name  # a pair of keys
     assert best_single < tight.comparisons <= share
     assert tight.comparisons == blocking._count_one(sdf, tight.sql, 1.0)
+    # a share no single key nor pair fits but the village: three wide keys keep more than the village alone
+    three = blocking._tighten(sdf, "same_surname", rule, 3_500, 1.0)
+    assert three is not None and three.name.count(model_lib.TIGHTENED) == 3, three
+    assert alone["locality"] < three.comparisons <= 3_500
     # a share no key nor pair of keys brings the rule within (every one keeps more, or nothing)
     assert blocking._tighten(sdf, "same_surname", rule, 10, 1.0) is None
