@@ -168,17 +168,13 @@ def cluster(
     return int(flagged), clustered
 
 
-# identity constraints: too big, two valid national ids more than a typo apart, two different registration numbers
-# as the civil registry itself holds them (the registry that issues a number lists one person under
-# it; copies in programme lists may be mistyped, its own may not), a reviewer's cannot-link inside,
-# or two records that cannot be one person (chained through others)
+# identity constraints: too big, a reviewer's cannot-link inside, or two records that cannot be one person
+# (`_cannot_be_one`, chained through others: two valid national ids more than a typo apart, two different
+# registration numbers as the civil registry itself holds them, where the registry that issues a number lists
+# one person under it and copies in programme lists may be mistyped, its own may not)
 _CONFLICTED = """
     create or replace temp table _conflicted as
-    select c.cluster_key
-    from {clusters} c join _link_input i using (record_key)
-    group by c.cluster_key
-    having count(*) > $max_size
-        or count(distinct case when i.source_kind = 'civil_registry' then i.civil_registration_number end) > 1
+    select cluster_key from {clusters} group by cluster_key having count(*) > $max_size
     union
     select l.cluster_key from _decisions d
     join {clusters} l on l.record_key = d.record_key_l
@@ -294,31 +290,28 @@ def _keep_apart(con: duckdb.DuckDBPyConnection, config: LinkageConfig) -> None:
         apart[right].add(left)
     # a reviewer's must-link joins first, whatever the records hold (a person registered twice in the civil
     # registry has two registration numbers); then the model's edges, strongest first
-    must = con.execute(
-        """
-        select d.record_key_l, d.record_key_r from _decisions d
-        join _clusters l on l.record_key = d.record_key_l join _clusters r on r.record_key = d.record_key_r
-        where d.decision = 'must_link' and l.cluster_key = r.cluster_key
-          and d.record_key_l in (select record_key from _pending) and d.record_key_r in (select record_key from _pending)
-        order by d.record_key_l, d.record_key_r
-        """
-    ).fetchall()
-    edges = con.execute(
+    links = con.execute(
         f"""
-        select e.record_key_l, e.record_key_r from _edges e
-        join _clusters l on l.record_key = e.record_key_l join _clusters r on r.record_key = e.record_key_r
-        where l.cluster_key = r.cluster_key and e.match_probability >= {float(config.threshold)}
-          and e.record_key_l in (select record_key from _pending) and e.record_key_r in (select record_key from _pending)
-        order by e.match_probability desc, e.record_key_l, e.record_key_r
+        select x.record_key_l, x.record_key_r, x.reviewed from (
+            select record_key_l, record_key_r, 1.0 as match_probability, true as reviewed
+            from _decisions where decision = 'must_link'
+            union all
+            select record_key_l, record_key_r, match_probability, false
+            from _edges where match_probability >= {float(config.threshold)}
+        ) x
+        join _clusters l on l.record_key = x.record_key_l join _clusters r on r.record_key = x.record_key_r
+        where l.cluster_key = r.cluster_key
+          and x.record_key_l in (select record_key from _pending) and x.record_key_r in (select record_key from _pending)
+        order by x.reviewed desc, x.match_probability desc, x.record_key_l, x.record_key_r
         """
     ).fetchall()
     group = {key: key for key in pending}  # each record's group, named by a member
     members = {key: {key} for key in pending}
-    for k, (left, right) in enumerate([*must, *edges]):
+    for left, right, reviewed in links:
         a, b = group[left], group[right]
         if a == b:
             continue
-        if k >= len(must) and (
+        if not reviewed and (
             len(members[a]) + len(members[b]) > config.max_cluster_size
             or any(apart[key] & members[b] for key in members[a])
         ):
@@ -329,9 +322,8 @@ def _keep_apart(con: duckdb.DuckDBPyConnection, config: LinkageConfig) -> None:
             group[key] = a
             members[a].add(key)
     apart_table = pa.table({"record_key": pending, "cluster_key": [f"apart:{group[key]}" for key in pending]})
-    con.register("_apart_arrow", apart_table)
-    con.execute("create or replace temp table _apart as select * from _apart_arrow")
-    con.unregister("_apart_arrow")
+    con.register("_apart", apart_table)
     con.execute(
         "update _clusters set cluster_key = a.cluster_key from _apart a where _clusters.record_key = a.record_key"
     )
+    con.unregister("_apart")
