@@ -2,7 +2,7 @@
 
 `count_blocking` counts the candidate rules (matching.blocking_rules; Splink's blocking analysis) and shares
 the night's budget among them: a rule over its share is tightened with a key so that its pairs are still
-generated (the key, or pair of keys, keeping the most pairs within its share). `covered_rules` marks the
+generated (the one, two or three keys keeping the most pairs within its share). `covered_rules` marks the
 rules another generates every pair of; `estimate_recall` measures each kept rule's recall from the night's
 links.
 """

@@ -4,8 +4,9 @@
   many distinct values, whether a household shares it); nothing downstream names a field no source fills;
 - matching.comparisons: `comparisons`, one Splink comparison per field group the input fills;
 - matching.blocking_rules: `blocking_candidates`, exact rules first, then rules that survive a typo in a name,
-  a date or an id, and the keys a rule is tightened with; matching.blocking: `count_blocking` shares the night's comparison budget among them, tightening a rule over its
-  share with a key (never dropping it while a key brings it within);
+  a date or an id, and the keys a rule is tightened with;
+- matching.blocking: `count_blocking` shares the night's comparison budget among them, tightening a rule over
+  its share with up to three keys (never dropping it while keys bring it within);
 - here: `em_sessions`, EM sessions picked so that every comparison has its m estimated in at least one session
   that does not block on it, and the deterministic pre-link on valid national ids.
 
